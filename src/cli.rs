@@ -1,0 +1,175 @@
+//! The command line: `kyso verify FILE...` for clerks and operators.
+//!
+//! A thin layer over [`crate::verify()`]: it turns arguments into a [`Context`], reads files,
+//! prints reports, and maps verdicts to exit statuses. It reads the clock once, to give the
+//! core "now" for signatures that name no time.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use crate::report::{render_text, Lang, Verdict};
+use crate::trust::TrustStore;
+use crate::verify::{verify, Context};
+
+/// Exit statuses of `kyso verify` (README, "Command line").
+pub mod exit {
+    pub const VALID: u8 = 0;
+    pub const INVALID: u8 = 1;
+    pub const INDETERMINATE: u8 = 2;
+    pub const UNSIGNED: u8 = 3;
+    pub const UNREADABLE: u8 = 4;
+    /// BSD sysexits EX_USAGE.
+    pub const USAGE: u8 = 64;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kyso",
+    version,
+    about = "Verify the digital signatures of PDF documents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify every signature of each FILE and print a report.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// PDF files to verify.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Trust anchor certificates: a PEM or DER file, or a folder of them. Repeatable.
+    #[arg(long = "trust", value_name = "PATH")]
+    trust: Vec<PathBuf>,
+    /// Intermediate CA certificates: a PEM or DER file, or a folder of them. Repeatable.
+    #[arg(long = "intermediates", value_name = "PATH")]
+    intermediates: Vec<PathBuf>,
+    /// Validate at this time (RFC 3339) instead of each signature's claimed signing time.
+    #[arg(long = "at", value_name = "RFC3339", value_parser = parse_rfc3339)]
+    at: Option<OffsetDateTime>,
+    /// Output format: text for people, json for programs (one object per file per line).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Language of the text output.
+    #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+    lang: LangArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    Vi,
+    En,
+}
+
+fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time (e.g. 2023-12-29T10:50:25+07:00): {e}"))
+}
+
+/// Runs the command line with `args` (program name first) and returns the exit status.
+pub fn run(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => exit::USAGE,
+            };
+            let text = e.render();
+            let _ = if code == 0 {
+                write!(out, "{text}")
+            } else {
+                write!(err, "{}", text.ansi())
+            };
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Verify(args) => run_verify(args, out, err),
+    }
+}
+
+fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let trust = match TrustStore::from_paths(&args.trust, &args.intermediates) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "kyso: trust configuration: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
+    ctx.at = args.at;
+    let lang = match args.lang {
+        LangArg::Vi => Lang::Vi,
+        LangArg::En => Lang::En,
+    };
+    // With several files the status is the most severe one: unreadable, then INVALID,
+    // INDETERMINATE, UNSIGNED, VALID.
+    let severity = |code: u8| match code {
+        exit::UNREADABLE => 4,
+        exit::INVALID => 3,
+        exit::INDETERMINATE => 2,
+        exit::UNSIGNED => 1,
+        _ => 0,
+    };
+    let mut status = exit::VALID;
+    for (i, path) in args.files.iter().enumerate() {
+        let name = path.display().to_string();
+        let code = match std::fs::read(path) {
+            Err(e) => {
+                let _ = writeln!(err, "kyso: {name}: cannot read the file: {e}");
+                exit::UNREADABLE
+            }
+            Ok(bytes) => match verify(&bytes, &ctx) {
+                Err(e) => {
+                    let _ = writeln!(err, "kyso: {name}: {e}");
+                    exit::UNREADABLE
+                }
+                Ok(report) => {
+                    match args.format {
+                        Format::Json => {
+                            let _ = writeln!(out, "{}", report.to_json(&name));
+                        }
+                        Format::Text => {
+                            if i > 0 {
+                                let _ = writeln!(out);
+                            }
+                            let _ = write!(out, "{}", render_text(&report, &name, lang));
+                        }
+                    }
+                    match report.verdict {
+                        Verdict::Valid => exit::VALID,
+                        Verdict::Invalid => exit::INVALID,
+                        Verdict::Indeterminate => exit::INDETERMINATE,
+                        Verdict::Unsigned => exit::UNSIGNED,
+                    }
+                }
+            },
+        };
+        if severity(code) > severity(status) {
+            status = code;
+        }
+    }
+    status
+}

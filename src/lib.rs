@@ -1,0 +1,30 @@
+//! kyso ("ký số", digital signing) tells whether the digital signatures in a PDF are genuine
+//! and whether the document is still what was signed, for the Party and State bodies of
+//! Vietnam (see `DESIGN.md` of the project for the whole picture).
+//!
+//! # Layout
+//!
+//! The verification core is pure and synchronous: bytes and a [`Context`] in, a [`Report`]
+//! out, with the validation time an input. Lower modules never import higher ones.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`pdf`] | revisions, signature dictionaries and fields, ByteRange structure (on lopdf) |
+//! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
+//! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time |
+//! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
+//! | [`verify`] | the core function that runs the modules above over one document |
+//! | [`cli`] | `kyso verify`: arguments, output, exit status (a thin layer over [`verify()`]) |
+//!
+//! Each module owns its error type. A signature that fails verification is not an error: it
+//! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.
+
+pub mod cli;
+pub mod cms;
+pub mod pdf;
+pub mod report;
+pub mod trust;
+pub mod verify;
+
+pub use report::{Report, Verdict};
+pub use verify::{verify, Context, VerifyError};

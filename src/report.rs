@@ -1,0 +1,501 @@
+//! The result of a verification: per-signature indications in ETSI EN 319 102-1 terms with
+//! every check that led to them, the document verdict with its reasons, and their rendering
+//! as JSON and as text for a clerk, in Vietnamese or English.
+//!
+//! These types are the contract with every layer above the core (CLI, and later gRPC and the
+//! audit log); field names are the JSON names documented in the README.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::pdf::{Coverage, SignatureKind, UnsignedField, Widget};
+
+/// ETSI EN 319 102-1 §5.1.3 main indication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Indication {
+    Passed,
+    Failed,
+    Indeterminate,
+}
+
+/// ETSI EN 319 102-1 §5.1.3 sub-indications kyso reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubIndication {
+    /// FAILED: the signature is not conformant to a supported format (ByteRange, CMS).
+    FormatFailure,
+    /// FAILED: the signed bytes do not hash to the signed digest.
+    HashFailure,
+    /// FAILED: the signature value does not verify.
+    SigCryptoFailure,
+    /// INDETERMINATE: no path to a trust anchor.
+    NoCertificateChainFound,
+    /// INDETERMINATE: the signer's certificate is not in the signature nor the configuration.
+    NoSigningCertificateFound,
+    /// INDETERMINATE: a certificate of the path is expired at the validation time, and no
+    /// proof of existence of the signature before that exists.
+    OutOfBoundsNoPoe,
+    /// INDETERMINATE: the validation time is before the signer's certificate was issued.
+    NotYetValid,
+    /// INDETERMINATE: a constraint on the path failed (CA flags, path length, key usage).
+    ChainConstraintsFailure,
+    /// INDETERMINATE: the path could not be processed (unknown critical extension, budget).
+    CertificateChainGeneralFailure,
+    /// INDETERMINATE: an algorithm is below what the algorithm policy accepts.
+    CryptoConstraintsFailure,
+    /// INDETERMINATE: a signed attribute required by the format is wrong or missing.
+    SigConstraintsFailure,
+}
+
+/// The document verdict (DESIGN.md, "Verdicts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Valid,
+    Invalid,
+    Indeterminate,
+    Unsigned,
+}
+
+/// What a check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Acceptable, but a reader should know (a weak algorithm under a permissive policy).
+    Warning,
+    /// Not run, because an earlier check made it meaningless or it does not apply.
+    Skipped,
+    /// A fact reported for the reader, not a judgement.
+    Info,
+}
+
+/// The checks kyso runs on a signature, in the order it runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    ByteRange,
+    Coverage,
+    SubFilter,
+    CmsStructure,
+    EncapsulatedContent,
+    SignerCertificate,
+    MessageDigest,
+    ContentType,
+    SignatureValue,
+    SigningCertificateAttribute,
+    AlgorithmPolicy,
+    TimestampImprint,
+    SignatureTimestamp,
+    CertificateChain,
+    ValidationTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub id: CheckId,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+/// Who signed, from the signer's certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signer {
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    pub organizational_units: Vec<String>,
+    pub email: Option<String>,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub certificate_sha256: String,
+    pub key: String,
+}
+
+/// Where the time a signature was judged at came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    /// The CMS `signingTime` attribute: claimed by the signer's software, not proven.
+    CmsSigningTime,
+    /// The signature dictionary's `/M`: claimed, not proven.
+    PdfM,
+    /// The `genTime` of the document timestamp's own token.
+    TimestampToken,
+    /// Fixed by the caller (`--at`).
+    Caller,
+    /// No time in the signature: the time of the verification, given by the caller.
+    VerificationTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationTime {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub source: TimeSource,
+    /// Whether a validated timestamp proves the time. Claimed times never are.
+    pub proven: bool,
+}
+
+/// One certificate of the validated path.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainEntry {
+    pub subject: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureReport {
+    pub field: Option<String>,
+    pub kind: SignatureKind,
+    pub sub_filter: Option<String>,
+    /// The revision whose update holds the signature dictionary.
+    pub revision: usize,
+    /// `Some(P)` for a certification signature with DocMDP permissions P.
+    pub certification: Option<u8>,
+    pub coverage: Option<Coverage>,
+    pub byte_range: Vec<i64>,
+    pub indication: Indication,
+    pub sub_indication: Option<SubIndication>,
+    pub signer: Option<Signer>,
+    /// The claimed signing time (CMS signingTime, else /M), or a document timestamp's time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub signing_time: Option<OffsetDateTime>,
+    pub validation_time: ValidationTime,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+    pub contact_info: Option<String>,
+    pub name: Option<String>,
+    pub widget: Option<Widget>,
+    pub chain: Vec<ChainEntry>,
+    pub checks: Vec<Check>,
+}
+
+/// A reason for the document verdict, in both languages a reader may ask for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reason {
+    pub code: &'static str,
+    pub en: String,
+    pub vi: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub sha256: String,
+    pub size: usize,
+    pub verdict: Verdict,
+    pub reasons: Vec<Reason>,
+    pub revisions: usize,
+    /// `Some` with the method when the file was encrypted and opened with the empty password.
+    pub decrypted: Option<String>,
+    pub signatures: Vec<SignatureReport>,
+    pub unsigned_fields: Vec<UnsignedField>,
+    pub trust_fingerprint: String,
+    pub kyso_version: &'static str,
+}
+
+impl Report {
+    /// Derives the document verdict and its reasons from the signatures (DESIGN.md): VALID
+    /// only when every signature passed; INVALID when any failed; INDETERMINATE otherwise;
+    /// UNSIGNED with none.
+    pub fn conclude(&mut self) {
+        self.reasons.clear();
+        if self.signatures.is_empty() {
+            self.verdict = Verdict::Unsigned;
+            self.reasons.push(Reason {
+                code: "NO_SIGNATURE",
+                en: "The document carries no digital signature.".into(),
+                vi: "Văn bản không có chữ ký số.".into(),
+            });
+            return;
+        }
+        for (i, s) in self.signatures.iter().enumerate() {
+            let who = s
+                .signer
+                .as_ref()
+                .and_then(|x| x.common_name.clone())
+                .unwrap_or_else(|| s.field.clone().unwrap_or_else(|| format!("#{}", i + 1)));
+            let sub = s.sub_indication.map(sub_indication_code).unwrap_or("");
+            match s.indication {
+                Indication::Passed => {}
+                Indication::Failed => self.reasons.push(Reason {
+                    code: "SIGNATURE_FAILED",
+                    en: format!(
+                        "Signature {} ({who}) is invalid: {}.",
+                        i + 1,
+                        sub_text(s.sub_indication, Lang::En)
+                    ),
+                    vi: format!(
+                        "Chữ ký {} ({who}) không hợp lệ: {}.",
+                        i + 1,
+                        sub_text(s.sub_indication, Lang::Vi)
+                    ),
+                }),
+                Indication::Indeterminate => self.reasons.push(Reason {
+                    code: if sub.is_empty() {
+                        "SIGNATURE_INDETERMINATE"
+                    } else {
+                        sub
+                    },
+                    en: format!(
+                        "Signature {} ({who}) cannot be confirmed: {}.",
+                        i + 1,
+                        sub_text(s.sub_indication, Lang::En)
+                    ),
+                    vi: format!(
+                        "Chữ ký {} ({who}) chưa thể khẳng định: {}.",
+                        i + 1,
+                        sub_text(s.sub_indication, Lang::Vi)
+                    ),
+                }),
+            }
+        }
+        self.verdict = if self
+            .signatures
+            .iter()
+            .any(|s| s.indication == Indication::Failed)
+        {
+            Verdict::Invalid
+        } else if self
+            .signatures
+            .iter()
+            .any(|s| s.indication == Indication::Indeterminate)
+        {
+            Verdict::Indeterminate
+        } else {
+            self.reasons.push(Reason {
+                code: "ALL_SIGNATURES_VALID",
+                en: "Every signature is valid and the signed content is unchanged.".into(),
+                vi: "Tất cả chữ ký hợp lệ, nội dung đã ký không bị thay đổi.".into(),
+            });
+            Verdict::Valid
+        };
+    }
+
+    pub fn to_json(&self, file: &str) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = v.as_object_mut() {
+            map.insert("file".into(), serde_json::Value::String(file.to_owned()));
+        }
+        v
+    }
+}
+
+pub fn sub_indication_code(s: SubIndication) -> &'static str {
+    match s {
+        SubIndication::FormatFailure => "FORMAT_FAILURE",
+        SubIndication::HashFailure => "HASH_FAILURE",
+        SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
+        SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
+        SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
+        SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
+        SubIndication::NotYetValid => "NOT_YET_VALID",
+        SubIndication::ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
+        SubIndication::CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
+        SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
+        SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
+    }
+}
+
+/// The language of text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
+    use SubIndication as S;
+    match (s, lang) {
+        (None, Lang::En) => "no further detail",
+        (None, Lang::Vi) => "không có thêm thông tin",
+        (Some(S::FormatFailure), Lang::En) => {
+            "the signature is malformed or does not cover the document as required"
+        }
+        (Some(S::FormatFailure), Lang::Vi) => {
+            "chữ ký sai định dạng hoặc không bao phủ văn bản đúng quy định"
+        }
+        (Some(S::HashFailure), Lang::En) => "the document was changed after signing",
+        (Some(S::HashFailure), Lang::Vi) => "tài liệu đã bị thay đổi sau khi ký",
+        (Some(S::SigCryptoFailure), Lang::En) => "the signature value does not verify",
+        (Some(S::SigCryptoFailure), Lang::Vi) => "giá trị chữ ký không đúng",
+        (Some(S::NoCertificateChainFound), Lang::En) => {
+            "the certificate is not trusted (no chain to a trusted root)"
+        }
+        (Some(S::NoCertificateChainFound), Lang::Vi) => "chứng thư số không tin cậy",
+        (Some(S::NoSigningCertificateFound), Lang::En) => "the signer's certificate was not found",
+        (Some(S::NoSigningCertificateFound), Lang::Vi) => {
+            "không tìm thấy chứng thư số của người ký"
+        }
+        (Some(S::OutOfBoundsNoPoe), Lang::En) => "the certificate had expired at the signing time",
+        (Some(S::OutOfBoundsNoPoe), Lang::Vi) => "chứng thư số đã hết hạn sử dụng tại thời điểm ký",
+        (Some(S::NotYetValid), Lang::En) => "the certificate was not yet valid at the signing time",
+        (Some(S::NotYetValid), Lang::Vi) => "chứng thư số chưa có hiệu lực tại thời điểm ký",
+        (Some(S::ChainConstraintsFailure), Lang::En) => {
+            "a certificate in the chain is not allowed for this use"
+        }
+        (Some(S::ChainConstraintsFailure), Lang::Vi) => {
+            "chứng thư số trong chuỗi không được phép dùng cho mục đích này"
+        }
+        (Some(S::CertificateChainGeneralFailure), Lang::En) => {
+            "the certificate chain could not be processed"
+        }
+        (Some(S::CertificateChainGeneralFailure), Lang::Vi) => {
+            "không xử lý được chuỗi chứng thư số"
+        }
+        (Some(S::CryptoConstraintsFailure), Lang::En) => {
+            "an algorithm is too weak for the algorithm policy"
+        }
+        (Some(S::CryptoConstraintsFailure), Lang::Vi) => "thuật toán không đạt yêu cầu an toàn",
+        (Some(S::SigConstraintsFailure), Lang::En) => "a signed attribute is wrong or missing",
+        (Some(S::SigConstraintsFailure), Lang::Vi) => "thuộc tính được ký không đúng hoặc bị thiếu",
+    }
+}
+
+fn fmt_time(t: OffsetDateTime, lang: Lang) -> String {
+    // Clerks read Vietnam time; the offset is printed so the value is unambiguous.
+    let local = t.to_offset(time::macros::offset!(+7));
+    let f = match lang {
+        Lang::Vi => time::macros::format_description!(
+            "[hour]:[minute]:[second] ngày [day]/[month]/[year] (UTC+7)"
+        ),
+        Lang::En => time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] (UTC+7)"
+        ),
+    };
+    local.format(f).unwrap_or_else(|_| t.to_string())
+}
+
+/// Renders `report` for a clerk: who signed, as which organisation, when, and a plain verdict.
+pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
+    let mut out = String::new();
+    let (l_file, l_verdict) = match lang {
+        Lang::Vi => ("Tệp", "Kết luận"),
+        Lang::En => ("File", "Verdict"),
+    };
+    let _ = writeln!(out, "{l_file}: {file}");
+    let _ = writeln!(out, "SHA-256: {}", report.sha256);
+    let verdict = match (report.verdict, lang) {
+        (Verdict::Valid, Lang::Vi) => "HỢP LỆ — các chữ ký hợp lệ, văn bản không bị thay đổi",
+        (Verdict::Valid, Lang::En) => {
+            "VALID — the signatures are valid and the document is unchanged"
+        }
+        (Verdict::Invalid, Lang::Vi) => "KHÔNG HỢP LỆ",
+        (Verdict::Invalid, Lang::En) => "INVALID",
+        (Verdict::Indeterminate, Lang::Vi) => {
+            "CHƯA XÁC ĐỊNH — chưa đủ căn cứ để khẳng định chữ ký hợp lệ"
+        }
+        (Verdict::Indeterminate, Lang::En) => "INDETERMINATE — the signatures cannot be confirmed",
+        (Verdict::Unsigned, Lang::Vi) => "KHÔNG CÓ CHỮ KÝ SỐ",
+        (Verdict::Unsigned, Lang::En) => "NOT SIGNED",
+    };
+    for (i, s) in report.signatures.iter().enumerate() {
+        let _ = writeln!(out);
+        let kind = match (s.kind, lang) {
+            (SignatureKind::Signature, Lang::Vi) => "Chữ ký",
+            (SignatureKind::Signature, Lang::En) => "Signature",
+            (SignatureKind::DocumentTimestamp, Lang::Vi) => "Dấu thời gian văn bản",
+            (SignatureKind::DocumentTimestamp, Lang::En) => "Document timestamp",
+        };
+        let field = s.field.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "{kind} {} [{field}]", i + 1);
+        let status = match (s.indication, lang) {
+            (Indication::Passed, Lang::Vi) => "Chữ ký hợp lệ".to_owned(),
+            (Indication::Passed, Lang::En) => "Valid signature".to_owned(),
+            (Indication::Failed, Lang::Vi) => {
+                format!("Chữ ký không hợp lệ: {}", sub_text(s.sub_indication, lang))
+            }
+            (Indication::Failed, Lang::En) => {
+                format!("Invalid signature: {}", sub_text(s.sub_indication, lang))
+            }
+            (Indication::Indeterminate, Lang::Vi) => {
+                format!("Chưa xác định: {}", sub_text(s.sub_indication, lang))
+            }
+            (Indication::Indeterminate, Lang::En) => {
+                format!("Indeterminate: {}", sub_text(s.sub_indication, lang))
+            }
+        };
+        let labels = match lang {
+            Lang::Vi => [
+                "Người ký",
+                "Cơ quan",
+                "Email",
+                "Thời gian ký",
+                "Tình trạng",
+                "Lý do",
+                "Địa điểm",
+                "Cấp bởi",
+            ],
+            Lang::En => [
+                "Signed by",
+                "Organisation",
+                "Email",
+                "Signing time",
+                "Status",
+                "Reason",
+                "Location",
+                "Issued by",
+            ],
+        };
+        if let Some(signer) = &s.signer {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                labels[0],
+                signer.common_name.as_deref().unwrap_or(&signer.subject)
+            );
+            if let Some(o) = &signer.organization {
+                let _ = writeln!(out, "  {}: {o}", labels[1]);
+            }
+            if let Some(e) = &signer.email {
+                let _ = writeln!(out, "  {}: {e}", labels[2]);
+            }
+            let _ = writeln!(out, "  {}: {}", labels[7], signer.issuer);
+        }
+        if let Some(t) = s.signing_time {
+            let proof = match (s.kind, lang) {
+                (SignatureKind::DocumentTimestamp, _) => "",
+                (_, Lang::Vi) => " — thời gian do phần mềm ký khai báo, chưa được chứng thực",
+                (_, Lang::En) => " — claimed by the signing software, not proven",
+            };
+            let _ = writeln!(out, "  {}: {}{proof}", labels[3], fmt_time(t, lang));
+        }
+        if let Some(r) = &s.reason {
+            let _ = writeln!(out, "  {}: {r}", labels[5]);
+        }
+        if let Some(l) = &s.location {
+            let _ = writeln!(out, "  {}: {l}", labels[6]);
+        }
+        let _ = writeln!(out, "  {}: {status}", labels[4]);
+        for c in s
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed | Outcome::Warning))
+        {
+            let mark = if c.outcome == Outcome::Failed {
+                "✗"
+            } else {
+                "!"
+            };
+            let _ = writeln!(out, "    {mark} {}", c.detail);
+        }
+    }
+    for f in &report.unsigned_fields {
+        let label = match lang {
+            Lang::Vi => "Ô chữ ký chưa ký",
+            Lang::En => "Empty signature field",
+        };
+        let _ = writeln!(out, "\n{label}: {}", f.field);
+    }
+    let _ = writeln!(out, "\n{l_verdict}: {verdict}");
+    for r in &report.reasons {
+        if report.verdict != Verdict::Valid && report.verdict != Verdict::Unsigned {
+            let _ = writeln!(out, "  - {}", if lang == Lang::Vi { &r.vi } else { &r.en });
+        }
+    }
+    out
+}

@@ -1,0 +1,934 @@
+//! The core: `verify(bytes, &Context) -> Result<Report, VerifyError>`, pure and synchronous.
+//!
+//! It reads the PDF (`pdf`), checks each signature's ByteRange, parses its CMS (`cms`),
+//! hashes the signed bytes, checks the signature value, builds the signer's certificate path
+//! (`trust`), and assembles the report (`report`). It never reads the clock nor the network:
+//! the validation time and "now" are in the [`Context`].
+//!
+//! `Err` means kyso could not evaluate the file at all (not a PDF, encrypted with a
+//! password). A signature that fails is a successful call whose report says FAILED.
+
+use openssl::hash::Hasher;
+use time::OffsetDateTime;
+
+use crate::cms::{self, DigestAlgorithm, EssBinding, SignatureScheme, SignedData};
+use crate::pdf::{ByteRange, Coverage, PdfError, PdfFile, SignatureDict, SignatureKind};
+use crate::report::{
+    ChainEntry, Check, CheckId, Indication, Outcome, Report, SignatureReport, Signer,
+    SubIndication, TimeSource, ValidationTime, Verdict,
+};
+use crate::trust::{self, Certificate, ChainError, PathOptions, TrustStore};
+
+/// Why a file could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    #[error("hashing failed in OpenSSL: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+}
+
+/// What to do when an algorithm is weak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeakAlgorithmAction {
+    Accept,
+    /// Pass, with a warning on the signature.
+    Warn,
+    /// INDETERMINATE / CRYPTO_CONSTRAINTS_FAILURE.
+    Reject,
+}
+
+/// The algorithm policy for *signers* (certificates of CAs are exempt: the first-generation
+/// BCY CAs sign with SHA-1 and must keep working; see VN-PKI.md).
+///
+/// Default: MD5 rejected (collisions are practical), SHA-1 document digests and RSA keys
+/// under 2048 bits warned about — SHA-1 second preimages are not practical, and rejecting
+/// would fail legitimate older documents that a clerk must still be able to read.
+#[derive(Debug, Clone, Copy)]
+pub struct AlgorithmPolicy {
+    pub md5: WeakAlgorithmAction,
+    pub sha1: WeakAlgorithmAction,
+    pub min_rsa_bits: u32,
+    pub small_rsa: WeakAlgorithmAction,
+}
+
+impl Default for AlgorithmPolicy {
+    fn default() -> Self {
+        AlgorithmPolicy {
+            md5: WeakAlgorithmAction::Reject,
+            sha1: WeakAlgorithmAction::Warn,
+            min_rsa_bits: 2048,
+            small_rsa: WeakAlgorithmAction::Warn,
+        }
+    }
+}
+
+/// Everything `verify` needs besides the bytes.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub trust: TrustStore,
+    /// Validate every signature at this time instead of its claimed signing time.
+    pub at: Option<OffsetDateTime>,
+    /// The time of the verification, used only when a signature names no time at all.
+    pub now: OffsetDateTime,
+    pub algorithms: AlgorithmPolicy,
+}
+
+impl Context {
+    pub fn new(trust: TrustStore, now: OffsetDateTime) -> Self {
+        Context {
+            trust,
+            at: None,
+            now,
+            algorithms: AlgorithmPolicy::default(),
+        }
+    }
+}
+
+/// Verifies every signature of the PDF in `bytes`.
+pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
+    // The document's SHA-256 is a full pass over the bytes, as is hashing the signatures'
+    // ranges; run it beside the rest rather than after it (the 20 MB benchmark is ~2 passes
+    // of hashing otherwise). A scoped thread, not a pool: the core has no runtime of its own.
+    std::thread::scope(|scope| {
+        let file_hash = scope.spawn(|| openssl::sha::sha256(bytes));
+        let result = verify_inner(bytes, ctx);
+        // The hashing thread cannot panic (sha256 over a slice), so join only fails if it did.
+        let sha256 = file_hash.join().map(hex::encode).unwrap_or_default();
+        result.map(|mut r| {
+            r.sha256 = sha256;
+            r
+        })
+    })
+}
+
+fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
+    let pdf = PdfFile::parse(bytes)?;
+    let mut prepared: Vec<Prepared> = pdf
+        .signatures
+        .iter()
+        .map(|sig| Prepared::new(sig, bytes, &pdf))
+        .collect();
+    compute_digests(bytes, &mut prepared)?;
+    let signatures = prepared
+        .into_iter()
+        .map(|p| evaluate(p, bytes, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut report = Report {
+        sha256: String::new(),
+        size: bytes.len(),
+        verdict: Verdict::Unsigned,
+        reasons: Vec::new(),
+        revisions: pdf.revisions.len(),
+        decrypted: pdf.decrypted.clone(),
+        signatures,
+        unsigned_fields: pdf.unsigned_fields.clone(),
+        trust_fingerprint: ctx.trust.fingerprint(),
+        kyso_version: env!("CARGO_PKG_VERSION"),
+    };
+    report.conclude();
+    Ok(report)
+}
+
+/// A signature after the checks that need no digest, waiting for its digest.
+struct Prepared<'a> {
+    dict: &'a SignatureDict,
+    checks: Vec<Check>,
+    /// The first decisive failure, if any (indication, sub-indication).
+    verdict: Option<(Indication, SubIndication)>,
+    range: Option<ByteRange>,
+    coverage: Option<Coverage>,
+    cms: Option<SignedData>,
+    /// The digest the signature needs over its ranges, and (once computed) the value.
+    digest_alg: Option<DigestAlgorithm>,
+    digest: Option<Vec<u8>>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(dict: &'a SignatureDict, bytes: &[u8], pdf: &PdfFile) -> Self {
+        let mut p = Prepared {
+            dict,
+            checks: Vec::new(),
+            verdict: None,
+            range: None,
+            coverage: None,
+            cms: None,
+            digest_alg: None,
+            digest: None,
+        };
+        match dict.check_byte_range(bytes) {
+            Ok(range) => {
+                p.pass(
+                    CheckId::ByteRange,
+                    format!(
+                        "ByteRange {:?} is well formed and its gap is exactly /Contents",
+                        dict.byte_range_raw
+                    ),
+                );
+                p.range = Some(range);
+                let coverage = coverage(range.end(), bytes, pdf);
+                p.coverage = Some(coverage);
+                match coverage {
+                    Coverage::EntireFile => p.pass(CheckId::Coverage, "the signature covers the entire file".into()),
+                    Coverage::EntireRevision(n) => p.push(CheckId::Coverage, Outcome::Info, format!("the signature covers revision {n} of {}; later revisions follow", pdf.revisions.len())),
+                    Coverage::Partial => p.fail(CheckId::Coverage, Indication::Failed, SubIndication::FormatFailure,
+                        format!("the signed bytes end at offset {}, which is neither the end of the file nor the end of a revision", range.end())),
+                }
+            }
+            Err(e) => p.fail(
+                CheckId::ByteRange,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                e.to_string(),
+            ),
+        }
+        let sub_filter = dict.sub_filter.as_deref().unwrap_or("");
+        let supported = match dict.kind {
+            SignatureKind::DocumentTimestamp => sub_filter == "ETSI.RFC3161",
+            SignatureKind::Signature => matches!(
+                sub_filter,
+                "adbe.pkcs7.detached"
+                    | "ETSI.CAdES.detached"
+                    | "adbe.pkcs7.sha1"
+                    | "adbe.x509.rsa_sha1"
+            ),
+        };
+        if !supported {
+            p.fail(
+                CheckId::SubFilter,
+                Indication::Indeterminate,
+                SubIndication::FormatFailure,
+                format!(
+                    "SubFilter '{sub_filter}' is not supported; the signature was not evaluated"
+                ),
+            );
+            return p;
+        }
+        p.pass(CheckId::SubFilter, format!("SubFilter {sub_filter}"));
+        if sub_filter == "adbe.x509.rsa_sha1" {
+            // ISO 32000-1 §12.8.3.2: /Contents is a DER OCTET STRING holding the PKCS#1
+            // signature over the SHA-1 of the ranges; the certificates sit in /Cert.
+            p.digest_alg = Some(DigestAlgorithm::Sha1);
+            return p;
+        }
+        match cms::parse_signed_data(&dict.contents) {
+            Ok(sd) => {
+                p.pass(
+                    CheckId::CmsStructure,
+                    "CMS SignedData with one SignerInfo".into(),
+                );
+                p.digest_alg = match (dict.kind, sub_filter) {
+                    (SignatureKind::DocumentTimestamp, _) => {
+                        cms::parse_tst_info(sd.econtent.as_deref().unwrap_or(&[]))
+                            .ok()
+                            .and_then(|t| DigestAlgorithm::from_oid(&t.imprint_algorithm.oid))
+                    }
+                    (_, "adbe.pkcs7.sha1") => Some(DigestAlgorithm::Sha1),
+                    _ => DigestAlgorithm::from_oid(&sd.signer.digest_algorithm.oid),
+                };
+                p.cms = Some(sd);
+            }
+            Err(e) => p.fail(
+                CheckId::CmsStructure,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                e.to_string(),
+            ),
+        }
+        p
+    }
+
+    fn push(&mut self, id: CheckId, outcome: Outcome, detail: String) {
+        self.checks.push(Check {
+            id,
+            outcome,
+            detail,
+        });
+    }
+
+    fn pass(&mut self, id: CheckId, detail: String) {
+        self.push(id, Outcome::Passed, detail);
+    }
+
+    fn fail(&mut self, id: CheckId, indication: Indication, sub: SubIndication, detail: String) {
+        self.push(id, Outcome::Failed, detail);
+        // The first FAILED wins over any INDETERMINATE; among equals, the first found.
+        match self.verdict {
+            None => self.verdict = Some((indication, sub)),
+            Some((Indication::Indeterminate, _)) if indication == Indication::Failed => {
+                self.verdict = Some((indication, sub));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where the signed bytes end, relative to the file and its revisions. Trailing whitespace
+/// or NUL padding after the last `%%EOF` does not count as content.
+fn coverage(end: usize, bytes: &[u8], pdf: &PdfFile) -> Coverage {
+    let tail = &bytes[end.min(bytes.len())..];
+    if tail
+        .iter()
+        .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | b'\0'))
+    {
+        return Coverage::EntireFile;
+    }
+    // The end of a revision is its %%EOF plus an optional end-of-line: accept either.
+    pdf.revisions
+        .iter()
+        .find(|r| {
+            let eof_end = r.end
+                - bytes[..r.end]
+                    .iter()
+                    .rev()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count();
+            (eof_end..=r.end).contains(&end)
+        })
+        .map_or(Coverage::Partial, |r| Coverage::EntireRevision(r.number))
+}
+
+/// Hashes every signature's ranges, hashing the prefix signatures share only once: with
+/// signatures sorted by where their first range ends, a running hasher over `[0, pos)` is
+/// advanced to each first range's end and cloned, and the clone takes the second range.
+fn compute_digests(bytes: &[u8], prepared: &mut [Prepared<'_>]) -> Result<(), VerifyError> {
+    let mut order: Vec<usize> = (0..prepared.len())
+        .filter(|&i| prepared[i].range.is_some() && prepared[i].digest_alg.is_some())
+        .collect();
+    order.sort_by_key(|&i| {
+        let p = &prepared[i];
+        (p.digest_alg.map(|a| a as u8), p.range.map(|r| r.first_len))
+    });
+    let mut running: Option<(DigestAlgorithm, Hasher, usize)> = None;
+    for i in order {
+        let (Some(alg), Some(range)) = (prepared[i].digest_alg, prepared[i].range) else {
+            continue;
+        };
+        let (_, hasher, pos) = match running.take() {
+            Some((a, h, pos)) if a == alg && pos <= range.first_len => running.insert((a, h, pos)),
+            _ => running.insert((alg, alg.hasher()?, 0)),
+        };
+        hasher.update(&bytes[*pos..range.first_len])?;
+        *pos = range.first_len;
+        let mut branch = hasher.clone();
+        branch.update(&bytes[range.second_start..range.end()])?;
+        prepared[i].digest = Some(alg.finish(&mut branch)?);
+    }
+    Ok(())
+}
+
+/// Runs the remaining checks on a prepared signature and builds its report.
+fn evaluate(
+    mut p: Prepared<'_>,
+    bytes: &[u8],
+    ctx: &Context,
+) -> Result<SignatureReport, VerifyError> {
+    let dict = p.dict;
+    let mut signer_cert: Option<Certificate> = None;
+    let mut embedded: Vec<Certificate> = Vec::new();
+    let mut claimed: Option<(OffsetDateTime, TimeSource)> = None;
+
+    if dict.sub_filter.as_deref() == Some("adbe.x509.rsa_sha1") {
+        evaluate_x509_rsa_sha1(&mut p, bytes, &mut signer_cert, ctx);
+    } else if let Some(sd) = p.cms.take() {
+        for (i, der) in sd.certificates.iter().enumerate() {
+            match Certificate::from_der(der) {
+                Ok(c) => embedded.push(c),
+                // A certificate that does not parse is a malformed SignedData, not a
+                // certificate to skip: the signer may well be the one that is unreadable.
+                Err(e) => p.fail(
+                    CheckId::CmsStructure,
+                    Indication::Failed,
+                    SubIndication::FormatFailure,
+                    format!("embedded certificate {} cannot be parsed: {e}", i + 1),
+                ),
+            }
+        }
+        signer_cert = find_signer(&sd.signer.sid, &embedded, &ctx.trust);
+        match &signer_cert {
+            Some(c) => p.pass(CheckId::SignerCertificate, format!("signer certificate {} found", c.names.subject)),
+            None => p.fail(CheckId::SignerCertificate, Indication::Indeterminate, SubIndication::NoSigningCertificateFound,
+                "the signer's certificate is neither in the signature nor in the configured certificates".into()),
+        }
+        if dict.kind == SignatureKind::DocumentTimestamp {
+            claimed = check_document_timestamp(&mut p, &sd);
+        } else {
+            check_content(&mut p, &sd);
+        }
+        check_signed_attributes_and_value(&mut p, &sd, signer_cert.as_ref(), bytes, ctx);
+        if dict.kind == SignatureKind::Signature {
+            claimed = sd
+                .signer
+                .signing_time()
+                .map(|t| (t, TimeSource::CmsSigningTime));
+            check_signature_timestamp(&mut p, &sd, &ctx.trust);
+        }
+    }
+    if claimed.is_none() {
+        claimed = dict.m_time.map(|t| (t, TimeSource::PdfM));
+    }
+    let validation_time = match (ctx.at, claimed) {
+        (Some(at), _) => ValidationTime {
+            time: at,
+            source: TimeSource::Caller,
+            proven: false,
+        },
+        (None, Some((t, source))) => ValidationTime {
+            time: t,
+            source,
+            proven: false,
+        },
+        (None, None) => ValidationTime {
+            time: ctx.now,
+            source: TimeSource::VerificationTime,
+            proven: false,
+        },
+    };
+    p.push(CheckId::ValidationTime, Outcome::Info, match validation_time.source {
+        TimeSource::Caller => format!("validated at {} as the caller asked", validation_time.time),
+        TimeSource::VerificationTime => format!("no signing time in the signature; validated at the time of verification {}", validation_time.time),
+        TimeSource::TimestampToken => format!("validated at the timestamp token's time {} (the token's own TSA validation is not yet performed)", validation_time.time),
+        _ => format!("validated at the claimed signing time {}; claimed by the signer, not proven by a timestamp", validation_time.time),
+    });
+
+    let mut chain = Vec::new();
+    if let Some(cert) = &signer_cert {
+        let options = PathOptions {
+            at: validation_time.time,
+            require_signing_key_usage: dict.kind == SignatureKind::Signature,
+        };
+        match trust::build_path(cert, &embedded, &ctx.trust, options) {
+            Ok(path) => {
+                chain = path
+                    .certificates
+                    .iter()
+                    .map(|c| ChainEntry {
+                        subject: c.names.subject.clone(),
+                        sha256: hex::encode(c.sha256),
+                    })
+                    .collect();
+                p.pass(
+                    CheckId::CertificateChain,
+                    format!(
+                        "the certificate chains to the trust anchor {} and is valid at {}",
+                        chain.last().map_or("", |c| c.subject.as_str()),
+                        validation_time.time
+                    ),
+                );
+            }
+            Err(e) => {
+                let sub = chain_sub_indication(&e);
+                p.fail(
+                    CheckId::CertificateChain,
+                    Indication::Indeterminate,
+                    sub,
+                    e.to_string(),
+                );
+            }
+        }
+    }
+
+    let (indication, sub_indication) = match p.verdict {
+        Some((i, s)) => (i, Some(s)),
+        None => (Indication::Passed, None),
+    };
+    let signer = signer_cert.as_ref().map(|c| Signer {
+        common_name: c.names.common_name.clone(),
+        organization: c.names.organization.clone(),
+        organizational_units: c.names.organizational_units.clone(),
+        email: c.names.email.clone(),
+        subject: c.names.subject.clone(),
+        issuer: c.names.issuer.clone(),
+        serial: c.serial_hex(),
+        certificate_sha256: hex::encode(c.sha256),
+        key: format!("{} {}", c.public_key_kind, c.public_key_bits),
+    });
+    Ok(SignatureReport {
+        field: dict.field.clone(),
+        kind: dict.kind,
+        sub_filter: dict.sub_filter.clone(),
+        revision: dict.revision,
+        certification: dict.certification.map(|d| d.permissions),
+        coverage: p.coverage,
+        byte_range: dict.byte_range_raw.clone(),
+        indication,
+        sub_indication,
+        signer,
+        signing_time: claimed.map(|(t, _)| t),
+        validation_time,
+        reason: dict.reason.clone(),
+        location: dict.location.clone(),
+        contact_info: dict.contact_info.clone(),
+        name: dict.name.clone(),
+        widget: dict.widget.clone(),
+        chain,
+        checks: p.checks,
+    })
+}
+
+fn chain_sub_indication(e: &ChainError) -> SubIndication {
+    match e {
+        ChainError::NoPathToAnchor { .. } | ChainError::BadSignature { .. } => {
+            SubIndication::NoCertificateChainFound
+        }
+        ChainError::Expired { .. } => SubIndication::OutOfBoundsNoPoe,
+        ChainError::NotYetValid {
+            end_entity: true, ..
+        } => SubIndication::NotYetValid,
+        ChainError::NotYetValid { .. } => SubIndication::OutOfBoundsNoPoe,
+        ChainError::NotCa { .. }
+        | ChainError::PathLenExceeded { .. }
+        | ChainError::CaWithoutKeyCertSign { .. }
+        | ChainError::SignerKeyUsage => SubIndication::ChainConstraintsFailure,
+        ChainError::UnknownCriticalExtension { .. } | ChainError::BudgetExhausted => {
+            SubIndication::CertificateChainGeneralFailure
+        }
+    }
+}
+
+/// The signer's certificate, by issuer and serial or by subject key identifier, among the
+/// embedded certificates and then the configured ones.
+fn find_signer(
+    sid: &cms::SignerId,
+    embedded: &[Certificate],
+    store: &TrustStore,
+) -> Option<Certificate> {
+    let mut all = embedded
+        .iter()
+        .chain(store.intermediates())
+        .chain(store.anchors());
+    match sid {
+        cms::SignerId::IssuerSerial { issuer, serial } => {
+            all.find(|c| c.matches_issuer_serial(issuer, serial))
+        }
+        cms::SignerId::SubjectKeyId(ski) => {
+            all.find(|c| c.subject_key_id.as_deref() == Some(ski.as_slice()))
+        }
+    }
+    .cloned()
+}
+
+/// The encapsulated content of a PDF signature: absent for the detached SubFilters (ISO
+/// 32000-2 §12.8.3.3), the SHA-1 of the ranges for `adbe.pkcs7.sha1` (§12.8.3.3.1).
+fn check_content(p: &mut Prepared<'_>, sd: &SignedData) {
+    let sub_filter = p.dict.sub_filter.as_deref().unwrap_or("");
+    if sub_filter == "adbe.pkcs7.sha1" {
+        match (&sd.econtent, &p.digest) {
+            (Some(content), Some(digest)) if content == digest => {
+                p.pass(CheckId::EncapsulatedContent, "the encapsulated SHA-1 equals the SHA-1 of the signed ranges".into());
+            }
+            (Some(_), Some(_)) => p.fail(CheckId::EncapsulatedContent, Indication::Failed, SubIndication::HashFailure,
+                "the encapsulated SHA-1 differs from the SHA-1 of the signed ranges: the document was changed".into()),
+            (None, _) => p.fail(CheckId::EncapsulatedContent, Indication::Failed, SubIndication::FormatFailure,
+                "adbe.pkcs7.sha1 requires the SHA-1 digest as encapsulated content; there is none".into()),
+            (Some(_), None) => p.push(CheckId::EncapsulatedContent, Outcome::Skipped, "the ranges could not be hashed".into()),
+        }
+    } else if sd.econtent.is_some() {
+        p.fail(
+            CheckId::EncapsulatedContent,
+            Indication::Failed,
+            SubIndication::FormatFailure,
+            format!("{sub_filter} signatures must be detached, but this CMS encapsulates content"),
+        );
+    } else {
+        p.pass(
+            CheckId::EncapsulatedContent,
+            "detached: no encapsulated content".into(),
+        );
+    }
+}
+
+/// For a document timestamp: the token's TSTInfo and its imprint over the ranges (RFC 3161
+/// §2.4.2, ISO 32000-2 §12.8.5). Returns the token's genTime.
+fn check_document_timestamp(
+    p: &mut Prepared<'_>,
+    sd: &SignedData,
+) -> Option<(OffsetDateTime, TimeSource)> {
+    if sd.econtent_type != cms::oid::TST_INFO {
+        p.fail(
+            CheckId::EncapsulatedContent,
+            Indication::Failed,
+            SubIndication::FormatFailure,
+            format!(
+                "a document timestamp must encapsulate a TSTInfo, not {}",
+                sd.econtent_type
+            ),
+        );
+        return None;
+    }
+    let tst = match cms::parse_tst_info(sd.econtent.as_deref().unwrap_or(&[])) {
+        Ok(t) => t,
+        Err(e) => {
+            p.fail(
+                CheckId::EncapsulatedContent,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                e.to_string(),
+            );
+            return None;
+        }
+    };
+    p.pass(
+        CheckId::EncapsulatedContent,
+        format!("TSTInfo with genTime {}", tst.gen_time),
+    );
+    match (&p.digest, p.digest_alg) {
+        (Some(d), Some(alg)) if *d == tst.imprint => p.pass(CheckId::TimestampImprint,
+            format!("the token's {} imprint equals the digest of the signed ranges", alg.name())),
+        (Some(_), _) => p.fail(CheckId::TimestampImprint, Indication::Failed, SubIndication::HashFailure,
+            "the token's imprint differs from the digest of the signed ranges: the document was changed".into()),
+        (None, None) if p.range.is_some() => p.fail(CheckId::TimestampImprint, Indication::Failed, SubIndication::FormatFailure,
+            format!("the imprint's hash algorithm {} is not supported", tst.imprint_algorithm.oid)),
+        (None, _) => p.push(CheckId::TimestampImprint, Outcome::Skipped, "the ranges could not be hashed".into()),
+    }
+    Some((tst.gen_time, TimeSource::TimestampToken))
+}
+
+/// `messageDigest`, `content-type`, the signature value, the ESS binding and the algorithm
+/// policy (RFC 5652 §5.4, §5.6; ETSI EN 319 122-1 §5.2).
+fn check_signed_attributes_and_value(
+    p: &mut Prepared<'_>,
+    sd: &SignedData,
+    cert: Option<&Certificate>,
+    bytes: &[u8],
+    ctx: &Context,
+) {
+    let si = &sd.signer;
+    let Some(digest_alg) = DigestAlgorithm::from_oid(&si.digest_algorithm.oid) else {
+        p.fail(
+            CheckId::MessageDigest,
+            Indication::Failed,
+            SubIndication::FormatFailure,
+            format!(
+                "the digest algorithm {} is not supported",
+                si.digest_algorithm.oid
+            ),
+        );
+        return;
+    };
+    // What the signed attributes' messageDigest must equal: the digest of the ranges, or of
+    // the encapsulated content when there is one (adbe.pkcs7.sha1, timestamp tokens).
+    let content_digest = match &sd.econtent {
+        Some(content) => digest_alg.digest(content).ok(),
+        None if Some(digest_alg) == p.digest_alg => p.digest.clone(),
+        None => p.range.and_then(|r| {
+            let mut h = digest_alg.hasher().ok()?;
+            for s in r.slices(bytes) {
+                h.update(s).ok()?;
+            }
+            digest_alg.finish(&mut h).ok()
+        }),
+    };
+    if si.signed_attrs_der.is_some() {
+        match (si.message_digest(), &content_digest) {
+            (Some(md), Some(d)) if md == *d => p.pass(CheckId::MessageDigest,
+                format!("messageDigest equals the {} of the signed content", digest_alg.name())),
+            (Some(_), Some(_)) => p.fail(CheckId::MessageDigest, Indication::Failed, SubIndication::HashFailure,
+                "messageDigest differs from the digest of the signed content: the document was changed after signing".into()),
+            (None, _) => p.fail(CheckId::MessageDigest, Indication::Failed, SubIndication::FormatFailure,
+                "the signed attributes have no messageDigest".into()),
+            (Some(_), None) => p.push(CheckId::MessageDigest, Outcome::Skipped, "the signed content could not be hashed".into()),
+        }
+        match si.content_type() {
+            Some(ct) if ct == sd.econtent_type => {
+                p.pass(CheckId::ContentType, format!("content-type {ct}"))
+            }
+            Some(ct) => p.fail(
+                CheckId::ContentType,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                format!(
+                    "content-type attribute {ct} differs from the encapsulated content type {}",
+                    sd.econtent_type
+                ),
+            ),
+            None => p.fail(
+                CheckId::ContentType,
+                Indication::Indeterminate,
+                SubIndication::SigConstraintsFailure,
+                "the signed attributes have no content-type (RFC 5652 §11.1 requires it)".into(),
+            ),
+        }
+    } else {
+        p.push(
+            CheckId::MessageDigest,
+            Outcome::Info,
+            "no signed attributes: the signature is over the content itself".into(),
+        );
+    }
+
+    let Some(scheme) = SignatureScheme::resolve(&si.signature_algorithm, digest_alg) else {
+        p.fail(
+            CheckId::SignatureValue,
+            Indication::Failed,
+            SubIndication::SigCryptoFailure,
+            format!(
+                "the signature algorithm {} is not a supported signature algorithm",
+                si.signature_algorithm.oid
+            ),
+        );
+        return;
+    };
+    if let Some(cert) = cert {
+        let signed: Option<Vec<u8>> = match &si.signed_attrs_der {
+            Some(attrs) => Some(attrs.clone()),
+            None => match &sd.econtent {
+                Some(c) => Some(c.clone()),
+                None => p.range.map(|r| r.slices(bytes).concat()),
+            },
+        };
+        match (cert.public_key(), signed) {
+            (Some(key), Some(data)) => {
+                match cms::verify_signature(scheme, &key, &data, &si.signature) {
+                    Ok(()) => p.pass(
+                        CheckId::SignatureValue,
+                        format!(
+                            "the {} signature verifies with the signer's key",
+                            scheme.name()
+                        ),
+                    ),
+                    Err(e) => p.fail(
+                        CheckId::SignatureValue,
+                        Indication::Failed,
+                        SubIndication::SigCryptoFailure,
+                        e.to_string(),
+                    ),
+                }
+            }
+            _ => p.push(
+                CheckId::SignatureValue,
+                Outcome::Skipped,
+                "no signed data to check the signature over".into(),
+            ),
+        }
+        match cms::ess_binding(si, &cert.der) {
+            EssBinding::Matches => p.pass(CheckId::SigningCertificateAttribute, "the ESS signing-certificate attribute names the signer's certificate".into()),
+            EssBinding::Absent => p.push(CheckId::SigningCertificateAttribute, Outcome::Warning,
+                "no ESS signing-certificate attribute binds the certificate to the signature (required by PAdES, not by adbe.pkcs7)".into()),
+            EssBinding::Mismatch => p.fail(CheckId::SigningCertificateAttribute, Indication::Indeterminate, SubIndication::NoSigningCertificateFound,
+                "the ESS signing-certificate attribute names another certificate than the signer's".into()),
+            EssBinding::Unreadable => p.fail(CheckId::SigningCertificateAttribute, Indication::Indeterminate, SubIndication::SigConstraintsFailure,
+                "the ESS signing-certificate attribute cannot be read".into()),
+        }
+        check_algorithms(p, scheme, digest_alg, cert, ctx.algorithms);
+    } else {
+        p.push(
+            CheckId::SignatureValue,
+            Outcome::Skipped,
+            "the signer's certificate is missing".into(),
+        );
+    }
+}
+
+/// Applies the algorithm policy to the signer's algorithms.
+fn check_algorithms(
+    p: &mut Prepared<'_>,
+    scheme: SignatureScheme,
+    digest: DigestAlgorithm,
+    cert: &Certificate,
+    policy: AlgorithmPolicy,
+) {
+    let mut findings: Vec<(WeakAlgorithmAction, String)> = Vec::new();
+    for d in [Some(digest), scheme.digest(), p.digest_alg]
+        .into_iter()
+        .flatten()
+    {
+        let (action, name) = match d {
+            DigestAlgorithm::Md5 => (policy.md5, "MD5"),
+            DigestAlgorithm::Sha1 => (policy.sha1, "SHA-1"),
+            _ => continue,
+        };
+        let text = format!("the signature uses {name}");
+        if !findings.iter().any(|(_, t)| *t == text) {
+            findings.push((action, text));
+        }
+    }
+    if cert.public_key_kind == "RSA" && cert.public_key_bits < policy.min_rsa_bits {
+        findings.push((
+            policy.small_rsa,
+            format!(
+                "the signer's RSA key has {} bits, under {}",
+                cert.public_key_bits, policy.min_rsa_bits
+            ),
+        ));
+    }
+    // RFC 8419 §3: Ed448 signatures in CMS use SHAKE256 (and Ed25519 SHA-512) as digest.
+    let eddsa_pair = match scheme {
+        SignatureScheme::Ed448 => Some(DigestAlgorithm::Shake256),
+        SignatureScheme::Ed25519 => Some(DigestAlgorithm::Sha512),
+        _ => None,
+    };
+    if let Some(want) = eddsa_pair {
+        if digest != want {
+            findings.push((
+                WeakAlgorithmAction::Reject,
+                format!(
+                    "{} requires {} as digest algorithm (RFC 8419), not {}",
+                    scheme.name(),
+                    want.name(),
+                    digest.name()
+                ),
+            ));
+        }
+    }
+    if findings.is_empty() {
+        p.pass(
+            CheckId::AlgorithmPolicy,
+            format!(
+                "{} with a {} {} key",
+                scheme.name(),
+                cert.public_key_kind,
+                cert.public_key_bits
+            ),
+        );
+    }
+    for (action, text) in findings {
+        match action {
+            WeakAlgorithmAction::Accept => p.push(CheckId::AlgorithmPolicy, Outcome::Info, text),
+            WeakAlgorithmAction::Warn => p.push(
+                CheckId::AlgorithmPolicy,
+                Outcome::Warning,
+                format!("{text}, a weak algorithm"),
+            ),
+            WeakAlgorithmAction::Reject => p.fail(
+                CheckId::AlgorithmPolicy,
+                Indication::Indeterminate,
+                SubIndication::CryptoConstraintsFailure,
+                format!("{text}, which the algorithm policy rejects"),
+            ),
+        }
+    }
+}
+
+/// The signature timestamp (RFC 3161 Appendix A) of a signature: its imprint over the
+/// signature value and the token's own signature. Using its time as the validation time and
+/// validating the TSA's chain belong to the timestamp work (DESIGN.md, `timestamp`).
+fn check_signature_timestamp(p: &mut Prepared<'_>, sd: &SignedData, store: &TrustStore) {
+    let Some(attr) = sd.signer.unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP) else {
+        return;
+    };
+    let Some(token) = attr.values.first() else {
+        return;
+    };
+    let outcome = (|| -> Result<OffsetDateTime, String> {
+        let tsd = cms::parse_signed_data(token).map_err(|e| e.to_string())?;
+        let content = tsd.econtent.as_deref().ok_or("the token has no TSTInfo")?;
+        let tst = cms::parse_tst_info(content).map_err(|e| e.to_string())?;
+        let alg = DigestAlgorithm::from_oid(&tst.imprint_algorithm.oid).ok_or_else(|| {
+            format!(
+                "imprint algorithm {} not supported",
+                tst.imprint_algorithm.oid
+            )
+        })?;
+        if alg
+            .digest(&sd.signer.signature)
+            .map_err(|e| e.to_string())?
+            != tst.imprint
+        {
+            return Err("the token's imprint is not the digest of the signature value".into());
+        }
+        let certs: Vec<Certificate> = tsd
+            .certificates
+            .iter()
+            .filter_map(|d| Certificate::from_der(d).ok())
+            .collect();
+        let tsa =
+            find_signer(&tsd.signer.sid, &certs, store).ok_or("the TSA certificate is missing")?;
+        let d = DigestAlgorithm::from_oid(&tsd.signer.digest_algorithm.oid)
+            .ok_or("token digest algorithm not supported")?;
+        if tsd.signer.message_digest() != Some(d.digest(content).map_err(|e| e.to_string())?) {
+            return Err("the token's messageDigest does not match its TSTInfo".into());
+        }
+        let scheme = SignatureScheme::resolve(&tsd.signer.signature_algorithm, d)
+            .ok_or("token signature algorithm not supported")?;
+        let data = tsd
+            .signer
+            .signed_attrs_der
+            .as_deref()
+            .ok_or("the token has no signed attributes")?;
+        let key = tsa.public_key().ok_or("the TSA key cannot be read")?;
+        cms::verify_signature(scheme, &key, data, &tsd.signer.signature)
+            .map_err(|e| e.to_string())?;
+        Ok(tst.gen_time)
+    })();
+    match outcome {
+        Ok(t) => p.push(CheckId::SignatureTimestamp, Outcome::Info,
+            format!("signature timestamp of {t}: imprint and token signature verify (the TSA's chain is not yet validated, so the time is not used)")),
+        Err(e) => p.push(CheckId::SignatureTimestamp, Outcome::Warning, format!("the signature timestamp does not verify: {e}")),
+    }
+}
+
+/// `adbe.x509.rsa_sha1` (ISO 32000-1 §12.8.3.2): a bare PKCS#1 signature, certificates in
+/// `/Cert`. kyso reads the signer certificate from the configured store by matching the key.
+fn evaluate_x509_rsa_sha1(
+    p: &mut Prepared<'_>,
+    bytes: &[u8],
+    signer: &mut Option<Certificate>,
+    ctx: &Context,
+) {
+    use der::Decode;
+    let contents = &p.dict.contents;
+    let value = der_len(contents)
+        .and_then(|end| der::asn1::OctetStringRef::from_der(contents.get(..end)?).ok())
+        .map(|o| o.as_bytes().to_vec());
+    let Some(value) = value else {
+        p.fail(
+            CheckId::CmsStructure,
+            Indication::Failed,
+            SubIndication::FormatFailure,
+            "adbe.x509.rsa_sha1 /Contents is not a DER OCTET STRING".into(),
+        );
+        return;
+    };
+    p.pass(
+        CheckId::CmsStructure,
+        "PKCS#1 signature value in a DER OCTET STRING".into(),
+    );
+    let Some(range) = p.range else { return };
+    let data = range.slices(bytes).concat();
+    let candidates: Vec<Certificate> = p
+        .dict
+        .certs
+        .iter()
+        .filter_map(|d| Certificate::from_der(d).ok())
+        .chain(ctx.trust.anchors().iter().cloned())
+        .collect();
+    let found = candidates.into_iter().find(|c| {
+        c.public_key().is_some_and(|k| {
+            cms::verify_signature(
+                SignatureScheme::RsaPkcs1(DigestAlgorithm::Sha1),
+                &k,
+                &data,
+                &value,
+            )
+            .is_ok()
+        })
+    });
+    match found {
+        Some(c) => {
+            p.pass(
+                CheckId::SignatureValue,
+                "the RSA PKCS#1 v1.5 with SHA-1 signature verifies with the certificate in /Cert"
+                    .into(),
+            );
+            p.push(CheckId::AlgorithmPolicy, Outcome::Warning, "the signature uses SHA-1, a weak algorithm (adbe.x509.rsa_sha1 is deprecated in PDF 2.0)".into());
+            *signer = Some(c);
+        }
+        None => p.fail(
+            CheckId::SignatureValue,
+            Indication::Failed,
+            SubIndication::SigCryptoFailure,
+            "the signature does not verify with any certificate in /Cert".into(),
+        ),
+    }
+}
+
+/// Length of the DER TLV at the start of `bytes`.
+fn der_len(bytes: &[u8]) -> Option<usize> {
+    use der::{Decode, Reader};
+    let mut r = der::SliceReader::new(bytes).ok()?;
+    let header = der::Header::decode(&mut r).ok()?;
+    usize::try_from(r.position())
+        .ok()?
+        .checked_add(usize::try_from(header.length).ok()?)
+}
