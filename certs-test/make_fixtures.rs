@@ -1,1 +1,813 @@
-fn main() {}
+//! Generates the test PKI (`certs-test/pki/`) and the signed PDFs (`certs-test/pdf/`) that
+//! kyso's tests read. Run from the repository root:
+//!
+//! ```text
+//! cargo run --example make-fixtures            # PDFs only, with the committed keys
+//! cargo run --example make-fixtures -- --pki   # new keys and certificates, then PDFs
+//! ```
+//!
+//! Dates are fixed (README.md beside this file), so the committed files only change when
+//! the keys do. The keys are test keys and are committed on purpose: later fixtures (CRLs,
+//! OCSP responses) are signed with them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "fixture.rs"]
+mod fixture;
+
+use std::path::Path;
+
+use fixture::*;
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
+use openssl::x509::{X509Extension, X509NameBuilder, X509};
+
+enum KeyKind {
+    Rsa(u32),
+    Ec(Nid),
+    Ed25519,
+}
+
+enum Role {
+    Root,
+    SubCa,
+    Personal,
+    Organisation,
+    Tsa,
+    Ocsp,
+    WrongKeyUsage,
+}
+
+struct Spec {
+    file: &'static str,
+    issuer: Option<&'static str>,
+    subject: &'static [(&'static str, &'static str)],
+    key: KeyKind,
+    role: Role,
+    not_before: &'static str,
+    not_after: &'static str,
+    serial: u32,
+}
+
+const ROOT_NAME: &[(&str, &str)] = &[
+    ("C", "VN"),
+    ("O", "Ban Cơ yếu Chính phủ"),
+    ("CN", "kyso Test RootCA chuyên dùng G2"),
+];
+const PARTY_CA: &[(&str, &str)] = &[
+    ("C", "VN"),
+    ("O", "Ban Cơ yếu Chính phủ"),
+    ("CN", "kyso Test CA phục vụ các cơ quan Đảng G2"),
+];
+const HUYEN: &[(&str, &str)] = &[
+    ("C", "VN"),
+    ("L", "Hậu Giang"),
+    ("O", "TỈNH ỦY HẬU GIANG"),
+    ("OU", "VĂN PHÒNG TỈNH ỦY"),
+    ("CN", "Trần Văn Huyến"),
+    ("emailAddress", "huyentv@haugiang.gov.vn"),
+];
+
+fn specs() -> Vec<Spec> {
+    let ee = |file, subject, key, serial| Spec {
+        file,
+        issuer: Some("party-ca"),
+        subject,
+        key,
+        role: Role::Personal,
+        not_before: "20230101000000Z",
+        not_after: "20280101000000Z",
+        serial,
+    };
+    vec![
+        Spec {
+            file: "root-ca",
+            issuer: None,
+            subject: ROOT_NAME,
+            key: KeyKind::Rsa(4096),
+            role: Role::Root,
+            not_before: "20200101000000Z",
+            not_after: "20450101000000Z",
+            serial: 1,
+        },
+        Spec {
+            file: "party-ca",
+            issuer: Some("root-ca"),
+            subject: PARTY_CA,
+            key: KeyKind::Rsa(4096),
+            role: Role::SubCa,
+            not_before: "20200101000000Z",
+            not_after: "20400101000000Z",
+            serial: 2,
+        },
+        ee("personal-rsa", HUYEN, KeyKind::Rsa(2048), 0x1001),
+        ee(
+            "personal-ecdsa-p384",
+            &[
+                ("C", "VN"),
+                ("L", "Hà Nội"),
+                ("O", "BAN TUYÊN GIÁO TRUNG ƯƠNG"),
+                ("OU", "VỤ TỔNG HỢP"),
+                ("CN", "Nguyễn Thị Lan"),
+                ("emailAddress", "lannt@tuyengiao.vn"),
+            ],
+            KeyKind::Ec(Nid::SECP384R1),
+            0x1002,
+        ),
+        ee(
+            "personal-ecdsa-p256",
+            &[
+                ("C", "VN"),
+                ("L", "Hà Nội"),
+                ("O", "BAN TỔ CHỨC TRUNG ƯƠNG"),
+                ("CN", "Lê Văn Bình"),
+                ("emailAddress", "binhlv@btctw.vn"),
+            ],
+            KeyKind::Ec(Nid::X9_62_PRIME256V1),
+            0x1003,
+        ),
+        ee(
+            "personal-ecdsa-p521",
+            &[
+                ("C", "VN"),
+                ("L", "Hà Nội"),
+                ("O", "BAN TỔ CHỨC TRUNG ƯƠNG"),
+                ("CN", "Phạm Minh Châu"),
+                ("emailAddress", "chaupm@btctw.vn"),
+            ],
+            KeyKind::Ec(Nid::SECP521R1),
+            0x1004,
+        ),
+        ee(
+            "personal-ed25519",
+            &[
+                ("C", "VN"),
+                ("L", "Hà Nội"),
+                ("O", "BAN TỔ CHỨC TRUNG ƯƠNG"),
+                ("CN", "Võ Thị Hoa"),
+                ("emailAddress", "hoavt@btctw.vn"),
+            ],
+            KeyKind::Ed25519,
+            0x1005,
+        ),
+        Spec {
+            role: Role::Organisation,
+            ..ee(
+                "organisation",
+                &[
+                    ("C", "VN"),
+                    ("L", "Hậu Giang"),
+                    ("O", "Tỉnh ủy Hậu Giang"),
+                    ("CN", "Tỉnh ủy Hậu Giang"),
+                    ("emailAddress", "TUHauGiangQTB1@TUHauGiang"),
+                ],
+                KeyKind::Rsa(2048),
+                0x1006,
+            )
+        },
+        Spec {
+            role: Role::Tsa,
+            ..ee(
+                "tsa",
+                &[
+                    ("C", "VN"),
+                    ("O", "Ban Cơ yếu Chính phủ"),
+                    ("CN", "kyso Test Time Stamping Authority"),
+                ],
+                KeyKind::Rsa(2048),
+                0x1007,
+            )
+        },
+        Spec {
+            role: Role::Ocsp,
+            ..ee(
+                "ocsp-signer",
+                &[
+                    ("C", "VN"),
+                    ("O", "Ban Cơ yếu Chính phủ"),
+                    ("CN", "kyso Test OCSP Responder"),
+                ],
+                KeyKind::Rsa(2048),
+                0x1008,
+            )
+        },
+        ee(
+            "personal-revoked",
+            &[
+                ("C", "VN"),
+                ("L", "Hậu Giang"),
+                ("O", "TỈNH ỦY HẬU GIANG"),
+                ("CN", "Đỗ Văn Thu Hồi"),
+                ("emailAddress", "thuhoi@haugiang.gov.vn"),
+            ],
+            KeyKind::Rsa(2048),
+            0x1009,
+        ),
+        Spec {
+            not_before: "20210101000000Z",
+            not_after: "20220101000000Z",
+            ..ee(
+                "personal-expired",
+                &[
+                    ("C", "VN"),
+                    ("L", "Hậu Giang"),
+                    ("O", "TỈNH ỦY HẬU GIANG"),
+                    ("CN", "Hồ Văn Hết Hạn"),
+                    ("emailAddress", "hethan@haugiang.gov.vn"),
+                ],
+                KeyKind::Rsa(2048),
+                0x100A,
+            )
+        },
+        Spec {
+            role: Role::WrongKeyUsage,
+            ..ee(
+                "personal-wrong-ku",
+                &[
+                    ("C", "VN"),
+                    ("L", "Hậu Giang"),
+                    ("O", "TỈNH ỦY HẬU GIANG"),
+                    ("CN", "Mai Văn Mã Hóa"),
+                    ("emailAddress", "mahoa@haugiang.gov.vn"),
+                ],
+                KeyKind::Rsa(2048),
+                0x100B,
+            )
+        },
+        Spec {
+            file: "other-root",
+            issuer: None,
+            subject: &[
+                ("C", "VN"),
+                ("O", "Không tin cậy"),
+                ("CN", "kyso Test Untrusted Root"),
+            ],
+            key: KeyKind::Rsa(2048),
+            role: Role::Root,
+            not_before: "20200101000000Z",
+            not_after: "20450101000000Z",
+            serial: 1,
+        },
+        Spec {
+            issuer: Some("other-root"),
+            ..ee(
+                "untrusted-signer",
+                &[
+                    ("C", "VN"),
+                    ("L", "Hà Nội"),
+                    ("O", "CÔNG TY KHÔNG TIN CẬY"),
+                    ("CN", "Ngô Văn Lạ"),
+                    ("emailAddress", "la@example.vn"),
+                ],
+                KeyKind::Rsa(2048),
+                0x2001,
+            )
+        },
+    ]
+}
+
+fn new_key(kind: &KeyKind) -> PKey<Private> {
+    match kind {
+        KeyKind::Rsa(bits) => PKey::from_rsa(Rsa::generate(*bits).unwrap()).unwrap(),
+        KeyKind::Ec(nid) => {
+            PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(*nid).unwrap()).unwrap())
+                .unwrap()
+        }
+        KeyKind::Ed25519 => PKey::generate_ed25519().unwrap(),
+    }
+}
+
+fn make_pki(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for spec in specs() {
+        let key = new_key(&spec.key);
+        let issuer = spec.issuer.map(|i| Identity::load(dir, i));
+        let mut name = X509NameBuilder::new().unwrap();
+        for (k, v) in spec.subject {
+            match *k {
+                "C" => name.append_entry_by_nid(Nid::COUNTRYNAME, v).unwrap(),
+                "emailAddress" => name
+                    .append_entry_by_nid(Nid::PKCS9_EMAILADDRESS, v)
+                    .unwrap(),
+                other => name
+                    .append_entry_by_text_with_type(other, v, openssl::asn1::Asn1Type::UTF8STRING)
+                    .unwrap(),
+            }
+        }
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(
+            &Asn1Integer::from_bn(&BigNum::from_u32(spec.serial).unwrap()).unwrap(),
+        )
+        .unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(issuer.as_ref().map_or(&name, |i| i.cert.subject_name()))
+            .unwrap();
+        b.set_not_before(&Asn1Time::from_str(spec.not_before).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_str(spec.not_after).unwrap())
+            .unwrap();
+        b.set_pubkey(&key).unwrap();
+        match spec.role {
+            Role::Root => {
+                b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                    .unwrap();
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .key_cert_sign()
+                        .crl_sign()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            Role::SubCa => {
+                b.append_extension(
+                    BasicConstraints::new()
+                        .critical()
+                        .ca()
+                        .pathlen(0)
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .key_cert_sign()
+                        .crl_sign()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            Role::Personal | Role::Organisation => {
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .non_repudiation()
+                        .key_encipherment()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                // No document-signing EKU: the BCY's certificates have none (VN-PKI.md).
+                b.append_extension(
+                    ExtendedKeyUsage::new()
+                        .client_auth()
+                        .email_protection()
+                        .other("1.3.6.1.4.1.311.20.2.2")
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            Role::Tsa => {
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .non_repudiation()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                b.append_extension(
+                    ExtendedKeyUsage::new()
+                        .critical()
+                        .time_stamping()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            Role::Ocsp => {
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                b.append_extension(
+                    ExtendedKeyUsage::new()
+                        .critical()
+                        .other("1.3.6.1.5.5.7.3.9")
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+                #[allow(deprecated)]
+                b.append_extension(
+                    X509Extension::new_nid(None, None, Nid::ID_PKIX_OCSP_NOCHECK, "ignored")
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            Role::WrongKeyUsage => {
+                b.append_extension(
+                    KeyUsage::new()
+                        .critical()
+                        .key_encipherment()
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+        }
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(issuer.as_ref().map(|i| &*i.cert), None))
+            .unwrap();
+        b.append_extension(ski).unwrap();
+        if let Some(i) = &issuer {
+            let aki = AuthorityKeyIdentifier::new()
+                .keyid(true)
+                .build(&b.x509v3_context(Some(&i.cert), None))
+                .unwrap();
+            b.append_extension(aki).unwrap();
+            #[allow(deprecated)]
+            b.append_extension(
+                X509Extension::new_nid(
+                    None,
+                    None,
+                    Nid::CRL_DISTRIBUTION_POINTS,
+                    &format!("URI:http://127.0.0.1:8080/crl/{}.crl", spec.issuer.unwrap()),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        }
+        let signing_key = issuer.as_ref().map_or(&key, |i| &i.key);
+        let md = if matches!(spec.key, KeyKind::Ed25519) && issuer.is_none() {
+            MessageDigest::null()
+        } else {
+            MessageDigest::sha256()
+        };
+        b.sign(signing_key, md).unwrap();
+        let cert = b.build();
+        std::fs::write(
+            dir.join(format!("{}.pem", spec.file)),
+            cert.to_pem().unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{}.key.pem", spec.file)),
+            key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let subject: Vec<String> = cert
+            .subject_name()
+            .entries()
+            .map(|e| e.data().to_string().unwrap_or_default())
+            .collect();
+        println!("pki/{}.pem  {}", spec.file, subject.join(", "));
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+    println!("pdf/{name}  {} bytes", bytes.len());
+}
+
+/// One signature on the base document with `cms` options set by `tweak`.
+fn single(
+    pki: &Path,
+    signer: &str,
+    scheme: Scheme,
+    sub_filter: &str,
+    tweak: impl Fn(&mut CmsSpec<'_>),
+) -> Vec<u8> {
+    single_embedding(pki, signer, &[], scheme, sub_filter, tweak)
+}
+
+/// [`single`], with the certificates `embed` added to the CMS.
+fn single_embedding(
+    pki: &Path,
+    signer: &str,
+    embed: &[&str],
+    scheme: Scheme,
+    sub_filter: &str,
+    tweak: impl Fn(&mut CmsSpec<'_>),
+) -> Vec<u8> {
+    let id = Identity::load(pki, signer);
+    let extra: Vec<Identity> = embed.iter().map(|n| Identity::load(pki, n)).collect();
+    let mut doc = Doc::base(0);
+    let mut s = SigSpec::new("Signature1", personal_time());
+    s.sub_filter = sub_filter;
+    s.location = Some("Việt Nam");
+    doc.sign(&s, |data| {
+        let mut c = CmsSpec::new(&id, scheme, extra.iter().collect());
+        c.signing_time = Some(personal_time());
+        tweak(&mut c);
+        c.build(data)
+    });
+    doc.bytes
+}
+
+fn make_pdfs(pki: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let two = two_signature_document(pki, 0);
+    write(out, "two-signatures.pdf", &two);
+    write(out, "unsigned.pdf", &Doc::base(0).bytes);
+
+    // One signature of each SubFilter and algorithm.
+    write(
+        out,
+        "cades-rsa-pss.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pss,
+            "ETSI.CAdES.detached",
+            |_| {},
+        ),
+    );
+    // This one carries its intermediate, so the chain is built from the CMS.
+    let p384 = single_embedding(
+        pki,
+        "personal-ecdsa-p384",
+        &["party-ca"],
+        Scheme::Ecdsa,
+        "ETSI.CAdES.detached",
+        |c| {
+            c.digest = Digest::Sha384;
+        },
+    );
+    write(out, "cades-ecdsa-p384.pdf", &p384);
+    write(
+        out,
+        "cades-ecdsa-p256.pdf",
+        &single(
+            pki,
+            "personal-ecdsa-p256",
+            Scheme::Ecdsa,
+            "ETSI.CAdES.detached",
+            |_| {},
+        ),
+    );
+    write(
+        out,
+        "cades-ecdsa-p521.pdf",
+        &single(
+            pki,
+            "personal-ecdsa-p521",
+            Scheme::Ecdsa,
+            "ETSI.CAdES.detached",
+            |c| c.digest = Digest::Sha512,
+        ),
+    );
+    write(
+        out,
+        "cades-ed25519.pdf",
+        &single(
+            pki,
+            "personal-ed25519",
+            Scheme::Ed25519,
+            "ETSI.CAdES.detached",
+            |c| c.digest = Digest::Sha512,
+        ),
+    );
+    write(
+        out,
+        "pkcs7-rsa-sha1.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |c| c.digest = Digest::Sha1,
+        ),
+    );
+    write(
+        out,
+        "pkcs7-rsa-sha512.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |c| c.digest = Digest::Sha512,
+        ),
+    );
+    write(
+        out,
+        "pkcs7-no-signed-attrs.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |c| c.signed_attrs = false,
+        ),
+    );
+    write(
+        out,
+        "pkcs7-ski-sid.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |c| c.ski_sid = true,
+        ),
+    );
+    write(
+        out,
+        "pkcs7-no-ess.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |c| c.ess_v2 = false,
+        ),
+    );
+    // adbe.pkcs7.sha1: the encapsulated content is the SHA-1 of the ranges.
+    {
+        let id = Identity::load(pki, "personal-rsa");
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("Signature1", personal_time());
+        s.sub_filter = "adbe.pkcs7.sha1";
+        doc.sign(&s, |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.digest = Digest::Sha1;
+            c.signing_time = Some(personal_time());
+            c.econtent = Some(Digest::Sha1.hash(&[data]));
+            c.build(data)
+        });
+        write(out, "pkcs7-sha1.pdf", &doc.bytes);
+    }
+    // A document timestamp alone (ETSI.RFC3161).
+    {
+        let tsa = Identity::load(pki, "tsa");
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("DocTimeStamp1", personal_time());
+        s.sub_filter = "ETSI.RFC3161";
+        s.kind_doc_timestamp = true;
+        doc.sign(&s, |data| {
+            timestamp_token(&tsa, Digest::Sha256, data, personal_time())
+        });
+        write(out, "doc-timestamp.pdf", &doc.bytes);
+    }
+
+    // Trust variants.
+    write(
+        out,
+        "expired-signer.pdf",
+        &single(
+            pki,
+            "personal-expired",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |_| {},
+        ),
+    );
+    write(
+        out,
+        "untrusted-root.pdf",
+        &single(
+            pki,
+            "untrusted-signer",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |_| {},
+        ),
+    );
+    write(
+        out,
+        "wrong-key-usage.pdf",
+        &single(
+            pki,
+            "personal-wrong-ku",
+            Scheme::Pkcs1,
+            "adbe.pkcs7.detached",
+            |_| {},
+        ),
+    );
+
+    // Broken ones.
+    let mut flipped = two.clone();
+    let at = find(&flipped, b"Tong ket").unwrap();
+    flipped[at] ^= 0x20; // "Tong" -> "tong": one bit of the page content
+    write(out, "flipped-byte.pdf", &flipped);
+
+    let wrong_key = {
+        let id = Identity::load(pki, "personal-rsa");
+        let other = Identity::load(pki, "organisation");
+        let mut doc = Doc::base(0);
+        let s = SigSpec::new("Signature1", personal_time());
+        doc.sign(&s, |data| {
+            // The certificate says personal-rsa; the signature is by the organisation's key.
+            let with_cert = CmsSpec::new(&id, Scheme::Pkcs1, vec![]).build(data);
+            let with_key = CmsSpec::new(&other, Scheme::Pkcs1, vec![]).build(data);
+            splice_signature(&with_cert, &with_key)
+        });
+        doc.bytes
+    };
+    write(out, "wrong-signature-key.pdf", &wrong_key);
+
+    let mut zeroed = single(
+        pki,
+        "personal-rsa",
+        Scheme::Pkcs1,
+        "adbe.pkcs7.detached",
+        |_| {},
+    );
+    let (lt, gt) = contents_span(&zeroed);
+    zeroed[lt + 1..gt].fill(b'0');
+    write(out, "zeroed-contents.pdf", &zeroed);
+
+    let mut garbage = single(
+        pki,
+        "personal-rsa",
+        Scheme::Pkcs1,
+        "adbe.pkcs7.detached",
+        |_| {},
+    );
+    let (lt, _) = contents_span(&garbage);
+    garbage[lt + 1..lt + 41].copy_from_slice(b"3082FFFF0609DEADBEEF0102030405060708090A");
+    write(out, "garbage-cms.pdf", &garbage);
+
+    // Crafted ByteRanges whose digest matches the bogus ranges: structurally wrong, so they
+    // must fail as FORMAT_FAILURE even though the cryptography holds.
+    write(
+        out,
+        "byterange-gap-too-big.pdf",
+        &crafted_byte_range(pki, |lt, gt, len| [0, lt - 40, gt + 1, len - gt - 1]),
+    );
+    write(
+        out,
+        "byterange-not-from-zero.pdf",
+        &crafted_byte_range(pki, |lt, gt, len| [1, lt - 1, gt + 1, len - gt - 1]),
+    );
+    write(
+        out,
+        "byterange-tail-uncovered.pdf",
+        &crafted_byte_range(pki, |lt, gt, len| [0, lt, gt + 1, len - gt - 1 - 60]),
+    );
+}
+
+/// The /Contents hex string's delimiters `<` and `>` of the (single) signature.
+fn contents_span(bytes: &[u8]) -> (usize, usize) {
+    let lt = find(bytes, b"/Contents <").unwrap() + 10;
+    let gt = lt + find(&bytes[lt..], b">").unwrap();
+    (lt, gt)
+}
+
+/// Replaces the signature value of `cms` by the one of `donor` (same length: both RSA-2048).
+fn splice_signature(cms: &[u8], donor: &[u8]) -> Vec<u8> {
+    let sig = |d: &[u8]| {
+        let si = kyso::cms::parse_signed_data(d).unwrap();
+        si.signer.signature
+    };
+    let (a, b) = (sig(cms), sig(donor));
+    let at = find(cms, &a).unwrap();
+    let mut out = cms.to_vec();
+    out[at..at + a.len()].copy_from_slice(&b);
+    out
+}
+
+/// A single-signature file whose /ByteRange is rewritten by `ranges(lt, gt, len)` and whose
+/// CMS is then made over exactly those (bogus) ranges.
+fn crafted_byte_range(pki: &Path, ranges: impl Fn(usize, usize, usize) -> [usize; 4]) -> Vec<u8> {
+    let id = Identity::load(pki, "personal-rsa");
+    let mut bytes = single(
+        pki,
+        "personal-rsa",
+        Scheme::Pkcs1,
+        "adbe.pkcs7.detached",
+        |_| {},
+    );
+    let (lt, gt) = contents_span(&bytes);
+    let r = ranges(lt, gt, bytes.len());
+    let text = format!("{} {:010} {:010} {:010}", r[0], r[1], r[2], r[3]);
+    let at = find(&bytes, b"/ByteRange [").unwrap() + 12;
+    bytes[at..at + text.len()].copy_from_slice(text.as_bytes());
+    let signed = [&bytes[r[0]..r[0] + r[1]], &bytes[r[2]..r[2] + r[3]]].concat();
+    let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+    c.signing_time = Some(personal_time());
+    let hex = hex::encode_upper(c.build(&signed));
+    bytes[lt + 1..gt].fill(b'0');
+    bytes[lt + 1..lt + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    bytes
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-test");
+    let pki = root.join("pki");
+    if std::env::args().any(|a| a == "--pki") || !pki.join("root-ca.pem").exists() {
+        make_pki(&pki);
+    }
+    make_pdfs(&pki, &root.join("pdf"));
+}

@@ -1,0 +1,712 @@
+//! The test PKI and a fixture signer that writes signed PDFs the way the BCY signing tools
+//! do (see `../shared/VN-PKI.md`): a base document, then one incremental update per
+//! signature, each with its signature dictionary, widget, AcroForm and (for a certification
+//! signature) DocMDP. CMS structures are assembled with RustCrypto's `cms` types and signed
+//! with OpenSSL, so every option the tests need (algorithms, attributes, timestamps, broken
+//! shapes) is one field of [`CmsSpec`].
+//!
+//! Used by `make_fixtures.rs` (which writes `certs-test/`) and by the benchmark (which builds
+//! large documents in memory with the committed keys). Test-only code: not part of kyso.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{Any, GeneralizedTime, ObjectIdentifier as Oid, OctetString, SetOfVec, UtcTime};
+use der::{Decode, Encode, Tag};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Padding;
+use openssl::sign::{RsaPssSaltlen, Signer};
+use openssl::x509::X509;
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+/// A certificate with its private key.
+pub struct Identity {
+    pub cert: X509,
+    pub key: PKey<Private>,
+}
+
+impl Identity {
+    /// Loads `<dir>/<name>.pem` and `<dir>/<name>.key.pem`.
+    pub fn load(dir: &Path, name: &str) -> Identity {
+        let cert =
+            X509::from_pem(&std::fs::read(dir.join(format!("{name}.pem"))).unwrap()).unwrap();
+        let key = PKey::private_key_from_pem(
+            &std::fs::read(dir.join(format!("{name}.key.pem"))).unwrap(),
+        )
+        .unwrap();
+        Identity { cert, key }
+    }
+
+    fn x509_cert(&self) -> x509_cert::Certificate {
+        x509_cert::Certificate::from_der(&self.cert.to_der().unwrap()).unwrap()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Digest {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    Shake256,
+}
+
+impl Digest {
+    pub fn oid(self) -> Oid {
+        Oid::new_unwrap(match self {
+            Digest::Sha1 => "1.3.14.3.2.26",
+            Digest::Sha256 => "2.16.840.1.101.3.4.2.1",
+            Digest::Sha384 => "2.16.840.1.101.3.4.2.2",
+            Digest::Sha512 => "2.16.840.1.101.3.4.2.3",
+            Digest::Shake256 => "2.16.840.1.101.3.4.2.12",
+        })
+    }
+
+    pub fn md(self) -> MessageDigest {
+        match self {
+            Digest::Sha1 => MessageDigest::sha1(),
+            Digest::Sha256 => MessageDigest::sha256(),
+            Digest::Sha384 => MessageDigest::sha384(),
+            Digest::Sha512 => MessageDigest::sha512(),
+            Digest::Shake256 => MessageDigest::shake_256(),
+        }
+    }
+
+    pub fn hash(self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut h = openssl::hash::Hasher::new(self.md()).unwrap();
+        for p in parts {
+            h.update(p).unwrap();
+        }
+        if self == Digest::Shake256 {
+            let mut out = vec![0; 64];
+            h.finish_xof(&mut out).unwrap();
+            out
+        } else {
+            h.finish().unwrap().to_vec()
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Scheme {
+    /// RSA PKCS#1 v1.5, written as `rsaEncryption` (as most PDF signers do).
+    Pkcs1,
+    /// RSA-PSS with MGF1 of the same hash and a salt of the hash's length.
+    Pss,
+    Ecdsa,
+    Ed25519,
+}
+
+/// Everything one CMS SignedData may vary in.
+pub struct CmsSpec<'a> {
+    pub signer: &'a Identity,
+    pub certs: Vec<&'a Identity>,
+    pub digest: Digest,
+    pub scheme: Scheme,
+    pub signed_attrs: bool,
+    pub signing_time: Option<OffsetDateTime>,
+    pub ess_v2: bool,
+    pub ski_sid: bool,
+    pub econtent_type: Oid,
+    /// Encapsulated content (adbe.pkcs7.sha1, timestamp tokens); `None` for detached.
+    pub econtent: Option<Vec<u8>>,
+    /// A signature timestamp from this TSA at this time, SHA-1 imprint as the BCY's client.
+    pub timestamp: Option<(&'a Identity, OffsetDateTime)>,
+}
+
+pub const ID_DATA: &str = "1.2.840.113549.1.7.1";
+pub const ID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
+
+impl<'a> CmsSpec<'a> {
+    /// The usual PAdES-shaped signature: SHA-256, signed attributes with ESS v2.
+    pub fn new(signer: &'a Identity, scheme: Scheme, certs: Vec<&'a Identity>) -> Self {
+        CmsSpec {
+            signer,
+            certs,
+            digest: Digest::Sha256,
+            scheme,
+            signed_attrs: true,
+            signing_time: None,
+            ess_v2: true,
+            ski_sid: false,
+            econtent_type: Oid::new_unwrap(ID_DATA),
+            econtent: None,
+            timestamp: None,
+        }
+    }
+
+    /// Builds the ContentInfo DER over `data` (the signed byte ranges joined, or `econtent`).
+    pub fn build(&self, data: &[u8]) -> Vec<u8> {
+        let content = self.econtent.as_deref().unwrap_or(data);
+        let mut attrs = Vec::new();
+        if self.signed_attrs {
+            attrs.push(attr(
+                "1.2.840.113549.1.9.3",
+                self.econtent_type.to_der().unwrap(),
+            ));
+            attrs.push(attr(
+                "1.2.840.113549.1.9.4",
+                OctetString::new(self.digest.hash(&[content]))
+                    .unwrap()
+                    .to_der()
+                    .unwrap(),
+            ));
+            if let Some(t) = self.signing_time {
+                let utc = UtcTime::from_unix_duration(std::time::Duration::from_secs(
+                    t.unix_timestamp() as u64,
+                ))
+                .unwrap();
+                attrs.push(attr("1.2.840.113549.1.9.5", utc.to_der().unwrap()));
+            }
+            if self.ess_v2 {
+                let hash = Digest::Sha256.hash(&[&self.signer.cert.to_der().unwrap()]);
+                let cert_id = seq(OctetString::new(hash).unwrap().to_der().unwrap());
+                attrs.push(attr("1.2.840.113549.1.9.16.2.47", seq(seq(cert_id))));
+            }
+        }
+        let signed_attrs = (!attrs.is_empty()).then(|| SetOfVec::try_from(attrs).unwrap());
+        let to_sign = match &signed_attrs {
+            Some(a) => a.to_der().unwrap(),
+            None => content.to_vec(),
+        };
+        let signature = sign(self.signer, self.scheme, self.digest, &to_sign);
+        let unsigned_attrs = self.timestamp.map(|(tsa, at)| {
+            let token = timestamp_token(tsa, Digest::Sha1, &signature, at);
+            SetOfVec::try_from(vec![attr("1.2.840.113549.1.9.16.2.14", token)]).unwrap()
+        });
+        let leaf = self.signer.x509_cert();
+        let sid = if self.ski_sid {
+            let ski = self
+                .signer
+                .cert
+                .subject_key_id()
+                .expect("signer has an SKI")
+                .as_slice()
+                .to_vec();
+            SignerIdentifier::SubjectKeyIdentifier(x509_cert::ext::pkix::SubjectKeyIdentifier(
+                OctetString::new(ski).unwrap(),
+            ))
+        } else {
+            SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: leaf.tbs_certificate.issuer.clone(),
+                serial_number: leaf.tbs_certificate.serial_number.clone(),
+            })
+        };
+        let digest_alg = AlgorithmIdentifierOwned {
+            oid: self.digest.oid(),
+            parameters: None,
+        };
+        let signer_info = SignerInfo {
+            version: if self.ski_sid {
+                CmsVersion::V3
+            } else {
+                CmsVersion::V1
+            },
+            sid,
+            digest_alg: digest_alg.clone(),
+            signed_attrs,
+            signature_algorithm: signature_algorithm(self.scheme, self.digest),
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs,
+        };
+        let certs: Vec<CertificateChoices> = std::iter::once(self.signer)
+            .chain(self.certs.iter().copied())
+            .map(|i| CertificateChoices::Certificate(i.x509_cert()))
+            .collect();
+        let signed_data = SignedData {
+            version: if self.ski_sid {
+                CmsVersion::V3
+            } else {
+                CmsVersion::V1
+            },
+            digest_algorithms: SetOfVec::try_from(vec![digest_alg]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: self.econtent_type,
+                econtent: self
+                    .econtent
+                    .as_ref()
+                    .map(|c| Any::new(Tag::OctetString, c.clone()).unwrap()),
+            },
+            certificates: Some(CertificateSet(SetOfVec::try_from(certs).unwrap())),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).unwrap()),
+        };
+        ContentInfo {
+            content_type: Oid::new_unwrap("1.2.840.113549.1.7.2"),
+            content: Any::encode_from(&signed_data).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+}
+
+fn seq(content: Vec<u8>) -> Vec<u8> {
+    Any::new(Tag::Sequence, content).unwrap().to_der().unwrap()
+}
+
+fn attr(oid: &str, value_der: Vec<u8>) -> Attribute {
+    Attribute {
+        oid: Oid::new_unwrap(oid),
+        values: SetOfVec::try_from(vec![Any::from_der(&value_der).unwrap()]).unwrap(),
+    }
+}
+
+fn signature_algorithm(scheme: Scheme, digest: Digest) -> AlgorithmIdentifierOwned {
+    match scheme {
+        Scheme::Pkcs1 => AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.2.840.113549.1.1.1"),
+            parameters: Some(Any::null()),
+        },
+        Scheme::Pss => {
+            // RSASSA-PSS-params: [0] hash, [1] MGF1(hash), [2] salt length.
+            let alg = AlgorithmIdentifierOwned {
+                oid: digest.oid(),
+                parameters: None,
+            }
+            .to_der()
+            .unwrap();
+            let mgf = AlgorithmIdentifierOwned {
+                oid: Oid::new_unwrap("1.2.840.113549.1.1.8"),
+                parameters: Some(Any::from_der(&alg).unwrap()),
+            }
+            .to_der()
+            .unwrap();
+            let salt = (digest.md().size() as u32).to_der().unwrap();
+            let explicit = |n: u8, v: Vec<u8>| {
+                Any::new(
+                    Tag::ContextSpecific {
+                        constructed: true,
+                        number: der::TagNumber::new(n),
+                    },
+                    v,
+                )
+                .unwrap()
+                .to_der()
+                .unwrap()
+            };
+            let params = seq([explicit(0, alg), explicit(1, mgf), explicit(2, salt)].concat());
+            AlgorithmIdentifierOwned {
+                oid: Oid::new_unwrap("1.2.840.113549.1.1.10"),
+                parameters: Some(Any::from_der(&params).unwrap()),
+            }
+        }
+        Scheme::Ecdsa => AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap(match digest {
+                Digest::Sha1 => "1.2.840.10045.4.1",
+                Digest::Sha384 => "1.2.840.10045.4.3.3",
+                Digest::Sha512 => "1.2.840.10045.4.3.4",
+                _ => "1.2.840.10045.4.3.2",
+            }),
+            parameters: None,
+        },
+        Scheme::Ed25519 => AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.3.101.112"),
+            parameters: None,
+        },
+    }
+}
+
+pub fn sign(id: &Identity, scheme: Scheme, digest: Digest, data: &[u8]) -> Vec<u8> {
+    match scheme {
+        Scheme::Ed25519 => Signer::new_without_digest(&id.key)
+            .unwrap()
+            .sign_oneshot_to_vec(data)
+            .unwrap(),
+        _ => {
+            let mut s = Signer::new(digest.md(), &id.key).unwrap();
+            if scheme == Scheme::Pss {
+                s.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+                s.set_rsa_mgf1_md(digest.md()).unwrap();
+                s.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).unwrap();
+            }
+            s.update(data).unwrap();
+            s.sign_to_vec().unwrap()
+        }
+    }
+}
+
+/// An RFC 3161 token (a CMS SignedData over a TSTInfo) whose imprint is `imprint_alg` of
+/// `data`, signed by `tsa` at `at`.
+pub fn timestamp_token(
+    tsa: &Identity,
+    imprint_alg: Digest,
+    data: &[u8],
+    at: OffsetDateTime,
+) -> Vec<u8> {
+    let imprint = seq([
+        AlgorithmIdentifierOwned {
+            oid: imprint_alg.oid(),
+            parameters: None,
+        }
+        .to_der()
+        .unwrap(),
+        OctetString::new(imprint_alg.hash(&[data]))
+            .unwrap()
+            .to_der()
+            .unwrap(),
+    ]
+    .concat());
+    let gen_time = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+        at.unix_timestamp() as u64,
+    ))
+    .unwrap();
+    let tst_info = seq([
+        1u8.to_der().unwrap(),
+        Oid::new_unwrap("1.3.6.1.4.1.99999.1.1").to_der().unwrap(),
+        imprint,
+        (at.unix_timestamp() as u64).to_der().unwrap(),
+        gen_time.to_der().unwrap(),
+    ]
+    .concat());
+    let spec = CmsSpec {
+        econtent_type: Oid::new_unwrap(ID_TST_INFO),
+        econtent: Some(tst_info),
+        ..CmsSpec::new(tsa, Scheme::Pkcs1, vec![])
+    };
+    spec.build(&[])
+}
+
+/// What the signature dictionary says and how the signed bytes are laid out.
+pub struct SigSpec<'a> {
+    pub field: &'a str,
+    pub sub_filter: &'a str,
+    pub kind_doc_timestamp: bool,
+    pub reason: Option<&'a str>,
+    pub location: Option<&'a str>,
+    /// `/M`, and the CMS signingTime unless `cms.signing_time` is set otherwise.
+    pub time: OffsetDateTime,
+    /// `Some(P)`: a certification signature with DocMDP P.
+    pub docmdp: Option<u8>,
+    pub rect: [i32; 4],
+    /// Size of the /Contents placeholder in bytes.
+    pub contents_len: usize,
+}
+
+impl<'a> SigSpec<'a> {
+    pub fn new(field: &'a str, time: OffsetDateTime) -> Self {
+        SigSpec {
+            field,
+            sub_filter: "adbe.pkcs7.detached",
+            kind_doc_timestamp: false,
+            reason: None,
+            location: None,
+            time,
+            docmdp: None,
+            rect: [0, 0, 0, 0],
+            contents_len: 12_000,
+        }
+    }
+}
+
+/// A PDF under construction: the bytes so far and what the next update must repeat.
+#[derive(Clone)]
+pub struct Doc {
+    pub bytes: Vec<u8>,
+    next_obj: u32,
+    last_xref: usize,
+    annots: Vec<u32>,
+    fields: Vec<u32>,
+    perms: Option<u32>,
+    page_extra: String,
+}
+
+/// The text of the sample: report 494-BC/TU of the Hậu Giang Provincial Party Committee,
+/// transliterated to ASCII so that a standard font shows it without embedding one.
+const PAGE_TEXT: &[&str] = &[
+    "DANG CONG SAN VIET NAM",
+    "TINH UY HAU GIANG - So 494-BC/TU",
+    "Vi Thanh, ngay 28 thang 12 nam 2023",
+    "BAO CAO",
+    "Tong ket cong tac nam 2023 va phuong huong nhiem vu nam 2024",
+    "T/M BAN THUONG VU, PHO BI THU",
+    "(kyso test fixture: not an official document)",
+];
+
+impl Doc {
+    /// A one-page document; `padding` bytes of an unused image stream make it larger.
+    pub fn base(padding: usize) -> Doc {
+        let mut content = String::from("BT /F1 12 Tf 72 760 Td 16 TL\n");
+        for line in PAGE_TEXT {
+            content.push_str(&format!("({line}) Tj T*\n"));
+        }
+        content.push_str("ET\n");
+        let mut objects: Vec<Vec<u8>> = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            Vec::new(), // the page, below
+            format!(
+                "<< /Length {} >>\nstream\n{}endstream",
+                content.len(),
+                content
+            )
+            .into_bytes(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        ];
+        let mut page_extra = String::new();
+        if padding > 0 {
+            // Deterministic filler (an LCG), so the benchmark documents are the same each run.
+            let mut x: u32 = 12345;
+            let data: Vec<u8> = (0..padding)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            let mut obj = format!(
+                "<< /Type /XObject /Subtype /Image /Width {} /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length {} >>\nstream\n",
+                padding, padding
+            )
+            .into_bytes();
+            obj.extend_from_slice(&data);
+            obj.extend_from_slice(b"\nendstream");
+            objects.push(obj);
+            page_extra = " /XObject << /Im1 6 0 R >>".into();
+        }
+        objects[2] = page_dict(&[], &page_extra).into_bytes();
+        let mut bytes = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, obj) in objects.iter().enumerate() {
+            offsets.push(bytes.len());
+            bytes.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            bytes.extend_from_slice(obj);
+            bytes.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = bytes.len();
+        bytes.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+        );
+        for o in &offsets {
+            bytes.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        bytes.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        Doc {
+            bytes,
+            next_obj: objects.len() as u32 + 1,
+            last_xref: xref,
+            annots: Vec::new(),
+            fields: Vec::new(),
+            perms: None,
+            page_extra,
+        }
+    }
+
+    /// Appends an incremental update with `objects` (number, body) and the trailer.
+    pub fn append_update(&mut self, objects: &[(u32, Vec<u8>)]) {
+        let mut offsets = Vec::new();
+        for (num, body) in objects {
+            offsets.push((*num, self.bytes.len()));
+            self.bytes
+                .extend_from_slice(format!("{num} 0 obj\n").as_bytes());
+            self.bytes.extend_from_slice(body);
+            self.bytes.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = self.bytes.len();
+        self.bytes
+            .extend_from_slice(b"xref\n0 1\n0000000000 65535 f \n");
+        for (num, off) in &offsets {
+            self.bytes
+                .extend_from_slice(format!("{num} 1\n{off:010} 00000 n \n").as_bytes());
+        }
+        self.bytes.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R /Prev {} >>\nstartxref\n{xref}\n%%EOF\n",
+                self.next_obj, self.last_xref
+            )
+            .as_bytes(),
+        );
+        self.last_xref = xref;
+    }
+
+    pub fn alloc(&mut self) -> u32 {
+        self.next_obj += 1;
+        self.next_obj - 1
+    }
+
+    /// Adds a signature in a new incremental update. `build_contents` gets the signed bytes
+    /// (the two ranges joined) and returns the DER for /Contents.
+    pub fn sign(&mut self, spec: &SigSpec<'_>, build_contents: impl FnOnce(&[u8]) -> Vec<u8>) {
+        let sig = self.alloc();
+        let widget = self.alloc();
+        self.annots.push(widget);
+        self.fields.push(widget);
+        let mut sig_dict = String::from("<< ");
+        if spec.kind_doc_timestamp {
+            sig_dict.push_str("/Type /DocTimeStamp ");
+        } else {
+            sig_dict.push_str("/Type /Sig ");
+        }
+        sig_dict.push_str(&format!(
+            "/Filter /Adobe.PPKLite /SubFilter /{} ",
+            spec.sub_filter
+        ));
+        if !spec.kind_doc_timestamp {
+            sig_dict.push_str(&format!("/M {} ", pdf_text(&pdf_date(spec.time))));
+            if let Some(r) = spec.reason {
+                sig_dict.push_str(&format!("/Reason {} ", pdf_text(r)));
+            }
+            if let Some(l) = spec.location {
+                sig_dict.push_str(&format!("/Location {} ", pdf_text(l)));
+            }
+        }
+        if let Some(p) = spec.docmdp {
+            sig_dict.push_str(&format!(
+                "/Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P {p} /V /1.2 >> >>] "
+            ));
+            self.perms = Some(sig);
+        }
+        sig_dict.push_str("/ByteRange [0 0000000000 0000000000 0000000000] /Contents <");
+        let mut sig_body = sig_dict.into_bytes();
+        sig_body.extend(std::iter::repeat_n(b'0', spec.contents_len * 2));
+        sig_body.extend_from_slice(b"> >>");
+        let [x1, y1, x2, y2] = spec.rect;
+        let widget_body = format!(
+            "<< /Type /Annot /Subtype /Widget /FT /Sig /T {} /V {sig} 0 R /F 132 /Rect [{x1} {y1} {x2} {y2}] /P 3 0 R >>",
+            pdf_text(spec.field)
+        )
+        .into_bytes();
+        let objects = vec![
+            (sig, sig_body),
+            (widget, widget_body),
+            (3, page_dict(&self.annots, &self.page_extra).into_bytes()),
+            (1, self.catalog().into_bytes()),
+        ];
+        let sig_offset = self.bytes.len();
+        self.append_update(&objects);
+        // Patch /ByteRange and /Contents in place.
+        let obj = &self.bytes[sig_offset..];
+        let br_at = sig_offset + find(obj, b"/ByteRange [").unwrap() + 12;
+        let lt = sig_offset + find(obj, b"/Contents <").unwrap() + 10;
+        let gt = lt + 1 + spec.contents_len * 2;
+        let len = self.bytes.len();
+        let br = format!("0 {lt:010} {:010} {:010}", gt + 1, len - gt - 1);
+        self.bytes[br_at..br_at + br.len()].copy_from_slice(br.as_bytes());
+        let signed = [&self.bytes[..lt], &self.bytes[gt + 1..]].concat();
+        let der = build_contents(&signed);
+        assert!(
+            der.len() <= spec.contents_len,
+            "the /Contents placeholder is too small"
+        );
+        let hex = hex::encode_upper(&der);
+        self.bytes[lt + 1..lt + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    }
+
+    fn catalog(&self) -> String {
+        let fields: Vec<String> = self.fields.iter().map(|f| format!("{f} 0 R")).collect();
+        let perms = self
+            .perms
+            .map(|p| format!(" /Perms << /DocMDP {p} 0 R >>"))
+            .unwrap_or_default();
+        format!(
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{}] /SigFlags 3 >>{perms} >>",
+            fields.join(" ")
+        )
+    }
+}
+
+fn page_dict(annots: &[u32], extra: &str) -> String {
+    let annots = if annots.is_empty() {
+        String::new()
+    } else {
+        let refs: Vec<String> = annots.iter().map(|a| format!("{a} 0 R")).collect();
+        format!(" /Annots [{}]", refs.join(" "))
+    };
+    format!(
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >>{extra} >>{annots} >>"
+    )
+}
+
+/// A PDF text string: a literal for ASCII, UTF-16BE with a byte order mark otherwise.
+pub fn pdf_text(s: &str) -> String {
+    if s.is_ascii() && !s.contains(['(', ')', '\\']) {
+        format!("({s})")
+    } else {
+        let mut hex = String::from("<FEFF");
+        for unit in s.encode_utf16() {
+            hex.push_str(&format!("{unit:04X}"));
+        }
+        hex.push('>');
+        hex
+    }
+}
+
+pub fn pdf_date(t: OffsetDateTime) -> String {
+    let o = t.offset();
+    let sign = if o.is_negative() { '-' } else { '+' };
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}{sign}{:02}'{:02}'",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        o.whole_hours().abs(),
+        o.minutes_past_hour().abs()
+    )
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The sample's signing time: 2023-12-29T10:50:25+07:00 (VN-PKI.md, "An example").
+pub fn personal_time() -> OffsetDateTime {
+    time::macros::datetime!(2023-12-29 10:50:25 +07:00)
+}
+
+/// The organisation signs 17 seconds later.
+pub fn organisation_time() -> OffsetDateTime {
+    time::macros::datetime!(2023-12-29 10:50:42 +07:00)
+}
+
+pub const PERSONAL_REASON: &str = "Trần Văn Huyến<huyentv@haugiang.gov.vn> đã ký lên văn bản này!";
+pub const ORGANISATION_REASON: &str =
+    "Tỉnh ủy Hậu Giang<TUHauGiangQTB1@TUHauGiang> đã ký lên văn bản này!";
+
+/// The two-signature document of VN-PKI.md: the personal certification signature (DocMDP
+/// P=2), then the organisation's in an incremental update, both with a signature timestamp.
+pub fn two_signature_document(pki: &Path, padding: usize) -> Vec<u8> {
+    let personal = Identity::load(pki, "personal-rsa");
+    let org = Identity::load(pki, "organisation");
+    let sub = Identity::load(pki, "party-ca");
+    let tsa = Identity::load(pki, "tsa");
+    let _ = sub;
+    let mut doc = Doc::base(padding);
+    let mut s1 = SigSpec::new("Signature1", personal_time());
+    s1.reason = Some(PERSONAL_REASON);
+    s1.location = Some("Việt Nam");
+    s1.docmdp = Some(2);
+    s1.rect = [330, 80, 530, 160];
+    s1.sub_filter = "adbe.pkcs7.detached";
+    doc.sign(&s1, |data| {
+        let mut c = CmsSpec::new(&personal, Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(personal_time());
+        c.timestamp = Some((&tsa, personal_time() + time::Duration::seconds(1)));
+        c.build(data)
+    });
+    let mut s2 = SigSpec::new("Signature2", organisation_time());
+    s2.reason = Some(ORGANISATION_REASON);
+    s2.location = Some("Việt Nam");
+    s2.rect = [330, 60, 470, 200];
+    doc.sign(&s2, |data| {
+        let mut c = CmsSpec::new(&org, Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(organisation_time());
+        c.timestamp = Some((&tsa, organisation_time() + time::Duration::seconds(1)));
+        c.build(data)
+    });
+    doc.bytes
+}
