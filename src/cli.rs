@@ -100,7 +100,7 @@ pub fn run(
             let _ = if code == 0 {
                 write!(out, "{text}")
             } else {
-                write!(err, "{}", text.ansi())
+                write!(err, "{text}")
             };
             return code;
         }
