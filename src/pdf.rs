@@ -241,12 +241,25 @@ impl PdfFile {
             max_decompressed_size: Some(MAX_DECOMPRESSED_STREAM),
             ..Default::default()
         };
-        let doc = Document::load_mem_with_options(bytes, options).map_err(|e| match e {
-            lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => PdfError::Encrypted {
-                method: encryption_method_from_bytes(bytes),
-            },
-            other => PdfError::Malformed(other),
-        })?;
+        let load = |input: &[u8]| {
+            Document::load_mem_with_options(input, options.clone()).map_err(|e| match e {
+                lopdf::Error::InvalidPassword | lopdf::Error::Decryption(_) => {
+                    PdfError::Encrypted {
+                        method: encryption_method_from_bytes(bytes),
+                    }
+                }
+                other => PdfError::Malformed(other),
+            })
+        };
+        let mut doc = load(bytes)?;
+        if matches!(doc.trailer.get(b"Encrypt"), Ok(Object::Null)) {
+            // `/Encrypt null` means no encryption (ISO 32000-1 §7.3.7: a null value is the
+            // same as an absent key), but lopdf takes the key's presence for encryption and
+            // loads no objects. Load a copy with the key renamed, same length so that no
+            // offset moves; the signed bytes themselves stay the caller's.
+            let patched = rename_null_encrypt(bytes);
+            doc = load(&patched)?;
+        }
         let encrypted = doc.trailer.has(b"Encrypt");
         if encrypted && doc.encryption_state.is_none() {
             return Err(PdfError::Encrypted {
@@ -294,7 +307,14 @@ impl PdfFile {
                 continue;
             }
             if let Ok(dict) = object.as_dict() {
-                if is_signature_dict(dict) && !is_placeholder(dict) {
+                // The same signature value in a second dictionary is one signature, not two:
+                // a spoofed copy (a forged /Reason over someone else's /Contents) is judged
+                // as the dictionary the field shows, whose gap then lies outside it.
+                let duplicate = dict
+                    .get(b"Contents")
+                    .and_then(Object::as_str)
+                    .is_ok_and(|c| signatures.iter().any(|s| s.contents == c));
+                if is_signature_dict(dict) && !is_placeholder(dict) && !duplicate {
                     seen.insert(*id);
                     signatures.push(reader.signature(None, *id, dict, None));
                 }
@@ -723,6 +743,18 @@ fn object_span(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
     let window = bytes.get(start..)?;
     let window = &window[..window.len().min(MAX_SIG_OBJECT_SPAN)];
     find(window, b"endobj").map(|e| (start, start + e + 6))
+}
+
+/// `bytes` with every `/Encrypt null` written as `/Encrypu null` (same length).
+fn rename_null_encrypt(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut from = 0;
+    while let Some(pos) = find(&out[from..], b"/Encrypt null") {
+        let at = from + pos;
+        out[at + 7] = b'u';
+        from = at + 13;
+    }
+    out
 }
 
 fn encryption_method(doc: &Document) -> String {

@@ -405,7 +405,13 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, TrustError> {
         files.sort();
         let mut out = Vec::new();
         for file in files {
-            out.extend(load_certificates(&file)?);
+            match load_certificates(&file) {
+                Ok(certs) => out.extend(certs),
+                // A folder may hold keys or CRLs beside the certificates: skip those files.
+                // A named file without a certificate is still an error.
+                Err(TrustError::NoCertificate { .. }) => continue,
+                Err(e) => return Err(e),
+            }
             if out.len() > MAX_CERTS_PER_SOURCE {
                 return Err(TrustError::TooMany {
                     path: path.to_owned(),
