@@ -1,0 +1,167 @@
+//! Hostile and broken input: each gets a clear error or a FAILED signature, never a panic,
+//! a hang, or unbounded memory.
+
+mod common;
+
+use common::{context, fixture};
+use kyso::pdf::PdfError;
+use kyso::report::SubIndication;
+use kyso::{Verdict, VerifyError};
+
+fn verify(bytes: &[u8]) -> Result<kyso::Report, VerifyError> {
+    kyso::verify(bytes, &context())
+}
+
+#[test]
+fn not_a_pdf_and_empty_input_are_named() {
+    assert!(matches!(
+        verify(b""),
+        Err(VerifyError::Pdf(PdfError::Empty))
+    ));
+    let e = verify(b"<html>not a pdf</html>").expect_err("not a PDF");
+    assert_eq!(
+        e.to_string(),
+        "not a PDF: no %PDF- header in the first 1024 bytes"
+    );
+    let e = verify(b"%PDF-1.7\nthis is all there is\n").expect_err("no structure");
+    assert!(
+        e.to_string().contains("cannot be read") || e.to_string().contains("catalog"),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncation_anywhere_never_panics() {
+    let full = fixture("two-signatures.pdf");
+    let revision_ends: Vec<usize> = kyso::pdf::PdfFile::parse(&full)
+        .expect("parses")
+        .revisions
+        .iter()
+        .map(|r| r.end)
+        .collect();
+    // 200 cut points spread over the file, the bytes around each revision end one by one.
+    let step = full.len() / 200;
+    let around_ends = revision_ends.iter().flat_map(|&e| e.saturating_sub(8)..e);
+    let cuts = (1..200).map(|i| i * step).chain(around_ends);
+    for cut in cuts {
+        match verify(&full[..cut]) {
+            // Cut at a revision's %%EOF (with or without its end-of-line), the file is the
+            // earlier, complete version, which is validly signed.
+            Ok(r) if r.verdict == Verdict::Valid => {
+                let at_an_end = revision_ends
+                    .iter()
+                    .any(|&e| cut <= e && full[cut..e].iter().all(|b| matches!(b, b'\r' | b'\n')));
+                assert!(
+                    at_an_end,
+                    "cut at {cut} of {} must not stay VALID",
+                    full.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+}
+
+#[test]
+fn damaged_cross_reference_table_is_survived() {
+    let mut bytes = fixture("two-signatures.pdf");
+    // Overwrite every xref offset digit run with nines: the table points nowhere.
+    let text = bytes.clone();
+    let mut i = 0;
+    while let Some(p) = text[i..].windows(6).position(|w| w == b" 00000") {
+        let at = i + p;
+        if at >= 10 && text[at - 10..at].iter().all(u8::is_ascii_digit) {
+            bytes[at - 10..at].copy_from_slice(b"9999999999");
+        }
+        i = at + 6;
+    }
+    // Whatever lopdf recovers, the answer is a report or a named error, and the signatures
+    // (whose bytes changed) are not VALID.
+    match verify(&bytes) {
+        Ok(r) => assert_ne!(r.verdict, Verdict::Valid),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+#[test]
+fn absurd_lengths_and_numbers() {
+    let base = fixture("unsigned.pdf");
+    let text = String::from_utf8_lossy(&base).into_owned();
+    let absurd = text.replacen("/Length ", "/Length 99999999999999999999 /Ignored ", 1);
+    let _ = verify(absurd.as_bytes()); // a report or an error, nothing else
+
+    let mut signed = fixture("pkcs7-rsa-sha512.pdf");
+    let at = common_find(&signed, b"/ByteRange [").expect("ByteRange") + 12;
+    signed[at..at + 34].copy_from_slice(b"0 0000000100 9999999999 9999999999");
+    let r = verify(&signed).expect("a report");
+    assert_eq!(
+        r.signatures[0].sub_indication,
+        Some(SubIndication::FormatFailure)
+    );
+    let detail = &r.signatures[0].checks[0].detail;
+    assert!(detail.contains("past the end of the file"), "{detail}");
+}
+
+#[test]
+fn deep_nesting_is_refused_without_overflowing_the_stack() {
+    let mut pdf = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Deep ".to_vec();
+    pdf.extend(std::iter::repeat_n(b'[', 100_000));
+    pdf.extend(std::iter::repeat_n(b']', 100_000));
+    pdf.extend_from_slice(b" >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    match verify(&pdf) {
+        Ok(r) => assert_eq!(r.verdict, Verdict::Unsigned),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+#[test]
+fn field_tree_cycles_and_depth_are_bounded() {
+    // An AcroForm whose field 3 lists itself and field 4 as kids, and 4 lists 3.
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [3 0 R] >> >>",
+        "<< /Type /Pages /Kids [] /Count 0 >>",
+        "<< /T (a) /FT /Sig /Kids [3 0 R 4 0 R] >>",
+        "<< /T (b) /Kids [3 0 R] >>",
+    ];
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    let r = verify(&pdf).expect("a report");
+    assert_eq!(r.verdict, Verdict::Unsigned);
+}
+
+#[test]
+fn corrupted_cms_bytes_never_panic() {
+    let original = fixture("two-signatures.pdf");
+    let lt = common_find(&original, b"/Contents <").expect("contents") + 11;
+    // Deterministic pseudo-random damage (an LCG) to the hex of the first signature's CMS.
+    let mut x: u32 = 7;
+    for round in 0..300 {
+        let mut bytes = original.clone();
+        for _ in 0..(1 + round % 4) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let at = lt + (x as usize >> 8) % 3000;
+            bytes[at] = b"0123456789ABCDEF"[(x >> 4) as usize % 16];
+        }
+        let r = verify(&bytes).expect("the PDF itself is intact");
+        assert_eq!(r.signatures.len(), 2);
+    }
+}
+
+fn common_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
