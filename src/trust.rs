@@ -140,10 +140,8 @@ impl Certificate {
                 ParsedExtension::AuthorityKeyIdentifier(a) => {
                     authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
                 }
-                ParsedExtension::BasicConstraints(bc) => {
-                    if bc.ca {
-                        ca = Some(bc.path_len_constraint);
-                    }
+                ParsedExtension::BasicConstraints(bc) if bc.ca => {
+                    ca = Some(bc.path_len_constraint);
                 }
                 ParsedExtension::KeyUsage(ku) => {
                     key_usage = Some(KeyUsageBits {

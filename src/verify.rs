@@ -170,7 +170,13 @@ impl<'a> Prepared<'a> {
                 p.coverage = Some(coverage);
                 match coverage {
                     Coverage::EntireFile => p.pass(CheckId::Coverage, "the signature covers the entire file".into()),
-                    Coverage::EntireRevision(n) => p.push(CheckId::Coverage, Outcome::Info, format!("the signature covers revision {n} of {}; later revisions follow", pdf.revisions.len())),
+                    Coverage::EntireRevision(n) => match incomplete_tail(bytes, pdf) {
+                        // Bytes after the last complete revision are no incremental update a
+                        // verifier can account for, yet lenient readers display what they hold.
+                        Some(len) => p.fail(CheckId::Coverage, Indication::Failed, SubIndication::FormatFailure,
+                            format!("the signature covers revision {n}, but the file ends with {len} bytes that are not a complete revision")),
+                        None => p.push(CheckId::Coverage, Outcome::Info, format!("the signature covers revision {n} of {}; later revisions follow", pdf.revisions.len())),
+                    },
                     Coverage::Partial => p.fail(CheckId::Coverage, Indication::Failed, SubIndication::FormatFailure,
                         format!("the signed bytes end at offset {}, which is neither the end of the file nor the end of a revision", range.end())),
                 }
@@ -266,11 +272,7 @@ impl<'a> Prepared<'a> {
 /// Where the signed bytes end, relative to the file and its revisions. Trailing whitespace
 /// or NUL padding after the last `%%EOF` does not count as content.
 fn coverage(end: usize, bytes: &[u8], pdf: &PdfFile) -> Coverage {
-    let tail = &bytes[end.min(bytes.len())..];
-    if tail
-        .iter()
-        .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | b'\0'))
-    {
+    if is_blank(&bytes[end.min(bytes.len())..]) {
         return Coverage::EntireFile;
     }
     // The end of a revision is its %%EOF plus an optional end-of-line: accept either.
@@ -286,6 +288,19 @@ fn coverage(end: usize, bytes: &[u8], pdf: &PdfFile) -> Coverage {
             (eof_end..=r.end).contains(&end)
         })
         .map_or(Coverage::Partial, |r| Coverage::EntireRevision(r.number))
+}
+
+/// The length of what follows the last complete revision, when it is more than whitespace.
+fn incomplete_tail(bytes: &[u8], pdf: &PdfFile) -> Option<usize> {
+    let last_end = pdf.revisions.last().map_or(0, |r| r.end);
+    let tail = &bytes[last_end.min(bytes.len())..];
+    (!is_blank(tail)).then_some(tail.len())
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | b'\0'))
 }
 
 /// Hashes every signature's ranges, hashing the prefix signatures share only once: with
