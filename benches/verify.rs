@@ -32,14 +32,26 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 
 fn main() {
     let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-test/pki");
-    let trust = TrustStore::from_paths(&[pki.join("root-ca.pem")], &[pki.join("party-ca.pem")]).unwrap();
+    let trust =
+        TrustStore::from_paths(&[pki.join("root-ca.pem")], &[pki.join("party-ca.pem")]).unwrap();
     let ctx = Context::new(trust, time::macros::datetime!(2026-11-23 00:00:00 UTC));
-    println!("{:>10}  {:>12}  {:>12}  {:>8}  {:>10}", "size", "verify", "sha256 pass", "ratio", "MB/s");
-    for (label, target, runs) in [("100 KB", 100_000usize, 201), ("2 MB", 2_000_000, 41), ("20 MB", 20_000_000, 11)] {
+    println!(
+        "{:>10}  {:>12}  {:>12}  {:>8}  {:>10}",
+        "size", "verify", "sha256 pass", "ratio", "MB/s"
+    );
+    for (label, target, runs) in [
+        ("100 KB", 100_000usize, 201),
+        ("2 MB", 2_000_000, 41),
+        ("20 MB", 20_000_000, 11),
+    ] {
         let base = fixture::two_signature_document(&pki, 0).len();
         let doc = fixture::two_signature_document(&pki, target.saturating_sub(base));
         let report = kyso::verify(&doc, &ctx).unwrap();
-        assert_eq!(report.verdict, Verdict::Valid, "the benchmark document must verify");
+        assert_eq!(
+            report.verdict,
+            Verdict::Valid,
+            "the benchmark document must verify"
+        );
         let verify = median(runs, || {
             std::hint::black_box(kyso::verify(std::hint::black_box(&doc), &ctx).unwrap());
         });

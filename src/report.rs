@@ -92,6 +92,7 @@ pub enum CheckId {
     TimestampImprint,
     SignatureTimestamp,
     CertificateChain,
+    Revocation,
     ValidationTime,
 }
 

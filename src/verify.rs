@@ -430,6 +430,14 @@ fn evaluate(
                         validation_time.time
                     ),
                 );
+                // Said plainly on every signature until revocation checking exists, so that
+                // no reader takes a PASSED for "not revoked" (the BCY verifier's wording:
+                // "Không kiểm tra tình trạng thu hồi của chứng thư số").
+                p.push(
+                    CheckId::Revocation,
+                    Outcome::Warning,
+                    "the revocation status of the certificates was not checked (kyso does not check CRL or OCSP yet)".into(),
+                );
             }
             Err(e) => {
                 let sub = chain_sub_indication(&e);
