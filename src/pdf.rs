@@ -903,7 +903,7 @@ mod tests {
 
     #[test]
     fn text_strings_decode_utf16_and_latin1() {
-        let utf16 = [0xFE, 0xFF, 0x00, 0x56, 0x1E, 0xC7, 0x00, 0x74];
+        let utf16 = [0xFE, 0xFF, 0x00, 0x56, 0x00, 0x69, 0x1E, 0xC7, 0x00, 0x74];
         assert_eq!(decode_text_string(&utf16), "Việt");
         assert_eq!(decode_text_string(b"Hanoi"), "Hanoi");
     }

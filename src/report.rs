@@ -357,6 +357,24 @@ fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
     }
 }
 
+/// A check's line in text output: the phrases clerks know from the BCY's verifier where one
+/// fits (VN-PKI.md, "Messages users know"), else the technical detail.
+fn check_text(c: &Check, lang: Lang) -> String {
+    match (lang, c.id, c.outcome) {
+        (Lang::Vi, CheckId::Revocation, Outcome::Warning) => {
+            "Không kiểm tra tình trạng thu hồi của chứng thư số".into()
+        }
+        (
+            Lang::Vi,
+            CheckId::MessageDigest | CheckId::EncapsulatedContent | CheckId::TimestampImprint,
+            Outcome::Failed,
+        ) if c.detail.contains("changed") => {
+            format!("Tài liệu đã bị thay đổi ({})", c.detail)
+        }
+        _ => c.detail.clone(),
+    }
+}
+
 fn fmt_time(t: OffsetDateTime, lang: Lang) -> String {
     // Clerks read Vietnam time; the offset is printed so the value is unambiguous.
     let local = t.to_offset(time::macros::offset!(+7));
@@ -482,7 +500,7 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
             } else {
                 "!"
             };
-            let _ = writeln!(out, "    {mark} {}", c.detail);
+            let _ = writeln!(out, "    {mark} {}", check_text(c, lang));
         }
     }
     for f in &report.unsigned_fields {

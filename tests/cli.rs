@@ -47,6 +47,7 @@ fn valid_document_text_in_vietnamese_exits_0() {
         "10:50:25 ngày 29/12/2023",
         "Chữ ký hợp lệ",
         "Kết luận: HỢP LỆ",
+        "Không kiểm tra tình trạng thu hồi của chứng thư số",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
@@ -69,6 +70,7 @@ fn invalid_exits_1_and_unsigned_exits_3() {
     let (code, out, _) = run(&with_trust(&["certs-test/pdf/flipped-byte.pdf"]));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("KHÔNG HỢP LỆ"), "{out}");
+    assert!(out.contains("Tài liệu đã bị thay đổi"), "{out}");
     let (code, out, _) = run(&with_trust(&["certs-test/pdf/unsigned.pdf"]));
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("KHÔNG CÓ CHỮ KÝ SỐ"), "{out}");
