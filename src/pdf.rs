@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 
 /// Largest file kyso reads: 512 MiB. The largest official documents seen are scans of a few
 /// tens of megabytes; the bound keeps a hostile upload from pinning memory.
@@ -468,8 +468,7 @@ impl Reader<'_> {
             dict.get(key)
                 .ok()
                 .and_then(|o| resolve(doc, o).ok())
-                .and_then(|o| o.as_str().ok())
-                .map(decode_text_string)
+                .and_then(|o| lopdf::decode_text_string(o).ok())
         };
         let sub_filter = name_of(b"SubFilter");
         let kind =
@@ -508,7 +507,12 @@ impl Reader<'_> {
             _ => Vec::new(),
         };
         let m = text_of(b"M");
-        let m_time = m.as_deref().and_then(parse_pdf_date);
+        let m_time = dict
+            .get(b"M")
+            .ok()
+            .and_then(|o| resolve(doc, o).ok())
+            .and_then(Object::as_datetime)
+            .and_then(|d| OffsetDateTime::try_from(d).ok());
         let (object_span, offset) = match doc.reference_table.get(id.0) {
             Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => {
                 let start = *offset as usize;
@@ -615,8 +619,7 @@ impl FieldWalk<'_, '_> {
         let partial = dict
             .get(b"T")
             .ok()
-            .and_then(|o| o.as_str().ok())
-            .map(decode_text_string);
+            .and_then(|o| lopdf::decode_text_string(o).ok());
         let name = match (parent_name, partial) {
             (Some(p), Some(t)) => Some(format!("{p}.{t}")),
             (None, Some(t)) => Some(t),
@@ -796,85 +799,17 @@ fn is_pdf_whitespace(b: u8) -> bool {
 }
 
 /// Decodes a hex string body (ISO 32000-1 §7.3.4.3): whitespace ignored, a final odd digit
-/// taken as followed by 0.
+/// taken as followed by 0. The caller has checked that only hex digits and whitespace occur.
 fn decode_hex(inner: &[u8]) -> Vec<u8> {
-    let digits: Vec<u8> = inner
+    let mut digits: Vec<u8> = inner
         .iter()
-        .filter(|b| b.is_ascii_hexdigit())
-        .map(|b| match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => b - b'A' + 10,
-        })
+        .copied()
+        .filter(u8::is_ascii_hexdigit)
         .collect();
-    digits
-        .chunks(2)
-        .map(|pair| (pair[0] << 4) | pair.get(1).copied().unwrap_or(0))
-        .collect()
-}
-
-/// Decodes a PDF text string (ISO 32000-1 §7.9.2.2): UTF-16BE with a byte order mark, UTF-8
-/// with one (PDF 2.0), else PDFDocEncoding, read here as Latin-1 (they differ only in a few
-/// punctuation marks of 0x80–0x9F, which signature fields do not use).
-pub fn decode_text_string(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        let units: Vec<u16> = rest
-            .chunks(2)
-            .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
-            .collect();
-        String::from_utf16_lossy(&units)
-    } else if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        String::from_utf8_lossy(rest).into_owned()
-    } else {
-        bytes.iter().map(|b| char::from(*b)).collect()
+    if digits.len() % 2 == 1 {
+        digits.push(b'0');
     }
-}
-
-/// Parses a PDF date (ISO 32000-1 §7.9.4): `D:YYYYMMDDHHmmSSOHH'mm'`, every part after the
-/// year optional. Without an offset the time is taken as UTC.
-pub fn parse_pdf_date(text: &str) -> Option<OffsetDateTime> {
-    let s = text.trim();
-    let s = s.strip_prefix("D:").unwrap_or(s);
-    let digits = |from: usize, len: usize, default: u32| -> Option<u32> {
-        match s.get(from..from + len) {
-            Some(part) if part.bytes().all(|b| b.is_ascii_digit()) => part.parse().ok(),
-            Some(_) => None,
-            None => Some(default),
-        }
-    };
-    let year = digits(0, 4, 0)?;
-    if s.len() < 4 {
-        return None;
-    }
-    let month = digits(4, 2, 1)?;
-    let day = digits(6, 2, 1)?;
-    let hour = digits(8, 2, 0)?;
-    let minute = digits(10, 2, 0)?;
-    let second = digits(12, 2, 0)?;
-    let date = Date::from_calendar_date(
-        i32::try_from(year).ok()?,
-        Month::try_from(u8::try_from(month).ok()?).ok()?,
-        u8::try_from(day).ok()?,
-    )
-    .ok()?;
-    let time = Time::from_hms(
-        u8::try_from(hour).ok()?,
-        u8::try_from(minute).ok()?,
-        u8::try_from(second.min(59)).ok()?,
-    )
-    .ok()?;
-    let rest = s.get(14..).unwrap_or("");
-    let offset = match rest.chars().next() {
-        Some(sign @ ('+' | '-')) => {
-            let nums: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
-            let oh: i8 = nums.get(0..2).and_then(|h| h.parse().ok()).unwrap_or(0);
-            let om: i8 = nums.get(2..4).and_then(|m| m.parse().ok()).unwrap_or(0);
-            let (oh, om) = if sign == '-' { (-oh, -om) } else { (oh, om) };
-            UtcOffset::from_hms(oh, om, 0).ok()?
-        }
-        _ => UtcOffset::UTC,
-    };
-    Some(PrimitiveDateTime::new(date, time).assume_offset(offset))
+    hex::decode(digits).unwrap_or_default()
 }
 
 impl fmt::Display for SignatureKind {
@@ -889,24 +824,6 @@ impl fmt::Display for SignatureKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pdf_dates_parse_with_and_without_offset() {
-        let t = parse_pdf_date("D:20231229105025+07'00'").expect("date");
-        assert_eq!(t.unix_timestamp(), 1_703_821_825);
-        let utc = parse_pdf_date("D:20231229035025Z").expect("date");
-        assert_eq!(utc, t);
-        assert!(parse_pdf_date("D:2023").is_some());
-        assert!(parse_pdf_date("yesterday").is_none());
-        assert!(parse_pdf_date("D:20231399").is_none());
-    }
-
-    #[test]
-    fn text_strings_decode_utf16_and_latin1() {
-        let utf16 = [0xFE, 0xFF, 0x00, 0x56, 0x00, 0x69, 0x1E, 0xC7, 0x00, 0x74];
-        assert_eq!(decode_text_string(&utf16), "Việt");
-        assert_eq!(decode_text_string(b"Hanoi"), "Hanoi");
-    }
 
     #[test]
     fn hex_with_odd_digit_and_whitespace() {

@@ -384,3 +384,16 @@ fn report_json_names_the_documented_fields() {
     assert_eq!(v["verdict"], "VALID");
     assert_eq!(v["sha256"].as_str().map(str::len), Some(64));
 }
+
+#[test]
+fn without_signed_attributes_the_claimed_time_is_m() {
+    let r = verify_fixture("pkcs7-no-signed-attrs.pdf");
+    let s = &r.signatures[0];
+    assert_eq!(s.validation_time.source, TimeSource::PdfM);
+    assert_eq!(s.signing_time, Some(datetime!(2023-12-29 10:50:25 +07:00)));
+    assert_eq!(
+        s.location.as_deref(),
+        Some("Việt Nam"),
+        "UTF-16 text strings decode"
+    );
+}
