@@ -680,6 +680,11 @@ pub const ORGANISATION_REASON: &str =
 /// The two-signature document of VN-PKI.md: the personal certification signature (DocMDP
 /// P=2), then the organisation's in an incremental update, both with a signature timestamp.
 pub fn two_signature_document(pki: &Path, padding: usize) -> Vec<u8> {
+    two_signature_doc(pki, padding).bytes
+}
+
+/// [`two_signature_document`], as a [`Doc`] that more updates can be appended to.
+pub fn two_signature_doc(pki: &Path, padding: usize) -> Doc {
     let personal = Identity::load(pki, "personal-rsa");
     let org = Identity::load(pki, "organisation");
     let sub = Identity::load(pki, "party-ca");
@@ -708,5 +713,5 @@ pub fn two_signature_document(pki: &Path, padding: usize) -> Vec<u8> {
         c.timestamp = Some((&tsa, organisation_time() + time::Duration::seconds(1)));
         c.build(data)
     });
-    doc.bytes
+    doc
 }

@@ -696,6 +696,16 @@ fn make_pdfs(pki: &Path, out: &Path) {
         ),
     );
 
+    // A later update that overwrites the personal signature's dictionary (object 6) with an
+    // empty one and drops /V from its field (object 7): the final revision shows only the
+    // organisation's signature, but the first one was there.
+    let mut removed = two_signature_doc(pki, 0);
+    removed.append_update(&[
+        (6, b"<< >>".to_vec()),
+        (7, b"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Signature1) /F 132 /Rect [0 0 0 0] /P 3 0 R >>".to_vec()),
+    ]);
+    write(out, "signature-removed.pdf", &removed.bytes);
+
     // Broken ones.
     let mut flipped = two.clone();
     let at = find(&flipped, b"Tong ket").unwrap();

@@ -192,6 +192,9 @@ pub struct SignatureDict {
     /// `Some` when this is a certification signature (`/Reference` with a DocMDP transform).
     pub certification: Option<DocMdp>,
     pub object: ObjectId,
+    /// True when the dictionary belongs to an earlier revision only: a later update
+    /// overwrote or dropped it, so the final document no longer shows this signature.
+    pub superseded: bool,
     /// Byte span of the dictionary's indirect object in the file, when it is not compressed.
     #[serde(skip)]
     pub object_span: Option<(usize, usize)>,
@@ -272,55 +275,26 @@ impl PdfFile {
                 limit: MAX_OBJECTS,
             });
         }
-        let catalog = doc.catalog().map_err(|_| PdfError::NoCatalog)?;
-
-        let reader = Reader {
-            doc: &doc,
+        doc.catalog().map_err(|_| PdfError::NoCatalog)?;
+        let mut found = Found::default();
+        collect(&doc, bytes, &revisions, &mut found);
+        let mut signatures = found.signatures;
+        let unsigned_fields = found.unsigned;
+        signatures.extend(superseded_signatures(
             bytes,
-            revisions: &revisions,
-            pages: page_numbers(&doc),
-        };
-        let mut signatures = Vec::new();
-        let mut unsigned_fields = Vec::new();
-        let mut seen = HashSet::new();
-        if let Ok(acroform) = deref_dict(&doc, catalog.get(b"AcroForm").ok()) {
-            if let Ok(fields) = acroform.get(b"Fields").and_then(|o| resolve(&doc, o)) {
-                let mut walk = FieldWalk {
-                    reader: &reader,
-                    visited: HashSet::new(),
-                    count: 0,
-                    signatures: &mut signatures,
-                    unsigned: &mut unsigned_fields,
-                    seen_sigs: &mut seen,
-                };
-                if let Ok(array) = fields.as_array() {
-                    for kid in array {
-                        walk.field(kid, None, None, 0);
-                    }
-                }
-            }
-        }
-        // Signature dictionaries no field points at: a field removed after signing, or a
-        // signature written without a field. They are listed so nothing signed goes unseen.
-        for (id, object) in &doc.objects {
-            if seen.contains(id) {
-                continue;
-            }
-            if let Ok(dict) = object.as_dict() {
-                // The same signature value in a second dictionary is one signature, not two:
-                // a spoofed copy (a forged /Reason over someone else's /Contents) is judged
-                // as the dictionary the field shows, whose gap then lies outside it.
-                let duplicate = dict
-                    .get(b"Contents")
-                    .and_then(Object::as_str)
-                    .is_ok_and(|c| signatures.iter().any(|s| s.contents == c));
-                if is_signature_dict(dict) && !is_placeholder(dict) && !duplicate {
-                    seen.insert(*id);
-                    signatures.push(reader.signature(None, *id, dict, None));
-                }
-            }
-        }
-        signatures.sort_by_key(|s| (s.byte_range_raw.get(3).copied(), s.revision));
+            &revisions,
+            &signatures,
+            &options,
+        ));
+        // File order: by revision, then by where the signed bytes end.
+        signatures.sort_by_key(|s| {
+            let end = s
+                .byte_range_raw
+                .get(2)
+                .zip(s.byte_range_raw.get(3))
+                .map(|(a, b)| a.saturating_add(*b));
+            (s.revision, end)
+        });
         Ok(PdfFile {
             revisions,
             signatures,
@@ -441,6 +415,112 @@ fn find_revisions(bytes: &[u8]) -> Vec<Revision> {
         .collect()
 }
 
+/// Signatures and empty fields found in one loaded document.
+#[derive(Default)]
+struct Found {
+    signatures: Vec<SignatureDict>,
+    unsigned: Vec<UnsignedField>,
+}
+
+/// Collects the signature fields of `doc`'s AcroForm, then the signature dictionaries no
+/// field points at (a field removed after signing, or a signature written without a field):
+/// they are listed so that nothing signed goes unseen.
+fn collect(doc: &Document, bytes: &[u8], revisions: &[Revision], found: &mut Found) {
+    let reader = Reader {
+        doc,
+        bytes,
+        revisions,
+        pages: page_numbers(doc),
+    };
+    let mut seen = HashSet::new();
+    let acroform = doc
+        .catalog()
+        .ok()
+        .and_then(|c| deref_dict(doc, c.get(b"AcroForm").ok()).ok());
+    if let Some(fields) = acroform
+        .and_then(|a| a.get(b"Fields").ok())
+        .and_then(|o| resolve(doc, o).ok())
+        .and_then(|o| o.as_array().ok())
+    {
+        let mut walk = FieldWalk {
+            reader: &reader,
+            visited: HashSet::new(),
+            count: 0,
+            signatures: &mut found.signatures,
+            unsigned: &mut found.unsigned,
+            seen_sigs: &mut seen,
+        };
+        for kid in fields {
+            walk.field(kid, None, None, 0);
+        }
+    }
+    for (id, object) in &doc.objects {
+        if seen.contains(id) {
+            continue;
+        }
+        if let Ok(dict) = object.as_dict() {
+            // The same signature value in a second dictionary is one signature, not two:
+            // a spoofed copy (a forged /Reason over someone else's /Contents) is judged as
+            // the dictionary the field shows, whose gap then lies outside it.
+            let duplicate = dict
+                .get(b"Contents")
+                .and_then(Object::as_str)
+                .is_ok_and(|c| found.signatures.iter().any(|s| s.contents == c));
+            if is_signature_dict(dict) && !is_placeholder(dict) && !duplicate {
+                seen.insert(*id);
+                found
+                    .signatures
+                    .push(reader.signature(None, *id, dict, None));
+            }
+        }
+    }
+}
+
+/// Most earlier revisions loaded to look for signatures the final revision no longer has: 16.
+/// Each load parses the file up to that revision again, so the bound keeps a file with many
+/// crafted `/ByteRange` strings from multiplying the work.
+pub const MAX_EARLIER_REVISION_LOADS: usize = 16;
+
+/// Signatures of earlier revisions that the final revision no longer shows (their
+/// dictionary overwritten by a later update, or dropped from the cross-reference table).
+///
+/// A cheap scan finds every `/ByteRange` in the file; one outside the objects of the known
+/// signatures, in an earlier revision, may belong to such a signature, and only then is that
+/// revision loaded on its own. An ordinary file pays the scan and nothing more.
+fn superseded_signatures(
+    bytes: &[u8],
+    revisions: &[Revision],
+    known: &[SignatureDict],
+    options: &lopdf::LoadOptions,
+) -> Vec<SignatureDict> {
+    let spans: Vec<(usize, usize)> = known.iter().filter_map(|s| s.object_span).collect();
+    let last = revisions.len();
+    let mut suspects: Vec<usize> = memchr::memmem::find_iter(bytes, b"/ByteRange")
+        .filter(|pos| !spans.iter().any(|(a, b)| (*a..*b).contains(pos)))
+        .filter_map(|pos| revisions.iter().find(|r| pos < r.end).map(|r| r.number))
+        .filter(|n| *n < last)
+        .collect();
+    suspects.sort_unstable();
+    suspects.dedup();
+    let mut out: Vec<SignatureDict> = Vec::new();
+    for number in suspects.into_iter().take(MAX_EARLIER_REVISION_LOADS) {
+        let end = revisions[number - 1].end;
+        let Ok(old) = Document::load_mem_with_options(&bytes[..end], options.clone()) else {
+            continue;
+        };
+        let mut found = Found::default();
+        collect(&old, bytes, &revisions[..number], &mut found);
+        for mut sig in found.signatures {
+            let already = known.iter().chain(&out).any(|k| k.contents == sig.contents);
+            if !already {
+                sig.superseded = true;
+                out.push(sig);
+            }
+        }
+    }
+    out
+}
+
 struct Reader<'a> {
     doc: &'a Document,
     bytes: &'a [u8],
@@ -549,6 +629,7 @@ impl Reader<'_> {
             widget,
             revision,
             certification: docmdp(doc, dict),
+            superseded: false,
             object: id,
             object_span,
         }

@@ -78,6 +78,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
+    /// The signature is still part of the final revision (not overwritten or removed).
+    FinalRevision,
     ByteRange,
     Coverage,
     SubFilter,

@@ -156,6 +156,17 @@ impl<'a> Prepared<'a> {
             digest_alg: None,
             digest: None,
         };
+        if dict.superseded {
+            p.fail(
+                CheckId::FinalRevision,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                format!(
+                    "this signature of revision {} was overwritten or removed by a later revision: the document as displayed no longer shows it",
+                    dict.revision
+                ),
+            );
+        }
         match dict.check_byte_range(bytes) {
             Ok(range) => {
                 p.pass(

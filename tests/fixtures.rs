@@ -397,3 +397,25 @@ fn without_signed_attributes_the_claimed_time_is_m() {
         "UTF-16 text strings decode"
     );
 }
+
+#[test]
+fn a_signature_removed_by_a_later_revision_is_still_found_and_fails() {
+    let r = verify_fixture("signature-removed.pdf");
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(
+        r.signatures.len(),
+        2,
+        "the removed personal signature and the organisation's"
+    );
+    let removed = &r.signatures[0];
+    assert_eq!(removed.field.as_deref(), Some("Signature1"));
+    assert_eq!(removed.revision, 2);
+    assert_eq!(check(removed, CheckId::FinalRevision), Outcome::Failed);
+    assert_eq!(
+        check(removed, CheckId::SignatureValue),
+        Outcome::Passed,
+        "the signature itself is genuine"
+    );
+    assert_eq!(r.signatures[1].indication, Indication::Passed);
+    assert_eq!(r.unsigned_fields.len(), 1, "its field is now empty");
+}
