@@ -299,7 +299,7 @@ impl PdfFile {
             revisions,
             signatures,
             unsigned_fields,
-            decrypted: encrypted.then(|| encryption_method(&doc)),
+            decrypted: doc.encryption_state.as_ref().map(describe_encryption),
         })
     }
 
@@ -827,6 +827,21 @@ fn object_span(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
     let window = bytes.get(start..)?;
     let window = &window[..window.len().min(MAX_SIG_OBJECT_SPAN)];
     find(window, b"endobj").map(|e| (start, start + e + 6))
+}
+
+/// Names the standard security handler's cipher (ISO 32000-2 §7.6.4, Table 20: `/V`).
+fn describe_encryption(state: &lopdf::EncryptionState) -> String {
+    let cipher = match state.version() {
+        1 | 2 => "RC4",
+        4 => "RC4 or AES-128 crypt filters",
+        5 => "AES-256",
+        _ => "unknown cipher",
+    };
+    format!(
+        "{cipher} (V={}, R={}), opened with the empty user password",
+        state.version(),
+        state.revision()
+    )
 }
 
 /// `bytes` with every `/Encrypt null` written as `/Encrypu null` (same length).
