@@ -5,8 +5,18 @@
 
 use std::path::{Path, PathBuf};
 
-use kyso::trust::{build_path, load_certificates, PathOptions, TrustStore};
+use kyso::trust::{build_path, load_certificates, ChainError, PathOptions, TrustStore, ValidPath};
 use time::macros::datetime;
+
+const SAMPLES: [&str; 3] = [
+    "g1-end-entity-rsa2048.pem",
+    "g2-personal-rsa2048.pem",
+    "g2-personal-ecdsa-p384.pem",
+];
+
+/// Every sample is valid on 2025-06-01: after the latest notBefore among them and before the
+/// earliest notAfter (2027-02-19, the G1 sample).
+const PINNED: time::OffsetDateTime = datetime!(2025-06-01 00:00:00 UTC);
 
 fn shared() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/trust/vn");
@@ -18,26 +28,35 @@ fn shared() -> PathBuf {
     dir
 }
 
-/// Every sample is valid on 2025-06-01: after the latest notBefore among them and before the
-/// earliest notAfter (2027-02-19, the G1 sample).
-const PINNED: time::OffsetDateTime = datetime!(2025-06-01 00:00:00 UTC);
-
-fn check(sample: &str, expected_root_cn: &str) {
+/// Builds the path of `sample` with the shared intermediates, and the roots when `with_roots`.
+fn path_of(
+    sample: &str,
+    with_roots: bool,
+    require_signing_key_usage: bool,
+) -> Result<ValidPath, ChainError> {
     let dir = shared();
-    let store = TrustStore::from_paths(&[dir.join("roots")], &[dir.join("intermediates")])
-        .expect("trust loads");
+    let roots = if with_roots {
+        vec![dir.join("roots")]
+    } else {
+        vec![]
+    };
+    let store = TrustStore::from_paths(&roots, &[dir.join("intermediates")]).expect("trust loads");
     let leaf =
         &load_certificates(&dir.join("end-entity-samples").join(sample)).expect("sample loads")[0];
-    let path = build_path(
+    build_path(
         leaf,
         &[],
         &store,
         PathOptions {
             at: PINNED,
-            require_signing_key_usage: false,
+            require_signing_key_usage,
         },
     )
-    .unwrap_or_else(|e| panic!("{sample}: expected a valid path, got {e}"));
+}
+
+fn check(sample: &str, expected_root_cn: &str) {
+    let path = path_of(sample, true, false)
+        .unwrap_or_else(|e| panic!("{sample}: expected a valid path, got {e}"));
     let root = path.certificates.last().expect("path has an anchor");
     assert_eq!(
         root.names.common_name.as_deref(),
@@ -59,7 +78,7 @@ fn check(sample: &str, expected_root_cn: &str) {
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
 fn first_generation_sha1_chain_validates() {
     check(
-        "g1-end-entity-rsa2048.pem",
+        SAMPLES[0],
         "Co quan chung thuc so chuyen dung Chinh phu (RootCA)",
     );
 }
@@ -67,42 +86,22 @@ fn first_generation_sha1_chain_validates() {
 #[test]
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
 fn second_generation_personal_rsa_validates() {
-    check("g2-personal-rsa2048.pem", "RootCA chuyên dùng Chính phủ G2");
+    check(SAMPLES[1], "RootCA chuyên dùng Chính phủ G2");
 }
 
 #[test]
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
 fn second_generation_personal_ecdsa_p384_validates() {
-    check(
-        "g2-personal-ecdsa-p384.pem",
-        "RootCA chuyên dùng Chính phủ G2",
-    );
+    check(SAMPLES[2], "RootCA chuyên dùng Chính phủ G2");
 }
 
 #[test]
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
 fn every_sample_is_untrusted_without_the_roots() {
-    let dir = shared();
-    let store = TrustStore::from_paths(&[], &[dir.join("intermediates")]).expect("trust loads");
-    for sample in [
-        "g1-end-entity-rsa2048.pem",
-        "g2-personal-rsa2048.pem",
-        "g2-personal-ecdsa-p384.pem",
-    ] {
-        let leaf =
-            &load_certificates(&dir.join("end-entity-samples").join(sample)).expect("loads")[0];
-        let err = build_path(
-            leaf,
-            &[],
-            &store,
-            PathOptions {
-                at: PINNED,
-                require_signing_key_usage: false,
-            },
-        )
-        .expect_err("no anchor configured");
+    for sample in SAMPLES {
+        let err = path_of(sample, false, false).expect_err("no anchor configured");
         assert!(
-            matches!(err, kyso::trust::ChainError::NoPathToAnchor { .. }),
+            matches!(err, ChainError::NoPathToAnchor { .. }),
             "{sample}: got {err}"
         );
     }
@@ -110,24 +109,9 @@ fn every_sample_is_untrusted_without_the_roots() {
 
 #[test]
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
-fn real_end_entities_have_signing_key_usage() {
-    // The personal certificates carry digitalSignature + nonRepudiation and no document-
-    // signing EKU; the signer check must accept them as they are.
-    let dir = shared();
-    let store = TrustStore::from_paths(&[dir.join("roots")], &[dir.join("intermediates")])
-        .expect("trust loads");
-    for sample in ["g2-personal-rsa2048.pem", "g2-personal-ecdsa-p384.pem"] {
-        let leaf =
-            &load_certificates(&dir.join("end-entity-samples").join(sample)).expect("loads")[0];
-        build_path(
-            leaf,
-            &[],
-            &store,
-            PathOptions {
-                at: PINNED,
-                require_signing_key_usage: true,
-            },
-        )
-        .unwrap_or_else(|e| panic!("{sample}: {e}"));
+fn real_personal_certificates_pass_the_signer_key_usage_check() {
+    // digitalSignature + nonRepudiation and no document-signing EKU: accepted as they are.
+    for sample in &SAMPLES[1..] {
+        path_of(sample, true, true).unwrap_or_else(|e| panic!("{sample}: {e}"));
     }
 }
