@@ -12,6 +12,7 @@
 //! | [`pdf`] | revisions, signature dictionaries and fields, ByteRange structure (on lopdf) |
 //! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
 //! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time |
+//! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
 //! | [`cli`] | `kyso verify`: arguments, output, exit status (a thin layer over [`verify()`]) |
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod cms;
+pub mod integrity;
 pub mod pdf;
 pub mod report;
 pub mod trust;

@@ -154,6 +154,49 @@ pub enum ByteRangeError {
     GapOutsideSignatureObject,
 }
 
+/// A FieldMDP lock (ISO 32000-1 §12.8.2.4, Table 255; a field's `/Lock`, Table 233): which
+/// fields a signature protects from later form filling.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "action", content = "fields")]
+pub enum FieldLock {
+    All,
+    Include(Vec<String>),
+    Exclude(Vec<String>),
+}
+
+impl FieldLock {
+    /// Whether the lock protects the field with fully qualified name `field`.
+    pub fn covers(&self, field: &str) -> bool {
+        match self {
+            FieldLock::All => true,
+            FieldLock::Include(names) => names.iter().any(|n| n == field),
+            FieldLock::Exclude(names) => !names.iter().any(|n| n == field),
+        }
+    }
+
+    /// Reads `/Action` and `/Fields` of a lock or FieldMDP transform-parameters dictionary.
+    fn from_dict(doc: &Document, d: &Dictionary) -> Option<FieldLock> {
+        let fields = || -> Vec<String> {
+            d.get(b"Fields")
+                .ok()
+                .and_then(|f| resolve(doc, f).ok())
+                .and_then(|f| f.as_array().ok())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| lopdf::decode_text_string(resolve(doc, n).ok()?).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match d.get(b"Action").ok()?.as_name().ok()? {
+            b"All" => Some(FieldLock::All),
+            b"Include" => Some(FieldLock::Include(fields())),
+            b"Exclude" => Some(FieldLock::Exclude(fields())),
+            _ => None,
+        }
+    }
+}
+
 /// DocMDP permissions of a certification signature (ISO 32000-1 §12.8.2.2, Table 254).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DocMdp {
@@ -191,6 +234,8 @@ pub struct SignatureDict {
     pub revision: usize,
     /// `Some` when this is a certification signature (`/Reference` with a DocMDP transform).
     pub certification: Option<DocMdp>,
+    /// The fields this signature locks (its FieldMDP transform, or its field's `/Lock`).
+    pub lock: Option<FieldLock>,
     pub object: ObjectId,
     /// True when the dictionary belongs to an earlier revision only: a later update
     /// overwrote or dropped it, so the final document no longer shows this signature.
@@ -210,6 +255,13 @@ pub struct UnsignedField {
 /// What kyso reads of a PDF.
 #[derive(Debug, Clone)]
 pub struct PdfFile {
+    /// The document as of its final revision, for the change analysis.
+    pub document: Document,
+    /// How the document was loaded, so that an earlier revision loads the same way.
+    options: lopdf::LoadOptions,
+    /// Whether a trailer uses hybrid references (`/XRefStm`, ISO 32000-1 §7.5.8.4): readers
+    /// that do not know cross-reference streams see another document than those that do.
+    pub hybrid_reference: bool,
     pub revisions: Vec<Revision>,
     pub signatures: Vec<SignatureDict>,
     pub unsigned_fields: Vec<UnsignedField>,
@@ -295,12 +347,30 @@ impl PdfFile {
                 .map(|(a, b)| a.saturating_add(*b));
             (s.revision, end)
         });
+        // A trailer sits just before its revision's end: look there, not through the file.
+        let hybrid_reference = revisions
+            .iter()
+            .any(|r| find(&bytes[r.end.saturating_sub(4096)..r.end], b"/XRefStm").is_some());
+        let decrypted = doc.encryption_state.as_ref().map(describe_encryption);
         Ok(PdfFile {
+            document: doc,
+            options,
+            hybrid_reference,
             revisions,
             signatures,
             unsigned_fields,
-            decrypted: doc.encryption_state.as_ref().map(describe_encryption),
+            decrypted,
         })
+    }
+
+    /// Loads the document as it was at the end of revision `number` (1-based).
+    pub fn load_revision(&self, bytes: &[u8], number: usize) -> Result<Document, PdfError> {
+        let end = self
+            .revisions
+            .get(number.wrapping_sub(1))
+            .map_or(bytes.len(), |r| r.end);
+        Document::load_mem_with_options(&bytes[..end.min(bytes.len())], self.options.clone())
+            .map_err(PdfError::Malformed)
     }
 
     /// The revision that ends exactly at `end`, if any.
@@ -629,6 +699,7 @@ impl Reader<'_> {
             widget,
             revision,
             certification: docmdp(doc, dict),
+            lock: fieldmdp(doc, dict),
             superseded: false,
             object: id,
             object_span,
@@ -749,8 +820,16 @@ impl FieldWalk<'_, '_> {
                 let sid = sid.or(id).unwrap_or((0, 0));
                 // One signature may be referenced from several fields; it is one signature.
                 if self.seen_sigs.insert(sid) {
-                    self.signatures
-                        .push(self.reader.signature(Some(name), sid, sd, widget));
+                    let mut sig = self.reader.signature(Some(name), sid, sd, widget);
+                    if sig.lock.is_none() {
+                        sig.lock = dict
+                            .get(b"Lock")
+                            .ok()
+                            .and_then(|l| resolve(doc, l).ok())
+                            .and_then(|l| l.as_dict().ok())
+                            .and_then(|l| FieldLock::from_dict(doc, l));
+                    }
+                    self.signatures.push(sig);
                 }
             }
             _ => self.unsigned.push(UnsignedField {
@@ -805,6 +884,25 @@ fn docmdp(doc: &Document, dict: &Dictionary) -> Option<DocMdp> {
         Some(DocMdp {
             permissions: u8::try_from(p.clamp(1, 3)).unwrap_or(2),
         })
+    })
+}
+
+/// The FieldMDP transform of a signature (ISO 32000-1 §12.8.2.4), from `/Reference`.
+fn fieldmdp(doc: &Document, dict: &Dictionary) -> Option<FieldLock> {
+    let refs = resolve(doc, dict.get(b"Reference").ok()?)
+        .ok()?
+        .as_array()
+        .ok()?;
+    refs.iter().find_map(|r| {
+        let r = resolve(doc, r).ok()?.as_dict().ok()?;
+        if r.get(b"TransformMethod").ok()?.as_name().ok()? != b"FieldMDP" {
+            return None;
+        }
+        let params = resolve(doc, r.get(b"TransformParams").ok()?)
+            .ok()?
+            .as_dict()
+            .ok()?;
+        FieldLock::from_dict(doc, params)
     })
 }
 

@@ -48,6 +48,11 @@ pub enum SubIndication {
     CryptoConstraintsFailure,
     /// INDETERMINATE: a signed attribute required by the format is wrong or missing.
     SigConstraintsFailure,
+    /// FAILED (kyso's own, beyond ETSI EN 319 102-1's list, which has no PDF-specific code):
+    /// a later revision changed the document in a way the signature does not allow.
+    DisallowedModification,
+    /// INDETERMINATE (kyso's own): the changes after the signature could not be analysed.
+    ModificationsNotAnalysed,
 }
 
 /// The document verdict (DESIGN.md, "Verdicts").
@@ -93,6 +98,8 @@ pub enum CheckId {
     AlgorithmPolicy,
     TimestampImprint,
     SignatureTimestamp,
+    /// What later revisions changed, and whether it was allowed.
+    Modifications,
     CertificateChain,
     Revocation,
     ValidationTime,
@@ -175,6 +182,8 @@ pub struct SignatureReport {
     pub name: Option<String>,
     pub widget: Option<Widget>,
     pub chain: Vec<ChainEntry>,
+    /// Every change later revisions made to the signed revision, with the rule that judged it.
+    pub modifications: Vec<crate::integrity::Change>,
     pub checks: Vec<Check>,
 }
 
@@ -193,6 +202,9 @@ pub struct Report {
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
     pub revisions: usize,
+    /// Whether a trailer uses hybrid references (`/XRefStm`): readers that do not know
+    /// cross-reference streams then see another document than those that do.
+    pub hybrid_reference: bool,
     /// `Some` with the method when the file was encrypted and opened with the empty password.
     pub decrypted: Option<String>,
     pub signatures: Vec<SignatureReport>,
@@ -301,6 +313,8 @@ pub fn sub_indication_code(s: SubIndication) -> &'static str {
         SubIndication::CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
         SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
         SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
+        SubIndication::DisallowedModification => "DISALLOWED_MODIFICATION",
+        SubIndication::ModificationsNotAnalysed => "MODIFICATIONS_NOT_ANALYSED",
     }
 }
 
@@ -356,6 +370,18 @@ fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
         (Some(S::CryptoConstraintsFailure), Lang::Vi) => "thuật toán không đạt yêu cầu an toàn",
         (Some(S::SigConstraintsFailure), Lang::En) => "a signed attribute is wrong or missing",
         (Some(S::SigConstraintsFailure), Lang::Vi) => "thuộc tính được ký không đúng hoặc bị thiếu",
+        (Some(S::DisallowedModification), Lang::En) => {
+            "the document was changed after signing in a way the signature does not allow"
+        }
+        (Some(S::DisallowedModification), Lang::Vi) => {
+            "tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép"
+        }
+        (Some(S::ModificationsNotAnalysed), Lang::En) => {
+            "the changes made after signing could not be analysed"
+        }
+        (Some(S::ModificationsNotAnalysed), Lang::Vi) => {
+            "không phân tích được các thay đổi sau khi ký"
+        }
     }
 }
 

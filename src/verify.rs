@@ -110,6 +110,7 @@ fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         .map(|sig| Prepared::new(sig, bytes, &pdf))
         .collect();
     compute_digests(bytes, &mut prepared)?;
+    check_modifications(bytes, &pdf, &mut prepared);
     let signatures = prepared
         .into_iter()
         .map(|p| evaluate(p, bytes, ctx))
@@ -120,6 +121,7 @@ fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         verdict: Verdict::Unsigned,
         reasons: Vec::new(),
         revisions: pdf.revisions.len(),
+        hybrid_reference: pdf.hybrid_reference,
         decrypted: pdf.decrypted.clone(),
         signatures,
         unsigned_fields: pdf.unsigned_fields.clone(),
@@ -142,6 +144,7 @@ struct Prepared<'a> {
     /// The digest the signature needs over its ranges, and (once computed) the value.
     digest_alg: Option<DigestAlgorithm>,
     digest: Option<Vec<u8>>,
+    modifications: Vec<crate::integrity::Change>,
 }
 
 impl<'a> Prepared<'a> {
@@ -155,6 +158,7 @@ impl<'a> Prepared<'a> {
             cms: None,
             digest_alg: None,
             digest: None,
+            modifications: Vec::new(),
         };
         if dict.superseded {
             p.fail(
@@ -299,6 +303,97 @@ fn coverage(end: usize, bytes: &[u8], pdf: &PdfFile) -> Coverage {
             (eof_end..=r.end).contains(&end)
         })
         .map_or(Coverage::Partial, |r| Coverage::EntireRevision(r.number))
+}
+
+/// Analyses what later revisions changed after each signature that covers an earlier
+/// revision (`integrity`). Each signed revision is loaded once, however many signatures
+/// cover it, and at most [`pdf::MAX_EARLIER_REVISION_LOADS`] of them.
+fn check_modifications(bytes: &[u8], pdf: &PdfFile, prepared: &mut [Prepared<'_>]) {
+    use crate::integrity::{self, Permissions, Verdict as Allowed};
+    // The certification signature's DocMDP governs every later change (ISO 32000-1
+    // §12.8.2.2); with several, the strictest.
+    let docmdp = pdf
+        .signatures
+        .iter()
+        .filter_map(|s| s.certification)
+        .map(|d| d.permissions)
+        .min();
+    let mut loaded: std::collections::BTreeMap<usize, Option<lopdf::Document>> = Default::default();
+    for p in prepared.iter_mut() {
+        let Some(Coverage::EntireRevision(k)) = p.coverage else {
+            if p.coverage == Some(Coverage::EntireFile) {
+                p.pass(
+                    CheckId::Modifications,
+                    "no revision follows the signature: nothing was changed after it".into(),
+                );
+            }
+            continue;
+        };
+        if !loaded.contains_key(&k) && loaded.len() >= crate::pdf::MAX_EARLIER_REVISION_LOADS {
+            p.fail(CheckId::Modifications, Indication::Indeterminate, SubIndication::ModificationsNotAnalysed,
+                format!("more than {} signed revisions: the changes after revision {k} were not analysed", crate::pdf::MAX_EARLIER_REVISION_LOADS));
+            continue;
+        }
+        let Some(old) = loaded
+            .entry(k)
+            .or_insert_with(|| pdf.load_revision(bytes, k).ok())
+        else {
+            p.fail(CheckId::Modifications, Indication::Indeterminate, SubIndication::ModificationsNotAnalysed,
+                format!("revision {k} cannot be read on its own, so the changes after it were not analysed"));
+            continue;
+        };
+        let perms = Permissions {
+            docmdp,
+            locks: pdf
+                .signatures
+                .iter()
+                .filter(|s| s.revision <= k)
+                .filter_map(|s| s.lock.clone())
+                .collect(),
+        };
+        let analysis = integrity::analyse(old, &pdf.document, &pdf.revisions, k, &perms);
+        let disallowed: Vec<&integrity::Change> = analysis
+            .changes
+            .iter()
+            .filter(|c| c.verdict == Allowed::Disallowed)
+            .collect();
+        let warned: Vec<&integrity::Change> = analysis
+            .changes
+            .iter()
+            .filter(|c| c.verdict == Allowed::AllowedWithWarning)
+            .collect();
+        let describe = |c: &integrity::Change| {
+            format!("revision {}, object {}: {}", c.revision, c.object, c.rule)
+        };
+        if let Some(first) = disallowed.first() {
+            p.fail(
+                CheckId::Modifications,
+                Indication::Failed,
+                SubIndication::DisallowedModification,
+                format!(
+                    "{} disallowed change(s) after the signature; first: {}",
+                    disallowed.len(),
+                    describe(first)
+                ),
+            );
+        } else if !warned.is_empty() {
+            let list: Vec<String> = warned.iter().map(|c| describe(c)).collect();
+            p.push(
+                CheckId::Modifications,
+                Outcome::Warning,
+                format!(
+                    "annotations were added after the signature: {}",
+                    list.join("; ")
+                ),
+            );
+        } else {
+            p.pass(CheckId::Modifications, format!(
+                "the signed content is unchanged; the {} later change(s) stay within the permitted limits",
+                analysis.changes.len()
+            ));
+        }
+        p.modifications = analysis.changes;
+    }
 }
 
 /// The length of what follows the last complete revision, when it is more than whitespace.
@@ -496,6 +591,7 @@ fn evaluate(
         name: dict.name.clone(),
         widget: dict.widget.clone(),
         chain,
+        modifications: p.modifications,
         checks: p.checks,
     })
 }

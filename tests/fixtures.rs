@@ -416,6 +416,11 @@ fn a_signature_removed_by_a_later_revision_is_still_found_and_fails() {
         Outcome::Passed,
         "the signature itself is genuine"
     );
-    assert_eq!(r.signatures[1].indication, Indication::Passed);
+    // The update that removed it came after the organisation's signature too: a disallowed
+    // change for that one as well.
+    assert_eq!(
+        r.signatures[1].sub_indication,
+        Some(SubIndication::DisallowedModification)
+    );
     assert_eq!(r.unsigned_fields.len(), 1, "its field is now empty");
 }

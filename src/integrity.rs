@@ -1,0 +1,1189 @@
+//! What changed after each signature, and whether it was allowed (ISO 32000-1 §12.8.2,
+//! ETSI EN 319 142-1 §5.4; the attack classes are those of Mainka et al., "Shadow Attacks",
+//! and the incremental saving attacks of Mladenov et al.).
+//!
+//! For a signature that covers revision *k* of *n*, the state of the document at *k* (its
+//! signed revision, loaded on its own) is compared with the final state. Objects are compared
+//! by where the cross-reference tables put them: an object whose offset did not move was not
+//! redefined and is not looked at again, so a large image costs nothing. Every object that a
+//! later update added, redefined or freed is then classified by the rule that decides it:
+//!
+//! | class | what | allowed |
+//! |---|---|---|
+//! | bookkeeping | cross-reference and object streams | always |
+//! | dss | `/DSS`, `/VRI` and their streams (validation data) | always |
+//! | metadata | `/Info`, the XMP `/Metadata` stream | always |
+//! | signing | new signature and document-timestamp dictionaries, signature fields and widgets, `/AcroForm /Fields` and `/SigFlags`, page `/Annots` gaining them | DocMDP P ≥ 2 or none; P = 1 document timestamps only |
+//! | form filling | values and appearances of non-signature fields | P ≥ 2 or none, unless a FieldMDP lock covers the field |
+//! | annotation | annotations other than signature widgets | P = 3; with no DocMDP allowed with a warning |
+//! | disallowed | everything else: page content, resources, fonts, the page tree, other catalog entries, a signed signature dictionary, a reference the signed revision left dangling | never |
+//!
+//! This module reads `pdf` and lopdf documents; it knows nothing of CMS or trust.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use lopdf::xref::XrefEntry;
+use lopdf::{Dictionary, Document, Object, ObjectId};
+use serde::Serialize;
+
+use crate::pdf::{FieldLock, Revision};
+
+/// Deepest object nesting followed when collecting references: 64. lopdf's parser refuses
+/// nesting beyond 100 already; the walk here stays below it and never recurses further.
+pub const MAX_REFERENCE_DEPTH: usize = 64;
+/// Most changes listed per signature: 10,000. A file with more is reported as such; the
+/// verdict does not depend on the list being complete (the first disallowed change decides).
+pub const MAX_CHANGES_LISTED: usize = 10_000;
+
+/// How an object differs between the signed revision and the final one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Changed,
+    Deleted,
+}
+
+/// The rule class of a change (module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeClass {
+    Bookkeeping,
+    Dss,
+    Metadata,
+    Signing,
+    DocumentTimestamp,
+    FormFilling,
+    Annotation,
+    Disallowed,
+}
+
+/// Whether a change is allowed under the document's permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allowed,
+    /// Allowed, but a reader should know (annotations without DocMDP).
+    AllowedWithWarning,
+    Disallowed,
+}
+
+/// One change after a signature, with the rule that classified it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The revision whose update made the change.
+    pub revision: usize,
+    pub object: u32,
+    pub generation: u16,
+    pub kind: ChangeKind,
+    pub class: ChangeClass,
+    pub verdict: Verdict,
+    /// What changed and by which rule it was judged, for a reader.
+    pub rule: String,
+}
+
+/// The permissions a later change is judged under: DocMDP of the certification signature
+/// (ISO 32000-1 Table 254) and FieldMDP locks (Table 255).
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    /// `None` without a certification signature.
+    pub docmdp: Option<u8>,
+    pub locks: Vec<FieldLock>,
+}
+
+/// The changes after one signature and their overall verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// The revision the signature covers.
+    pub signed_revision: usize,
+    pub changes: Vec<Change>,
+    /// True when more changes existed than [`MAX_CHANGES_LISTED`].
+    pub truncated: bool,
+}
+
+impl Analysis {
+    pub fn verdict(&self) -> Verdict {
+        if self
+            .changes
+            .iter()
+            .any(|c| c.verdict == Verdict::Disallowed)
+        {
+            Verdict::Disallowed
+        } else if self
+            .changes
+            .iter()
+            .any(|c| c.verdict == Verdict::AllowedWithWarning)
+        {
+            Verdict::AllowedWithWarning
+        } else {
+            Verdict::Allowed
+        }
+    }
+}
+
+/// Compares `signed` (the document as of the signed revision) with `fin` (the final
+/// document) and classifies every difference under `perms`.
+pub fn analyse(
+    signed: &Document,
+    fin: &Document,
+    revisions: &[Revision],
+    signed_revision: usize,
+    perms: &Permissions,
+) -> Analysis {
+    let ctx = Ctx::new(signed, fin, revisions);
+    let mut changes = Vec::new();
+    let mut truncated = false;
+    let mut push = |c: Change| {
+        if changes.len() < MAX_CHANGES_LISTED {
+            changes.push(c);
+        } else {
+            truncated = true;
+        }
+    };
+    // Objects redefined or freed after the signed revision.
+    for (&num, old_entry) in &signed.reference_table.entries {
+        if !matches!(
+            old_entry,
+            XrefEntry::Normal { .. } | XrefEntry::Compressed { .. }
+        ) {
+            continue;
+        }
+        let new_entry = fin.reference_table.get(num);
+        if same_position(
+            &signed.reference_table,
+            &fin.reference_table,
+            old_entry,
+            new_entry,
+        ) {
+            continue;
+        }
+        let Some(id) = object_id(signed, num) else {
+            continue;
+        };
+        let revision = ctx.revision_of(fin, num);
+        match fin
+            .objects
+            .get(&(num, id.1))
+            .or_else(|| find_by_number(fin, num))
+        {
+            None => {
+                let (class, rule) = ctx.classify_deleted(id);
+                push(ctx.judge(id, revision, ChangeKind::Deleted, (class, rule), perms));
+            }
+            Some(new) => {
+                let Some(old) = signed.objects.get(&id) else {
+                    continue;
+                };
+                if objects_equal(old, new) {
+                    continue; // rewritten unchanged, as some writers do on every save
+                }
+                let (class, rule, field) = ctx.classify_changed(id, old, new);
+                let mut change = ctx.judge(id, revision, ChangeKind::Changed, (class, rule), perms);
+                ctx.apply_locks(&mut change, field.as_deref(), perms);
+                push(change);
+            }
+        }
+    }
+    // Objects added after the signed revision.
+    for (&(num, generation), new) in &fin.objects {
+        if signed
+            .reference_table
+            .get(num)
+            .is_some_and(|e| matches!(e, XrefEntry::Normal { .. } | XrefEntry::Compressed { .. }))
+        {
+            continue;
+        }
+        let revision = ctx.revision_of(fin, num);
+        let (class, rule, field) = ctx.classify_added((num, generation), new);
+        let mut change = ctx.judge(
+            (num, generation),
+            revision,
+            ChangeKind::Added,
+            (class, rule),
+            perms,
+        );
+        ctx.apply_locks(&mut change, field.as_deref(), perms);
+        push(change);
+    }
+    changes.sort_by_key(|c| (c.revision, c.object));
+    Analysis {
+        signed_revision,
+        changes,
+        truncated,
+    }
+}
+
+/// Whether two cross-reference entries put the object at the same place.
+fn same_position(
+    old_table: &lopdf::xref::Xref,
+    new_table: &lopdf::xref::Xref,
+    old: &XrefEntry,
+    new: Option<&XrefEntry>,
+) -> bool {
+    match (old, new) {
+        (
+            XrefEntry::Normal {
+                offset: a,
+                generation: g,
+            },
+            Some(XrefEntry::Normal {
+                offset: b,
+                generation: h,
+            }),
+        ) => a == b && g == h,
+        (
+            XrefEntry::Compressed {
+                container: a,
+                index: i,
+            },
+            Some(XrefEntry::Compressed {
+                container: b,
+                index: j,
+            }),
+        ) => {
+            // Same slot of the same object stream, and the stream itself did not move.
+            a == b
+                && i == j
+                && {
+                    let (oa, ob) = (old_table.get(*a), new_table.get(*b));
+                    matches!((oa, ob), (Some(XrefEntry::Normal { offset: x, .. }), Some(XrefEntry::Normal { offset: y, .. })) if x == y)
+                }
+        }
+        _ => false,
+    }
+}
+
+fn object_id(doc: &Document, num: u32) -> Option<ObjectId> {
+    doc.objects
+        .keys()
+        .find(|(n, _)| *n == num)
+        .copied()
+        .or_else(|| {
+            doc.objects
+                .range((num, 0)..=(num, u16::MAX))
+                .next()
+                .map(|(id, _)| *id)
+        })
+}
+
+fn find_by_number(doc: &Document, num: u32) -> Option<&Object> {
+    doc.objects
+        .range((num, 0)..=(num, u16::MAX))
+        .next()
+        .map(|(_, o)| o)
+}
+
+/// Equality of two objects as a reader sees them: a string written as hex or as a literal is
+/// the same string (writers re-encode strings on every save), dictionaries compare as maps,
+/// streams by dictionary and raw content.
+fn objects_equal(a: &Object, b: &Object) -> bool {
+    match (a, b) {
+        (Object::String(x, _), Object::String(y, _)) => x == y,
+        (Object::Array(x), Object::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| objects_equal(p, q))
+        }
+        (Object::Dictionary(x), Object::Dictionary(y)) => dicts_equal(x, y),
+        (Object::Stream(x), Object::Stream(y)) => {
+            dicts_equal(&x.dict, &y.dict) && x.content == y.content
+        }
+        (Object::Integer(x), Object::Real(y)) | (Object::Real(y), Object::Integer(x)) => {
+            (*x as f32) == *y
+        }
+        _ => a == b,
+    }
+}
+
+fn dicts_equal(a: &Dictionary, b: &Dictionary) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_ok_and(|w| objects_equal(v, w)))
+}
+
+/// Stands for the trailer among referrers (no object has this number: xref numbers are
+/// bounded far below it).
+const TRAILER: u32 = u32::MAX;
+
+/// What the analysis needs of both documents.
+struct Ctx<'a> {
+    signed: &'a Document,
+    fin: &'a Document,
+    revisions: &'a [Revision],
+    /// Object numbers the signed revision references, whether or not they exist there.
+    referenced_in_signed: HashSet<u32>,
+    /// For each object number, the objects of the signed revision that refer to it
+    /// ([`TRAILER`] for the trailer).
+    referrers: BTreeMap<u32, BTreeSet<u32>>,
+    /// Roles of objects in the final document, found by walking its catalog.
+    roles: BTreeMap<ObjectId, Role>,
+    signed_roles: BTreeMap<ObjectId, Role>,
+}
+
+/// What an object is, as reached from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Role {
+    Catalog,
+    Info,
+    Metadata,
+    AcroForm,
+    FieldsArray,
+    /// A field or field/widget, with its fully qualified name and whether it is a signature field.
+    Field {
+        name: String,
+        signature: bool,
+        has_value: bool,
+    },
+    /// A widget or other annotation that is not a field.
+    Annotation {
+        widget: bool,
+    },
+    AnnotsArray,
+    Page,
+    PageTree,
+    SignatureValue,
+    Dss,
+    /// An appearance stream of a field or annotation, with the field's name if any.
+    Appearance {
+        field: Option<String>,
+        signature: bool,
+    },
+    Other,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(signed: &'a Document, fin: &'a Document, revisions: &'a [Revision]) -> Self {
+        let mut referenced_in_signed = HashSet::new();
+        let mut referrers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        let trailer = Object::Dictionary(signed.trailer.clone());
+        for (from, obj) in signed
+            .objects
+            .iter()
+            .map(|(id, o)| (id.0, o))
+            .chain(std::iter::once((TRAILER, &trailer)))
+        {
+            collect_refs(obj, 0, &mut |id| {
+                // The trailer's own extra keys are not part of what a reader shows, and some
+                // writers (LibreOffice's /AdditionalStreams) point them at objects to come.
+                if from != TRAILER {
+                    referenced_in_signed.insert(id.0);
+                }
+                referrers.entry(id.0).or_default().insert(from);
+            });
+        }
+        Ctx {
+            signed,
+            fin,
+            revisions,
+            referenced_in_signed,
+            referrers,
+            roles: roles(fin),
+            signed_roles: roles(signed),
+        }
+    }
+
+    /// The revision whose update section defines object `num` in `doc`.
+    fn revision_of(&self, doc: &Document, num: u32) -> usize {
+        let offset = match doc.reference_table.get(num) {
+            Some(XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+            Some(XrefEntry::Compressed { container, .. }) => {
+                match doc.reference_table.get(*container) {
+                    Some(XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        offset
+            .and_then(|o| self.revisions.iter().find(|r| o < r.end))
+            .or(self.revisions.last())
+            .map_or(1, |r| r.number)
+    }
+
+    fn role(&self, id: ObjectId) -> Role {
+        self.roles
+            .get(&id)
+            .or_else(|| self.signed_roles.get(&id))
+            .cloned()
+            .unwrap_or(Role::Other)
+    }
+
+    fn judge(
+        &self,
+        (num, generation): ObjectId,
+        revision: usize,
+        kind: ChangeKind,
+        (class, rule): (ChangeClass, String),
+        perms: &Permissions,
+    ) -> Change {
+        let verdict = permitted(class, perms);
+        let why = match (class, perms.docmdp, verdict) {
+            (_, _, Verdict::Allowed) => String::new(),
+            (ChangeClass::Disallowed, _, _) => " — never allowed after signing".to_owned(),
+            (_, Some(p), Verdict::Disallowed) => {
+                format!(" — not allowed by the certification's DocMDP P={p}")
+            }
+            (ChangeClass::Annotation, None, Verdict::AllowedWithWarning) => {
+                " — allowed without DocMDP, reported".to_owned()
+            }
+            _ => String::new(),
+        };
+        Change {
+            revision,
+            object: num,
+            generation,
+            kind,
+            class,
+            verdict,
+            rule: format!("{rule}{why}"),
+        }
+    }
+
+    /// Form filling of a field a FieldMDP lock covers is disallowed.
+    fn apply_locks(&self, change: &mut Change, field: Option<&str>, perms: &Permissions) {
+        if change.class != ChangeClass::FormFilling {
+            return;
+        }
+        if let Some(name) = field {
+            if perms.locks.iter().any(|l| l.covers(name)) {
+                change.verdict = Verdict::Disallowed;
+                change.rule = format!(
+                    "{} — field '{name}' is locked by a FieldMDP signature",
+                    change.rule
+                );
+            }
+        }
+    }
+
+    fn classify_deleted(&self, id: ObjectId) -> (ChangeClass, String) {
+        let old = self.signed.objects.get(&id);
+        if old.is_some_and(is_bookkeeping) {
+            return (
+                ChangeClass::Bookkeeping,
+                "a cross-reference or object stream was freed".into(),
+            );
+        }
+        (
+            ChangeClass::Disallowed,
+            format!("object {} of the signed revision was deleted", id.0),
+        )
+    }
+
+    fn classify_added(&self, id: ObjectId, new: &Object) -> (ChangeClass, String, Option<String>) {
+        if self.referenced_in_signed.contains(&id.0) {
+            return (
+                ChangeClass::Disallowed,
+                format!(
+                    "object {} fills a reference the signed revision left dangling (shadow attack)",
+                    id.0
+                ),
+                None,
+            );
+        }
+        if is_bookkeeping(new) {
+            return (
+                ChangeClass::Bookkeeping,
+                "new cross-reference or object stream".into(),
+                None,
+            );
+        }
+        match self.role(id) {
+            Role::SignatureValue => {
+                let ts = new.as_dict().is_ok_and(|d| d.has_type(b"DocTimeStamp"))
+                    || stream_or_dict(new)
+                        .and_then(|d| d.get(b"SubFilter").ok())
+                        .and_then(|s| s.as_name().ok())
+                        == Some(b"ETSI.RFC3161".as_slice());
+                if ts {
+                    (
+                        ChangeClass::DocumentTimestamp,
+                        "a new document timestamp".into(),
+                        None,
+                    )
+                } else {
+                    (
+                        ChangeClass::Signing,
+                        "a new signature dictionary".into(),
+                        None,
+                    )
+                }
+            }
+            Role::Field {
+                signature: true,
+                name,
+                ..
+            } => (
+                ChangeClass::Signing,
+                format!("new signature field '{name}'"),
+                None,
+            ),
+            Role::Field {
+                signature: false,
+                name,
+                ..
+            } => (
+                ChangeClass::FormFilling,
+                format!("new form field '{name}'"),
+                Some(name),
+            ),
+            // Lists and the AcroForm are judged where the catalog or a page attaches them.
+            Role::AnnotsArray | Role::FieldsArray | Role::AcroForm => (
+                ChangeClass::Bookkeeping,
+                format!(
+                    "new object {} ({}), judged where it is attached",
+                    id.0,
+                    role_name(&self.role(id))
+                ),
+                None,
+            ),
+            Role::Annotation { widget: false } => (
+                ChangeClass::Annotation,
+                format!("new annotation {}", annot_subtype(new)),
+                None,
+            ),
+            Role::Annotation { widget: true } => (
+                ChangeClass::Annotation,
+                "new widget annotation".into(),
+                None,
+            ),
+            Role::Appearance {
+                signature: true, ..
+            } => (
+                ChangeClass::Signing,
+                "appearance of a signature".into(),
+                None,
+            ),
+            Role::Appearance { field: Some(f), .. } => (
+                ChangeClass::FormFilling,
+                format!("new appearance stream of field '{f}'"),
+                Some(f),
+            ),
+            Role::Appearance { field: None, .. } => (
+                ChangeClass::Annotation,
+                "new annotation appearance stream".into(),
+                None,
+            ),
+            Role::Dss => (ChangeClass::Dss, "validation data (DSS)".into(), None),
+            Role::Metadata => (ChangeClass::Metadata, "new XMP metadata".into(), None),
+            Role::Info => (
+                ChangeClass::Metadata,
+                "new document information dictionary".into(),
+                None,
+            ),
+            // A new object becomes visible only through an object that refers to it: an old
+            // one (which then changed, and is judged there, or left the reference dangling,
+            // caught above) or another new one (judged by its own role). So a new object
+            // with no role of its own, such as a font or image of a new appearance, is
+            // judged where the document attaches it.
+            Role::Other => (
+                ChangeClass::Bookkeeping,
+                format!(
+                    "new object {}, judged where the document refers to it",
+                    id.0
+                ),
+                None,
+            ),
+            role => (
+                ChangeClass::Disallowed,
+                format!("new object {} used as {}", id.0, role_name(&role)),
+                None,
+            ),
+        }
+    }
+
+    fn classify_changed(
+        &self,
+        id: ObjectId,
+        old: &Object,
+        new: &Object,
+    ) -> (ChangeClass, String, Option<String>) {
+        if is_bookkeeping(old) && is_bookkeeping(new) {
+            return (
+                ChangeClass::Bookkeeping,
+                "cross-reference or object stream rewritten".into(),
+                None,
+            );
+        }
+        let role = self.role(id);
+        let (Some(od), Some(nd)) = (stream_or_dict(old), stream_or_dict(new)) else {
+            return match role {
+                Role::FieldsArray => self.array_growth(old, new, "/AcroForm /Fields"),
+                Role::AnnotsArray => self.array_growth(old, new, "page /Annots"),
+                _ => (
+                    ChangeClass::Disallowed,
+                    format!("object {} ({}) was overwritten", id.0, role_name(&role)),
+                    None,
+                ),
+            };
+        };
+        let changed: Vec<Vec<u8>> = changed_keys(od, nd);
+        let is_stream_change =
+            matches!((old, new), (Object::Stream(a), Object::Stream(b)) if a.content != b.content);
+        let keys = |allowed: &[&[u8]]| changed.iter().all(|k| allowed.contains(&k.as_slice()));
+        let names = changed
+            .iter()
+            .map(|k| format!("/{}", String::from_utf8_lossy(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match role {
+            Role::Catalog => {
+                let mut worst = ChangeClass::Bookkeeping;
+                let mut parts = Vec::new();
+                for k in &changed {
+                    let class = match k.as_slice() {
+                        b"DSS" => ChangeClass::Dss,
+                        b"Metadata" => ChangeClass::Metadata,
+                        b"AcroForm" => self.acroform_change(od.get(b"AcroForm").ok(), nd.get(b"AcroForm").ok()).0,
+                        b"Extensions" | b"Version" => ChangeClass::Dss,
+                        b"Lang" | b"MarkInfo" => ChangeClass::Metadata,
+                        b"Names" => self.names_change(od.get(b"Names").ok(), nd.get(b"Names").ok()),
+                        _ => ChangeClass::Disallowed,
+                    };
+                    parts.push(format!("/{}", String::from_utf8_lossy(k)));
+                    worst = worst.max(class);
+                }
+                (worst, format!("catalog entries changed: {}", parts.join(", ")), None)
+            }
+            Role::Info => (ChangeClass::Metadata, "document information dictionary updated".into(), None),
+            Role::Metadata => (ChangeClass::Metadata, "XMP metadata updated".into(), None),
+            Role::Dss => (ChangeClass::Dss, "validation data (DSS) updated".into(), None),
+            Role::AcroForm => {
+                let (class, rule) = self.acroform_change(Some(old), Some(new));
+                (class, rule, None)
+            }
+            Role::Page if keys(&[b"Annots", b"Resources"]) => {
+                let (mut class, mut rule, _) = self.annots_change(od.get(b"Annots").ok(), nd.get(b"Annots").ok());
+                if changed.iter().any(|k| k == b"Resources") {
+                    match self.resources_growth(od.get(b"Resources").ok(), nd.get(b"Resources").ok()) {
+                        Ok(()) => rule = format!("{rule}; page /Resources only gained new names"),
+                        Err(what) => {
+                            class = ChangeClass::Disallowed;
+                            rule = format!("page /Resources changed: {what}");
+                        }
+                    }
+                }
+                (class, rule, None)
+            }
+            Role::Page => (ChangeClass::Disallowed, format!("page changed: {names}"), None),
+            // /ITXT is Acrobat's private version stamp on the page tree; it draws nothing.
+            Role::PageTree if keys(&[b"ITXT"]) => (ChangeClass::Metadata, "Acrobat's /ITXT stamp on the page tree".into(), None),
+            Role::PageTree => (ChangeClass::Disallowed, format!("page tree changed: {names}"), None),
+            Role::SignatureValue => (ChangeClass::Disallowed, format!("a signed signature dictionary was rewritten: {names}"), None),
+            Role::Field { name, signature, .. } => {
+                // The value and what shows it: /I holds the selected indices of a choice field.
+                let value_keys: &[&[u8]] = &[b"V", b"DV", b"I", b"AP", b"AS", b"MK"];
+                let ap_changed = changed.iter().any(|k| k == b"AP");
+                if signature {
+                    let was_signed = od.get(b"V").is_ok_and(|v| !v.is_null());
+                    if !was_signed && keys(&[b"V", b"AP", b"AS", b"MK", b"Lock", b"SV", b"F"]) {
+                        match ap_changed.then(|| self.shared_appearance(id, od)).flatten() {
+                            Some(other) => (ChangeClass::Disallowed, format!("signing field '{name}' replaced an appearance that object {} of the signed revision also uses", other_name(other)), None),
+                            None => (ChangeClass::Signing, format!("empty signature field '{name}' was signed"), None),
+                        }
+                    } else {
+                        (ChangeClass::Disallowed, format!("signature field '{name}' changed: {names}"), None)
+                    }
+                } else if keys(value_keys) {
+                    // A field that holds its value must show it: a new appearance over the
+                    // same value is content swapped under the signature (a shadow replace).
+                    let value_changed = changed.iter().any(|k| k == b"V" || k == b"I");
+                    if ap_changed && od.has(b"V") && !value_changed {
+                        (ChangeClass::Disallowed, format!("field '{name}' shows a new appearance but its value did not change (shadow replace)"), None)
+                    } else {
+                        (ChangeClass::FormFilling, format!("field '{name}' filled ({names})"), Some(name))
+                    }
+                } else {
+                    (ChangeClass::Disallowed, format!("field '{name}' changed: {names}"), None)
+                }
+            }
+            Role::Annotation { widget } if !widget => {
+                (ChangeClass::Annotation, format!("annotation {} changed ({names})", annot_subtype(new)), None)
+            }
+            Role::Annotation { .. } if keys(&[b"AP", b"AS", b"MK"]) => {
+                (ChangeClass::FormFilling, format!("widget appearance updated ({names})"), None)
+            }
+            // Signing an empty field draws its appearance; redrawing a signed one is not allowed.
+            Role::Appearance { signature: true, field } => match field {
+                Some(f) if !self.was_signed(&f) => match self.referrers_outside_field(id.0, &f) {
+                    Some(other) => (ChangeClass::Disallowed, format!("appearance of field '{f}' redrawn, but object {} of the signed revision also uses it", other_name(other)), None),
+                    None => (ChangeClass::Signing, format!("appearance of signature field '{f}', signed after the signed revision"), None),
+                },
+                _ => (ChangeClass::Disallowed, "the appearance of a signed signature was redrawn".into(), None),
+            },
+            Role::Appearance { field: Some(f), .. } => (ChangeClass::FormFilling, format!("appearance of field '{f}' redrawn"), Some(f)),
+            Role::Appearance { field: None, .. } => (ChangeClass::Annotation, "annotation appearance redrawn".into(), None),
+            role => {
+                let what = if is_stream_change { "content".to_owned() } else { names };
+                (ChangeClass::Disallowed, format!("object {} ({}) of the signed revision was overwritten ({what})", id.0, role_name(&role)), None)
+            }
+        }
+    }
+
+    /// `/AcroForm` may gain fields and signature flags; its default resources may grow.
+    fn acroform_change(&self, old: Option<&Object>, new: Option<&Object>) -> (ChangeClass, String) {
+        let (Some(old), Some(new)) = (old, new) else {
+            return (ChangeClass::Signing, "an AcroForm was added".into());
+        };
+        let (Ok(od), Ok(nd)) = (resolve_dict(self.signed, old), resolve_dict(self.fin, new)) else {
+            return (ChangeClass::Signing, "AcroForm reference kept".into());
+        };
+        let changed = changed_keys(od, nd);
+        let mut worst = ChangeClass::Bookkeeping;
+        for k in &changed {
+            let class = match k.as_slice() {
+                b"Fields" => {
+                    self.array_growth(
+                        od.get(b"Fields").unwrap_or(&Object::Null),
+                        nd.get(b"Fields").unwrap_or(&Object::Null),
+                        "/AcroForm /Fields",
+                    )
+                    .0
+                }
+                b"SigFlags" | b"DR" | b"DA" | b"NeedAppearances" => ChangeClass::Signing,
+                _ => ChangeClass::Disallowed,
+            };
+            worst = worst.max(class);
+        }
+        let names = changed
+            .iter()
+            .map(|k| format!("/{}", String::from_utf8_lossy(k)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (worst, format!("AcroForm updated: {names}"))
+    }
+
+    /// An array (fields, annotations) may only grow: every old entry stays.
+    fn array_growth(
+        &self,
+        old: &Object,
+        new: &Object,
+        what: &str,
+    ) -> (ChangeClass, String, Option<String>) {
+        let old_items: Vec<Object> = resolve_array(self.signed, old);
+        let new_items: Vec<Object> = resolve_array(self.fin, new);
+        let kept = old_items.iter().all(|o| new_items.contains(o));
+        if !kept {
+            return (
+                ChangeClass::Disallowed,
+                format!("{what}: entries of the signed revision were removed"),
+                None,
+            );
+        }
+        let added: Vec<&Object> = new_items
+            .iter()
+            .filter(|n| !old_items.contains(n))
+            .collect();
+        let mut worst = ChangeClass::Bookkeeping;
+        for a in &added {
+            let class = match a.as_reference().map(|id| self.role(id)) {
+                Ok(Role::Field {
+                    signature: true, ..
+                }) => ChangeClass::Signing,
+                Ok(Role::Field {
+                    signature: false, ..
+                }) => ChangeClass::FormFilling,
+                Ok(Role::Annotation { .. }) => ChangeClass::Annotation,
+                _ => ChangeClass::Disallowed,
+            };
+            worst = worst.max(class);
+        }
+        (
+            worst,
+            format!("{what}: {} entries added", added.len()),
+            None,
+        )
+    }
+
+    /// Whether `/Resources` only gained names: every resource the signed revision's content
+    /// can name must still resolve to the same object (a changed one is a shadow replace).
+    fn resources_growth(&self, old: Option<&Object>, new: Option<&Object>) -> Result<(), String> {
+        let empty = Dictionary::new();
+        let od = old
+            .and_then(|o| resolve_dict(self.signed, o).ok())
+            .unwrap_or(&empty);
+        let nd = new
+            .and_then(|o| resolve_dict(self.fin, o).ok())
+            .unwrap_or(&empty);
+        for (category, old_value) in od.iter() {
+            let Ok(new_value) = nd.get(category) else {
+                return Err(format!("/{} removed", String::from_utf8_lossy(category)));
+            };
+            match (
+                resolve_dict(self.signed, old_value),
+                resolve_dict(self.fin, new_value),
+            ) {
+                (Ok(oc), Ok(nc)) => {
+                    for (name, v) in oc.iter() {
+                        if nc.get(name).ok() != Some(v) {
+                            return Err(format!(
+                                "/{} /{} now names another object",
+                                String::from_utf8_lossy(category),
+                                String::from_utf8_lossy(name)
+                            ));
+                        }
+                    }
+                }
+                _ if old_value == new_value => {}
+                _ => return Err(format!("/{} replaced", String::from_utf8_lossy(category))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The name dictionary may gain `/AP` (annotation appearance templates, which Acrobat
+    /// writes when annotating); any other name tree (JavaScript, embedded files,
+    /// destinations) is content of the document.
+    fn names_change(&self, old: Option<&Object>, new: Option<&Object>) -> ChangeClass {
+        let empty = Dictionary::new();
+        let od = old
+            .and_then(|o| resolve_dict(self.signed, o).ok())
+            .unwrap_or(&empty);
+        let nd = new
+            .and_then(|o| resolve_dict(self.fin, o).ok())
+            .unwrap_or(&empty);
+        if changed_keys(od, nd).iter().all(|k| k == b"AP") {
+            ChangeClass::Annotation
+        } else {
+            ChangeClass::Disallowed
+        }
+    }
+
+    /// The objects of field `name` in the signed revision: its widgets and their `/AP`
+    /// dictionaries when those are indirect.
+    fn field_objects(&self, name: &str) -> BTreeSet<u32> {
+        let mut out = BTreeSet::new();
+        for (id, role) in &self.signed_roles {
+            if matches!(role, Role::Field { name: n, .. } if n == name) {
+                out.insert(id.0);
+                if let Some(Ok(ap)) = self
+                    .signed
+                    .get_dictionary(*id)
+                    .ok()
+                    .map(|d| d.get(b"AP").and_then(Object::as_reference))
+                {
+                    out.insert(ap.0);
+                }
+            }
+        }
+        out
+    }
+
+    /// An object of the signed revision, other than field `field`'s own, that refers to `num`.
+    fn referrers_outside_field(&self, num: u32, field: &str) -> Option<u32> {
+        let own = self.field_objects(field);
+        self.referrers
+            .get(&num)?
+            .iter()
+            .copied()
+            .find(|r| !own.contains(r))
+    }
+
+    /// When signing the empty field `id` (old dictionary `old`) replaces its appearance: an
+    /// object outside the field that shares the old appearance, if any. The appearance being
+    /// replaced must have been the field's alone.
+    fn shared_appearance(&self, id: ObjectId, old: &Dictionary) -> Option<u32> {
+        let name = match self.signed_roles.get(&id) {
+            Some(Role::Field { name, .. }) => name.clone(),
+            _ => return None,
+        };
+        let ap = old.get(b"AP").ok()?;
+        let mut nums = Vec::new();
+        if let Ok(r) = ap.as_reference() {
+            nums.push(r.0);
+        }
+        if let Ok((_, target)) = self.signed.dereference(ap) {
+            collect_refs(target, 0, &mut |r| nums.push(r.0));
+        }
+        nums.into_iter()
+            .find_map(|n| self.referrers_outside_field(n, &name))
+    }
+
+    /// Whether signature field `name` had a value in the signed revision.
+    fn was_signed(&self, name: &str) -> bool {
+        self.signed_roles.values().any(
+            |r| matches!(r, Role::Field { name: n, signature: true, has_value: true } if n == name),
+        )
+    }
+
+    fn annots_change(
+        &self,
+        old: Option<&Object>,
+        new: Option<&Object>,
+    ) -> (ChangeClass, String, Option<String>) {
+        let (class, rule, _) = self.array_growth(
+            old.unwrap_or(&Object::Null),
+            new.unwrap_or(&Object::Null),
+            "page /Annots",
+        );
+        (class, rule, None)
+    }
+}
+
+/// Whether `class` is allowed under `perms` (module documentation).
+fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
+    use ChangeClass as C;
+    match (class, perms.docmdp) {
+        (C::Bookkeeping | C::Dss | C::Metadata | C::DocumentTimestamp, _) => Verdict::Allowed,
+        (C::Disallowed, _) => Verdict::Disallowed,
+        (C::Signing | C::FormFilling, None | Some(2) | Some(3)) => Verdict::Allowed,
+        (C::Annotation, Some(3)) => Verdict::Allowed,
+        (C::Annotation, None) => Verdict::AllowedWithWarning,
+        _ => Verdict::Disallowed,
+    }
+}
+
+fn is_bookkeeping(o: &Object) -> bool {
+    matches!(o, Object::Stream(s) if s.dict.has_type(b"XRef") || s.dict.has_type(b"ObjStm"))
+}
+
+fn stream_or_dict(o: &Object) -> Option<&Dictionary> {
+    match o {
+        Object::Dictionary(d) => Some(d),
+        Object::Stream(s) => Some(&s.dict),
+        _ => None,
+    }
+}
+
+fn resolve_dict<'a>(doc: &'a Document, o: &'a Object) -> lopdf::Result<&'a Dictionary> {
+    doc.dereference(o)?.1.as_dict()
+}
+
+fn resolve_array(doc: &Document, o: &Object) -> Vec<Object> {
+    doc.dereference(o)
+        .ok()
+        .and_then(|(_, a)| a.as_array().ok().cloned())
+        .unwrap_or_default()
+}
+
+/// Keys whose values differ between two dictionaries (added, removed or changed).
+fn changed_keys(a: &Dictionary, b: &Dictionary) -> Vec<Vec<u8>> {
+    let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for (k, v) in a.iter() {
+        if !b.get(k).is_ok_and(|w| objects_equal(v, w)) {
+            keys.insert(k.clone());
+        }
+    }
+    for (k, _) in b.iter() {
+        if !a.has(k) {
+            keys.insert(k.clone());
+        }
+    }
+    // /Length follows the content; it says nothing of its own.
+    keys.remove(b"Length".as_slice());
+    keys.into_iter().collect()
+}
+
+fn other_name(num: u32) -> String {
+    if num == TRAILER {
+        "the trailer".into()
+    } else {
+        num.to_string()
+    }
+}
+
+fn annot_subtype(o: &Object) -> String {
+    stream_or_dict(o)
+        .and_then(|d| d.get(b"Subtype").ok())
+        .and_then(|s| s.as_name().ok())
+        .map(|n| format!("/{}", String::from_utf8_lossy(n)))
+        .unwrap_or_default()
+}
+
+fn role_name(r: &Role) -> &'static str {
+    match r {
+        Role::Catalog => "the catalog",
+        Role::Info => "the document information",
+        Role::Metadata => "XMP metadata",
+        Role::AcroForm => "the AcroForm",
+        Role::FieldsArray => "the field list",
+        Role::Field { .. } => "a form field",
+        Role::Annotation { .. } => "an annotation",
+        Role::AnnotsArray => "an annotation list",
+        Role::Page => "a page",
+        Role::PageTree => "the page tree",
+        Role::SignatureValue => "a signature dictionary",
+        Role::Dss => "validation data",
+        Role::Appearance { .. } => "an appearance stream",
+        Role::Other => "page content, resources or another object of the document",
+    }
+}
+
+/// Calls `f` for every reference inside `o`, to [`MAX_REFERENCE_DEPTH`].
+fn collect_refs(o: &Object, depth: usize, f: &mut impl FnMut(ObjectId)) {
+    if depth > MAX_REFERENCE_DEPTH {
+        return;
+    }
+    match o {
+        Object::Reference(id) => f(*id),
+        Object::Array(a) => a.iter().for_each(|x| collect_refs(x, depth + 1, f)),
+        Object::Dictionary(d) => d.iter().for_each(|(_, x)| collect_refs(x, depth + 1, f)),
+        Object::Stream(s) => s
+            .dict
+            .iter()
+            .for_each(|(_, x)| collect_refs(x, depth + 1, f)),
+        _ => {}
+    }
+}
+
+/// Assigns roles to the objects reached from the catalog and the trailer.
+fn roles(doc: &Document) -> BTreeMap<ObjectId, Role> {
+    let mut r = BTreeMap::new();
+    let set = |r: &mut BTreeMap<ObjectId, Role>, o: Option<&Object>, role: Role| {
+        if let Some(Ok(id)) = o.map(Object::as_reference) {
+            r.entry(id).or_insert(role);
+        }
+    };
+    set(&mut r, doc.trailer.get(b"Root").ok(), Role::Catalog);
+    set(&mut r, doc.trailer.get(b"Info").ok(), Role::Info);
+    let Ok(catalog) = doc.catalog() else { return r };
+    set(&mut r, catalog.get(b"Metadata").ok(), Role::Metadata);
+    set(&mut r, catalog.get(b"Pages").ok(), Role::PageTree);
+    // DSS and everything below it (VRI, certificate, CRL and OCSP streams).
+    if let Ok(dss) = catalog.get(b"DSS") {
+        let mut stack = vec![(dss.clone(), 0usize)];
+        while let Some((o, depth)) = stack.pop() {
+            if depth > 4 {
+                continue;
+            }
+            if let Ok(id) = o.as_reference() {
+                if r.insert(id, Role::Dss).is_some() {
+                    continue;
+                }
+            }
+            if let Ok((_, target)) = doc.dereference(&o) {
+                collect_refs(target, 0, &mut |id| {
+                    stack.push((Object::Reference(id), depth + 1))
+                });
+                if let Object::Dictionary(d) = target {
+                    d.iter().for_each(|(_, v)| {
+                        if !matches!(v, Object::Reference(_)) {
+                            stack.push((v.clone(), depth + 1))
+                        }
+                    });
+                }
+            }
+        }
+    }
+    // Pages and page-tree nodes, their annotation lists and annotations.
+    for (_, page_id) in doc.get_pages() {
+        r.entry(page_id).or_insert(Role::Page);
+        if let Ok(page) = doc.get_dictionary(page_id) {
+            if let Ok(parent) = page.get(b"Parent").and_then(Object::as_reference) {
+                r.entry(parent).or_insert(Role::PageTree);
+            }
+            if let Ok(annots) = page.get(b"Annots") {
+                set(&mut r, Some(annots), Role::AnnotsArray);
+                for a in resolve_array(doc, annots) {
+                    if let Ok(id) = a.as_reference() {
+                        let widget = doc.get_dictionary(id).is_ok_and(|d| {
+                            d.get(b"Subtype").and_then(Object::as_name).ok()
+                                == Some(b"Widget".as_slice())
+                        });
+                        r.entry(id).or_insert(Role::Annotation { widget });
+                        if let Ok(d) = doc.get_dictionary(id) {
+                            appearance_roles(doc, d, None, false, &mut r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The field tree: fields override the annotation role of merged field/widgets.
+    if let Ok(acro) = catalog.get(b"AcroForm") {
+        set(&mut r, Some(acro), Role::AcroForm);
+        if let Ok(acro) = resolve_dict(doc, acro) {
+            if let Ok(fields) = acro.get(b"Fields") {
+                set(&mut r, Some(fields), Role::FieldsArray);
+                let mut visited = HashSet::new();
+                for f in resolve_array(doc, fields) {
+                    field_roles(doc, &f, None, None, 0, &mut visited, &mut r);
+                }
+            }
+        }
+    }
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn field_roles(
+    doc: &Document,
+    node: &Object,
+    parent: Option<&str>,
+    ft: Option<&[u8]>,
+    depth: usize,
+    visited: &mut HashSet<ObjectId>,
+    r: &mut BTreeMap<ObjectId, Role>,
+) {
+    if depth > crate::pdf::MAX_FIELD_DEPTH || visited.len() > crate::pdf::MAX_FIELDS {
+        return;
+    }
+    let Ok(id) = node.as_reference() else { return };
+    if !visited.insert(id) {
+        return;
+    }
+    let Ok(d) = doc.get_dictionary(id) else {
+        return;
+    };
+    let t = d
+        .get(b"T")
+        .ok()
+        .and_then(|t| lopdf::decode_text_string(t).ok());
+    let name = match (parent, t) {
+        (Some(p), Some(t)) => format!("{p}.{t}"),
+        (None, Some(t)) => t,
+        (Some(p), None) => p.to_owned(),
+        (None, None) => String::new(),
+    };
+    let ft = d.get(b"FT").ok().and_then(|f| f.as_name().ok()).or(ft);
+    let signature = ft == Some(b"Sig".as_slice());
+    let has_value = d.get(b"V").is_ok_and(|v| !v.is_null());
+    r.insert(
+        id,
+        Role::Field {
+            name: name.clone(),
+            signature,
+            has_value,
+        },
+    );
+    if signature {
+        if let Ok(v) = d.get(b"V").and_then(Object::as_reference) {
+            r.insert(v, Role::SignatureValue);
+        }
+    }
+    // A field's appearance outranks the annotation role given from the page walk.
+    let mut own = BTreeMap::new();
+    appearance_roles(doc, d, Some(&name), signature, &mut own);
+    r.extend(own);
+    for kid in d
+        .get(b"Kids")
+        .map(|k| resolve_array(doc, k))
+        .unwrap_or_default()
+    {
+        field_roles(doc, &kid, Some(&name), ft, depth + 1, visited, r);
+    }
+}
+
+/// Marks the streams of `/AP` (normal, rollover, down; direct or per state) as appearances.
+fn appearance_roles(
+    doc: &Document,
+    d: &Dictionary,
+    field: Option<&str>,
+    signature: bool,
+    r: &mut BTreeMap<ObjectId, Role>,
+) {
+    let Ok(ap) = d.get(b"AP").and_then(|ap| resolve_dict(doc, ap)) else {
+        return;
+    };
+    for (_, v) in ap.iter() {
+        let mut mark = |o: &Object| {
+            if let Ok(id) = o.as_reference() {
+                r.entry(id).or_insert(Role::Appearance {
+                    field: field.map(str::to_owned),
+                    signature,
+                });
+            }
+        };
+        mark(v);
+        if let Ok(states) = resolve_dict(doc, v) {
+            states.iter().for_each(|(_, s)| mark(s));
+        }
+    }
+}
