@@ -604,6 +604,30 @@ impl Doc {
         self.bytes[lt + 1..lt + 1 + hex.len()].copy_from_slice(hex.as_bytes());
     }
 
+    /// The page dictionary as the last update wrote it, with `/Contents` replaced.
+    pub fn page_with_contents(&self, contents: &str) -> Vec<u8> {
+        page_dict(&self.annots, &self.page_extra)
+            .replace("/Contents 4 0 R", &format!("/Contents {contents}"))
+            .into_bytes()
+    }
+
+    /// The page dictionary with these annotation references added after the current ones.
+    pub fn page_with_annots(&mut self, extra: &[u32]) -> Vec<u8> {
+        self.annots.extend_from_slice(extra);
+        page_dict(&self.annots, &self.page_extra).into_bytes()
+    }
+
+    /// The catalog as the last update wrote it, with `extra` entries added.
+    pub fn catalog_with(&self, extra: &str) -> Vec<u8> {
+        let c = self.catalog();
+        format!("{} {extra} >>", &c[..c.len() - 3]).into_bytes()
+    }
+
+    /// The object number of the last signature dictionary written by [`Doc::sign`].
+    pub fn last_signature_object(&self) -> u32 {
+        self.next_obj - 2
+    }
+
     fn catalog(&self) -> String {
         let fields: Vec<String> = self.fields.iter().map(|f| format!("{f} 0 R")).collect();
         let perms = self

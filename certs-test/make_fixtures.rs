@@ -706,6 +706,8 @@ fn make_pdfs(pki: &Path, out: &Path) {
     ]);
     write(out, "signature-removed.pdf", &removed.bytes);
 
+    make_modification_cases(pki, out);
+
     // Broken ones.
     let mut flipped = two.clone();
     let at = find(&flipped, b"Tong ket").unwrap();
@@ -766,6 +768,150 @@ fn make_pdfs(pki: &Path, out: &Path) {
         "byterange-tail-uncovered.pdf",
         &crafted_byte_range(pki, |lt, gt, len| [0, lt, gt + 1, len - gt - 1 - 60]),
     );
+}
+
+/// The personal signature on the base document, certifying with DocMDP `p` when given.
+fn personal_signed(pki: &Path, docmdp: Option<u8>) -> Doc {
+    let id = Identity::load(pki, "personal-rsa");
+    let mut doc = Doc::base(0);
+    let mut s = SigSpec::new("Signature1", personal_time());
+    s.reason = Some(PERSONAL_REASON);
+    s.location = Some("Việt Nam");
+    s.docmdp = docmdp;
+    s.rect = [330, 80, 530, 160];
+    doc.sign(&s, |data| {
+        let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(personal_time());
+        c.build(data)
+    });
+    doc
+}
+
+/// Adds the organisation's signature in a new update.
+fn organisation_signs(pki: &Path, doc: &mut Doc) {
+    let org = Identity::load(pki, "organisation");
+    let mut s = SigSpec::new("Signature2", organisation_time());
+    s.reason = Some(ORGANISATION_REASON);
+    s.location = Some("Việt Nam");
+    doc.sign(&s, |data| {
+        let mut c = CmsSpec::new(&org, Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(organisation_time());
+        c.build(data)
+    });
+}
+
+/// Adds a sticky-note annotation to the page in a new update.
+fn annotate(doc: &mut Doc) {
+    let note = doc.alloc();
+    let page = doc.page_with_annots(&[note]);
+    doc.append_update(&[
+        (
+            note,
+            b"<< /Type /Annot /Subtype /Text /Rect [50 700 70 720] /Contents (Da xem) /P 3 0 R >>"
+                .to_vec(),
+        ),
+        (3, page),
+    ]);
+}
+
+/// What later updates do to a signed document (issue "Document integrity"), one file each.
+fn make_modification_cases(pki: &Path, out: &Path) {
+    // Content overlay: a new content stream appended to the page's /Contents.
+    let mut doc = personal_signed(pki, None);
+    let overlay = doc.alloc();
+    let text =
+        "1 1 1 rg 60 560 480 60 re f BT /F1 20 Tf 72 580 Td (SO LIEU DA DUOC DIEU CHINH) Tj ET";
+    let page = doc.page_with_contents(&format!("[4 0 R {overlay} 0 R]"));
+    doc.append_update(&[
+        (
+            overlay,
+            format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()).into_bytes(),
+        ),
+        (3, page),
+    ]);
+    write(out, "mod-content-overlay.pdf", &doc.bytes);
+
+    // A page added: the page tree gains a second page.
+    let mut doc = personal_signed(pki, None);
+    let page2 = doc.alloc();
+    doc.append_update(&[
+        (page2, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec()),
+        (2, format!("<< /Type /Pages /Kids [3 0 R {page2} 0 R] /Count 2 >>").into_bytes()),
+    ]);
+    write(out, "mod-page-added.pdf", &doc.bytes);
+
+    // DocMDP P=1 (no changes), then another signature.
+    let mut doc = personal_signed(pki, Some(1));
+    organisation_signs(pki, &mut doc);
+    write(out, "mod-p1-then-signature.pdf", &doc.bytes);
+
+    // DocMDP P=2 (form filling and signing), then an annotation.
+    let mut doc = personal_signed(pki, Some(2));
+    annotate(&mut doc);
+    write(out, "mod-p2-then-annotation.pdf", &doc.bytes);
+
+    // DocMDP P=3 allows annotations.
+    let mut doc = personal_signed(pki, Some(3));
+    annotate(&mut doc);
+    write(out, "mod-p3-then-annotation.pdf", &doc.bytes);
+
+    // No DocMDP: an annotation-only update keeps the document valid, with a warning.
+    let mut doc = personal_signed(pki, None);
+    annotate(&mut doc);
+    write(out, "mod-annotation-only.pdf", &doc.bytes);
+
+    // A DSS-only update (validation data after signing, as PAdES-LT adds).
+    let mut doc = personal_signed(pki, Some(2));
+    let (dss, cert) = (doc.alloc(), doc.alloc());
+    let der = Identity::load(pki, "party-ca").cert.to_der().unwrap();
+    let mut cert_obj = format!("<< /Length {} >>\nstream\n", der.len()).into_bytes();
+    cert_obj.extend_from_slice(&der);
+    cert_obj.extend_from_slice(b"\nendstream");
+    let catalog = doc.catalog_with(&format!("/DSS {dss} 0 R"));
+    doc.append_update(&[
+        (cert, cert_obj),
+        (
+            dss,
+            format!("<< /Type /DSS /Certs [{cert} 0 R] >>").into_bytes(),
+        ),
+        (1, catalog),
+    ]);
+    write(out, "mod-dss-only.pdf", &doc.bytes);
+
+    // The signature dictionary rewritten: same ByteRange and /Contents, forged /Reason.
+    let mut doc = personal_signed(pki, None);
+    let sig = doc.last_signature_object();
+    let start = find(&doc.bytes, format!("\n{sig} 0 obj\n").as_bytes()).unwrap() + 1;
+    let end = start + find(&doc.bytes[start..], b"\nendobj").unwrap();
+    let original = String::from_utf8(doc.bytes[start..end].to_vec()).unwrap();
+    let body = original.split_once("obj\n").unwrap().1.to_owned();
+    let forged = body.replace(
+        &pdf_text(PERSONAL_REASON),
+        &pdf_text("Nguyễn Văn Giả<gia@example.vn> đã ký lên văn bản này!"),
+    );
+    doc.append_update(&[(sig, forged.into_bytes())]);
+    write(out, "mod-signature-dictionary-rewritten.pdf", &doc.bytes);
+
+    // Shadow hide: the signed page content stream itself overwritten, covering a line.
+    let mut doc = personal_signed(pki, None);
+    let hidden = "BT /F1 12 Tf 72 760 Td 16 TL (DANG CONG SAN VIET NAM) Tj T* (TINH UY HAU GIANG - So 494-BC/TU) Tj ET 1 1 1 rg 60 600 480 100 re f";
+    doc.append_update(&[(
+        4,
+        format!(
+            "<< /Length {} >>\nstream\n{hidden}\nendstream",
+            hidden.len()
+        )
+        .into_bytes(),
+    )]);
+    write(out, "mod-shadow-hide.pdf", &doc.bytes);
+
+    // Shadow replace: the font of the signed page overwritten by another one.
+    let mut doc = personal_signed(pki, None);
+    doc.append_update(&[(
+        5,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /ZapfDingbats >>".to_vec(),
+    )]);
+    write(out, "mod-shadow-replace.pdf", &doc.bytes);
 }
 
 /// The /Contents hex string's delimiters `<` and `>` of the (single) signature.

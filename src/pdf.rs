@@ -150,7 +150,7 @@ pub enum ByteRangeError {
         "the gap between the ranges ({start}..{end}) does not hold this signature's /Contents"
     )]
     GapNotContents { start: usize, end: usize },
-    #[error("the gap between the ranges lies outside this signature dictionary's object")]
+    #[error("the signed /Contents lies outside this signature dictionary's object: the dictionary was written after signing (rewritten or spoofed)")]
     GapOutsideSignatureObject,
 }
 
@@ -440,15 +440,23 @@ impl SignatureDict {
                 end: second_start,
             });
         }
-        match self.object_span {
-            Some((start, stop)) if start <= first_len && second_start <= stop => {}
-            _ => return Err(ByteRangeError::GapOutsideSignatureObject),
-        }
         Ok(ByteRange {
             first_len,
             second_start,
             second_len,
         })
+    }
+
+    /// Whether the gap of `range` lies inside this dictionary's own object. When it does not,
+    /// the `/Contents` signed is another dictionary's: this one was written later around a
+    /// copy of it (a spoofed or rewritten signature dictionary). Checked apart from
+    /// [`SignatureDict::check_byte_range`] because the ranges themselves are then still sound,
+    /// and what changed after them can still be analysed.
+    pub fn gap_in_own_object(&self, range: &ByteRange) -> Result<(), ByteRangeError> {
+        match self.object_span {
+            Some((start, stop)) if start <= range.first_len && range.second_start <= stop => Ok(()),
+            _ => Err(ByteRangeError::GapOutsideSignatureObject),
+        }
     }
 }
 

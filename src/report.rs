@@ -385,12 +385,63 @@ fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
     }
 }
 
+/// Most changes listed per signature in text output; JSON lists them all.
+const TEXT_CHANGES_SHOWN: usize = 20;
+
+/// The changes after a signature, for a clerk: the disallowed and warned ones first.
+fn render_modifications(out: &mut String, s: &SignatureReport, lang: Lang) {
+    use crate::integrity::Verdict as V;
+    if s.modifications.is_empty() {
+        return;
+    }
+    let heading = match lang {
+        Lang::Vi => "Thay đổi sau khi ký",
+        Lang::En => "Changes after this signature",
+    };
+    if !s.modifications.iter().any(|c| c.verdict == V::Disallowed) {
+        // The wording of VN-PKI.md for a document changed within what its signer allowed.
+        let _ = writeln!(out, "  {}", match lang {
+            Lang::Vi => "Nội dung đã ký không thay đổi; các thay đổi sau đó nằm trong phạm vi cho phép.",
+            Lang::En => "The signed content is unchanged; later changes stay within the permitted limits.",
+        });
+    }
+    let _ = writeln!(out, "  {heading} ({}):", s.modifications.len());
+    let mut shown: Vec<&crate::integrity::Change> = s.modifications.iter().collect();
+    shown.sort_by_key(|c| match c.verdict {
+        V::Disallowed => 0,
+        V::AllowedWithWarning => 1,
+        V::Allowed => 2,
+    });
+    for c in shown.iter().take(TEXT_CHANGES_SHOWN) {
+        let mark = match c.verdict {
+            V::Disallowed => "✗",
+            V::AllowedWithWarning => "!",
+            V::Allowed => "·",
+        };
+        let rev = match lang {
+            Lang::Vi => format!("lần cập nhật {}, đối tượng {}", c.revision, c.object),
+            Lang::En => format!("revision {}, object {}", c.revision, c.object),
+        };
+        let _ = writeln!(out, "    {mark} {rev}: {}", c.rule);
+    }
+    if shown.len() > TEXT_CHANGES_SHOWN {
+        let more = shown.len() - TEXT_CHANGES_SHOWN;
+        let _ = writeln!(out, "    … +{more}");
+    }
+}
+
 /// A check's line in text output: the phrases clerks know from the BCY's verifier where one
 /// fits (VN-PKI.md, "Messages users know"), else the technical detail.
 fn check_text(c: &Check, lang: Lang) -> String {
     match (lang, c.id, c.outcome) {
         (Lang::Vi, CheckId::Revocation, Outcome::Warning) => {
             "Không kiểm tra tình trạng thu hồi của chứng thư số".into()
+        }
+        (Lang::Vi, CheckId::Modifications, Outcome::Failed) => {
+            format!(
+                "Tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép ({})",
+                c.detail
+            )
         }
         (
             Lang::Vi,
@@ -530,6 +581,7 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
             };
             let _ = writeln!(out, "    {mark} {}", check_text(c, lang));
         }
+        render_modifications(&mut out, s, lang);
     }
     for f in &report.unsigned_fields {
         let label = match lang {

@@ -173,6 +173,14 @@ impl<'a> Prepared<'a> {
         }
         match dict.check_byte_range(bytes) {
             Ok(range) => {
+                if let Err(e) = dict.gap_in_own_object(&range) {
+                    p.fail(
+                        CheckId::ByteRange,
+                        Indication::Failed,
+                        SubIndication::FormatFailure,
+                        e.to_string(),
+                    );
+                }
                 p.pass(
                     CheckId::ByteRange,
                     format!(
