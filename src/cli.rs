@@ -41,6 +41,20 @@ struct Cli {
 enum Command {
     /// Verify every signature of each FILE and print a report.
     Verify(VerifyArgs),
+    /// Write the bytes signature N covers (the document as its signer saw it).
+    Extract(ExtractArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// Which signature, 1-based, in the order `kyso verify` lists them.
+    #[arg(long = "signature", value_name = "N")]
+    signature: usize,
+    /// Where to write the signed version.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: PathBuf,
+    /// The signed PDF.
+    file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,7 +121,47 @@ pub fn run(
     };
     match cli.command {
         Command::Verify(args) => run_verify(args, out, err),
+        Command::Extract(args) => run_extract(args, out, err),
     }
+}
+
+fn run_extract(args: ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let name = args.file.display().to_string();
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(err, "kyso: {name}: cannot read the file: {e}");
+            return exit::UNREADABLE;
+        }
+    };
+    let signed = match crate::verify::signed_version(&bytes, args.signature) {
+        Ok(s) => s,
+        Err(e @ crate::ExtractError::Pdf(_)) => {
+            let _ = writeln!(err, "kyso: {name}: {e}");
+            return exit::UNREADABLE;
+        }
+        Err(e @ crate::ExtractError::NoSuchSignature { .. }) => {
+            let _ = writeln!(err, "kyso: {name}: {e}");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            let _ = writeln!(err, "kyso: {name}: {e}");
+            return exit::INVALID;
+        }
+    };
+    if let Err(e) = std::fs::write(&args.output, signed) {
+        let _ = writeln!(err, "kyso: cannot write {}: {e}", args.output.display());
+        return exit::UNREADABLE;
+    }
+    let _ = writeln!(
+        out,
+        "{}  {} ({} bytes, signature {} of {name})",
+        hex::encode(openssl::sha::sha256(signed)),
+        args.output.display(),
+        signed.len(),
+        args.signature
+    );
+    exit::VALID
 }
 
 fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {

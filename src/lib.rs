@@ -15,7 +15,7 @@
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
-//! | [`cli`] | `kyso verify`: arguments, output, exit status (a thin layer over [`verify()`]) |
+//! | [`cli`] | `kyso verify` and `kyso extract`: arguments, output, exit status (a thin layer over [`verify()`]) |
 //!
 //! Each module owns its error type. A signature that fails verification is not an error: it
 //! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.
@@ -29,4 +29,4 @@ pub mod trust;
 pub mod verify;
 
 pub use report::{Report, Verdict};
-pub use verify::{verify, Context, VerifyError};
+pub use verify::{signed_version, verify, Context, ExtractError, VerifyError};

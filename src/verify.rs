@@ -85,6 +85,36 @@ impl Context {
     }
 }
 
+/// Why the signed version of a signature cannot be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    #[error("there is no signature {number}: the file has {count}")]
+    NoSuchSignature { number: usize, count: usize },
+    #[error("signature {number} does not say which bytes it covers: {source}")]
+    ByteRange {
+        number: usize,
+        #[source]
+        source: crate::pdf::ByteRangeError,
+    },
+}
+
+/// The bytes signature `number` (1-based, in the order of the report) covers: the file as
+/// its signer saw it, from the start to the end of its `/ByteRange`.
+pub fn signed_version(bytes: &[u8], number: usize) -> Result<&[u8], ExtractError> {
+    let pdf = PdfFile::parse(bytes)?;
+    let count = pdf.signatures.len();
+    let sig = number
+        .checked_sub(1)
+        .and_then(|i| pdf.signatures.get(i))
+        .ok_or(ExtractError::NoSuchSignature { number, count })?;
+    let range = sig
+        .check_byte_range(bytes)
+        .map_err(|source| ExtractError::ByteRange { number, source })?;
+    Ok(&bytes[..range.end()])
+}
+
 /// Verifies every signature of the PDF in `bytes`.
 pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
     // The document's SHA-256 is a full pass over the bytes, as is hashing the signatures'
@@ -109,8 +139,22 @@ fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         .iter()
         .map(|sig| Prepared::new(sig, bytes, &pdf))
         .collect();
-    compute_digests(bytes, &mut prepared)?;
-    check_modifications(bytes, &pdf, &mut prepared);
+    let coverages: Vec<Option<Coverage>> = prepared.iter().map(|p| p.coverage).collect();
+    let outcomes = std::thread::scope(|scope| {
+        let analysis = scope.spawn(|| analyse_changes(bytes, &pdf, &coverages));
+        let digests = compute_digests(bytes, &mut prepared);
+        // The analysis thread only panics on a bug; its signatures then say so.
+        let outcomes = analysis.join().unwrap_or_else(|_| {
+            coverages
+                .iter()
+                .map(|_| {
+                    ChangeOutcome::NotAnalysed("the change analysis failed unexpectedly".into())
+                })
+                .collect()
+        });
+        digests.map(|()| outcomes)
+    })?;
+    apply_changes(&mut prepared, outcomes);
     let signatures = prepared
         .into_iter()
         .map(|p| evaluate(p, bytes, ctx))
@@ -313,11 +357,27 @@ fn coverage(end: usize, bytes: &[u8], pdf: &PdfFile) -> Coverage {
         .map_or(Coverage::Partial, |r| Coverage::EntireRevision(r.number))
 }
 
+/// What the change analysis found for one signature.
+enum ChangeOutcome {
+    /// The signature does not cover a revision boundary (no ranges, or a partial range).
+    NotApplicable,
+    /// The signature covers the whole file: nothing came after it.
+    NothingAfter,
+    Analysed(crate::integrity::Analysis),
+    NotAnalysed(String),
+}
+
 /// Analyses what later revisions changed after each signature that covers an earlier
 /// revision (`integrity`). Each signed revision is loaded once, however many signatures
-/// cover it, and at most [`pdf::MAX_EARLIER_REVISION_LOADS`] of them.
-fn check_modifications(bytes: &[u8], pdf: &PdfFile, prepared: &mut [Prepared<'_>]) {
-    use crate::integrity::{self, Permissions, Verdict as Allowed};
+/// cover it, and at most [`crate::pdf::MAX_EARLIER_REVISION_LOADS`] of them. It needs only
+/// the parsed file and the coverages, so it runs beside the hashing of the signed ranges.
+fn analyse_changes(
+    bytes: &[u8],
+    pdf: &PdfFile,
+    coverages: &[Option<Coverage>],
+) -> Vec<ChangeOutcome> {
+    use crate::integrity::{self, Permissions};
+    use crate::pdf::MAX_EARLIER_REVISION_LOADS;
     // The certification signature's DocMDP governs every later change (ISO 32000-1
     // §12.8.2.2); with several, the strictest.
     let docmdp = pdf
@@ -327,80 +387,98 @@ fn check_modifications(bytes: &[u8], pdf: &PdfFile, prepared: &mut [Prepared<'_>
         .map(|d| d.permissions)
         .min();
     let mut loaded: std::collections::BTreeMap<usize, Option<lopdf::Document>> = Default::default();
-    for p in prepared.iter_mut() {
-        let Some(Coverage::EntireRevision(k)) = p.coverage else {
-            if p.coverage == Some(Coverage::EntireFile) {
+    coverages
+        .iter()
+        .map(|coverage| {
+            let k = match coverage {
+                Some(Coverage::EntireRevision(k)) => *k,
+                Some(Coverage::EntireFile) => return ChangeOutcome::NothingAfter,
+                _ => return ChangeOutcome::NotApplicable,
+            };
+            if !loaded.contains_key(&k) && loaded.len() >= MAX_EARLIER_REVISION_LOADS {
+                return ChangeOutcome::NotAnalysed(format!(
+                    "more than {MAX_EARLIER_REVISION_LOADS} signed revisions: the changes after revision {k} were not analysed"
+                ));
+            }
+            let Some(old) = loaded.entry(k).or_insert_with(|| pdf.load_revision(bytes, k).ok()) else {
+                return ChangeOutcome::NotAnalysed(format!(
+                    "revision {k} cannot be read on its own, so the changes after it were not analysed"
+                ));
+            };
+            let perms = Permissions {
+                docmdp,
+                locks: pdf.signatures.iter().filter(|s| s.revision <= k).filter_map(|s| s.lock.clone()).collect(),
+            };
+            ChangeOutcome::Analysed(integrity::analyse(old, &pdf.document, &pdf.revisions, k, &perms))
+        })
+        .collect()
+}
+
+/// Turns each signature's change analysis into its `modifications` check and list.
+fn apply_changes(prepared: &mut [Prepared<'_>], outcomes: Vec<ChangeOutcome>) {
+    use crate::integrity::{Change, Verdict as Allowed};
+    let describe = |c: &Change| format!("revision {}, object {}: {}", c.revision, c.object, c.rule);
+    for (p, outcome) in prepared.iter_mut().zip(outcomes) {
+        match outcome {
+            ChangeOutcome::NotApplicable => {}
+            ChangeOutcome::NothingAfter => {
                 p.pass(
                     CheckId::Modifications,
                     "no revision follows the signature: nothing was changed after it".into(),
                 );
             }
-            continue;
-        };
-        if !loaded.contains_key(&k) && loaded.len() >= crate::pdf::MAX_EARLIER_REVISION_LOADS {
-            p.fail(CheckId::Modifications, Indication::Indeterminate, SubIndication::ModificationsNotAnalysed,
-                format!("more than {} signed revisions: the changes after revision {k} were not analysed", crate::pdf::MAX_EARLIER_REVISION_LOADS));
-            continue;
+            ChangeOutcome::NotAnalysed(why) => {
+                p.fail(
+                    CheckId::Modifications,
+                    Indication::Indeterminate,
+                    SubIndication::ModificationsNotAnalysed,
+                    why,
+                );
+            }
+            ChangeOutcome::Analysed(analysis) => {
+                let disallowed: Vec<&Change> = analysis
+                    .changes
+                    .iter()
+                    .filter(|c| c.verdict == Allowed::Disallowed)
+                    .collect();
+                let warned: Vec<String> = analysis
+                    .changes
+                    .iter()
+                    .filter(|c| c.verdict == Allowed::AllowedWithWarning)
+                    .map(describe)
+                    .collect();
+                if let Some(first) = disallowed.first() {
+                    p.fail(
+                        CheckId::Modifications,
+                        Indication::Failed,
+                        SubIndication::DisallowedModification,
+                        format!(
+                            "{} disallowed change(s) after the signature; first: {}",
+                            disallowed.len(),
+                            describe(first)
+                        ),
+                    );
+                } else if !warned.is_empty() {
+                    p.push(
+                        CheckId::Modifications,
+                        Outcome::Warning,
+                        format!(
+                            "annotations were added after the signature: {}",
+                            warned.join("; ")
+                        ),
+                    );
+                } else {
+                    p.pass(
+                        CheckId::Modifications,
+                        format!(
+                            "the signed content is unchanged; the {} later change(s) stay within the permitted limits",
+                            analysis.changes.len()
+                        ),
+                    );
+                }
+                p.modifications = analysis.changes;
+            }
         }
-        let Some(old) = loaded
-            .entry(k)
-            .or_insert_with(|| pdf.load_revision(bytes, k).ok())
-        else {
-            p.fail(CheckId::Modifications, Indication::Indeterminate, SubIndication::ModificationsNotAnalysed,
-                format!("revision {k} cannot be read on its own, so the changes after it were not analysed"));
-            continue;
-        };
-        let perms = Permissions {
-            docmdp,
-            locks: pdf
-                .signatures
-                .iter()
-                .filter(|s| s.revision <= k)
-                .filter_map(|s| s.lock.clone())
-                .collect(),
-        };
-        let analysis = integrity::analyse(old, &pdf.document, &pdf.revisions, k, &perms);
-        let disallowed: Vec<&integrity::Change> = analysis
-            .changes
-            .iter()
-            .filter(|c| c.verdict == Allowed::Disallowed)
-            .collect();
-        let warned: Vec<&integrity::Change> = analysis
-            .changes
-            .iter()
-            .filter(|c| c.verdict == Allowed::AllowedWithWarning)
-            .collect();
-        let describe = |c: &integrity::Change| {
-            format!("revision {}, object {}: {}", c.revision, c.object, c.rule)
-        };
-        if let Some(first) = disallowed.first() {
-            p.fail(
-                CheckId::Modifications,
-                Indication::Failed,
-                SubIndication::DisallowedModification,
-                format!(
-                    "{} disallowed change(s) after the signature; first: {}",
-                    disallowed.len(),
-                    describe(first)
-                ),
-            );
-        } else if !warned.is_empty() {
-            let list: Vec<String> = warned.iter().map(|c| describe(c)).collect();
-            p.push(
-                CheckId::Modifications,
-                Outcome::Warning,
-                format!(
-                    "annotations were added after the signature: {}",
-                    list.join("; ")
-                ),
-            );
-        } else {
-            p.pass(CheckId::Modifications, format!(
-                "the signed content is unchanged; the {} later change(s) stay within the permitted limits",
-                analysis.changes.len()
-            ));
-        }
-        p.modifications = analysis.changes;
     }
 }
 

@@ -167,3 +167,53 @@ fn usage_errors_exit_64() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/root.pem"));
     assert_eq!(kyso(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn extract_writes_the_signed_version_and_its_sha256() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("signed.pdf");
+    let out = kyso(&[
+        "extract",
+        "--signature",
+        "1",
+        "certs-test/pdf/mod-content-overlay.pdf",
+        "-o",
+        target.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read(&target).expect("written");
+    let original = common::fixture("mod-content-overlay.pdf");
+    assert!(
+        original.starts_with(&written) && written.len() < original.len(),
+        "a prefix of the file"
+    );
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        printed.starts_with(&hex::encode(openssl::sha::sha256(&written))),
+        "{printed}"
+    );
+    // The document as its signer saw it verifies, without the overlay.
+    let r = kyso::verify(&written, &common::context()).expect("verifies");
+    assert_eq!(r.verdict, kyso::Verdict::Valid);
+    // The library gives the same bytes.
+    assert_eq!(
+        kyso::signed_version(&original, 1).expect("extracts"),
+        &written[..]
+    );
+
+    let out = kyso(&[
+        "extract",
+        "--signature",
+        "3",
+        "certs-test/pdf/two-signatures.pdf",
+        "-o",
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the file has 2"));
+}
