@@ -1033,6 +1033,16 @@ mod tests {
     }
 
     #[test]
+    fn field_locks_cover_what_they_name() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(FieldLock::All.covers("anything"));
+        assert!(FieldLock::Include(names(&["a.b"])).covers("a.b"));
+        assert!(!FieldLock::Include(names(&["a.b"])).covers("a"));
+        assert!(!FieldLock::Exclude(names(&["free"])).covers("free"));
+        assert!(FieldLock::Exclude(names(&["free"])).covers("locked"));
+    }
+
+    #[test]
     fn not_a_pdf_is_named() {
         assert!(matches!(
             PdfFile::parse(b"hello world"),

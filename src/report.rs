@@ -269,6 +269,13 @@ impl Report {
                 }),
             }
         }
+        if self.hybrid_reference {
+            self.reasons.push(Reason {
+                code: "HYBRID_REFERENCE",
+                en: "The file uses hybrid cross-references: readers that ignore cross-reference streams may display other content.".into(),
+                vi: "Tệp dùng bảng tham chiếu chéo lai: phần mềm đọc không hỗ trợ luồng tham chiếu chéo có thể hiển thị nội dung khác.".into(),
+            });
+        }
         self.verdict = if self
             .signatures
             .iter()

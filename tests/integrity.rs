@@ -223,3 +223,23 @@ fn text_output_lists_the_changes_for_a_clerk() {
         "{text}"
     );
 }
+
+#[test]
+fn hybrid_reference_trailers_are_a_finding_of_their_own() {
+    // A trailer gains /XRefStm after signing: the second signature's hash breaks, and the
+    // document reports the hybrid reference apart.
+    let mut bytes = common::fixture("two-signatures.pdf");
+    let at = bytes
+        .windows(16)
+        .rposition(|w| w == b"trailer\n<< /Size")
+        .expect("last trailer");
+    bytes.splice(at + 11..at + 11, b"/XRefStm 0 ".iter().copied());
+    let r = kyso::verify(&bytes, &common::context()).expect("a report");
+    assert!(r.hybrid_reference);
+    assert!(
+        r.reasons.iter().any(|x| x.code == "HYBRID_REFERENCE"),
+        "{:#?}",
+        r.reasons
+    );
+    assert!(!common::verify_fixture("two-signatures.pdf").hybrid_reference);
+}
