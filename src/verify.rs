@@ -476,6 +476,16 @@ fn apply_changes(prepared: &mut [Prepared<'_>], outcomes: Vec<ChangeOutcome>) {
                         ),
                     );
                 }
+                if analysis.truncated {
+                    p.push(
+                        CheckId::Modifications,
+                        Outcome::Info,
+                        format!(
+                            "more than {} changes: the list stops there",
+                            crate::integrity::MAX_CHANGES_LISTED
+                        ),
+                    );
+                }
                 p.modifications = analysis.changes;
             }
         }
