@@ -792,16 +792,26 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// The old and new values of an entry as dictionaries, empty where absent or not one.
+    fn dict_pair<'s>(
+        &'s self,
+        old: Option<&'s Object>,
+        new: Option<&'s Object>,
+        empty: &'s Dictionary,
+    ) -> (&'s Dictionary, &'s Dictionary) {
+        (
+            old.and_then(|o| resolve_dict(self.signed, o).ok())
+                .unwrap_or(empty),
+            new.and_then(|o| resolve_dict(self.fin, o).ok())
+                .unwrap_or(empty),
+        )
+    }
+
     /// Whether `/Resources` only gained names: every resource the signed revision's content
     /// can name must still resolve to the same object (a changed one is a shadow replace).
     fn resources_growth(&self, old: Option<&Object>, new: Option<&Object>) -> Result<(), String> {
         let empty = Dictionary::new();
-        let od = old
-            .and_then(|o| resolve_dict(self.signed, o).ok())
-            .unwrap_or(&empty);
-        let nd = new
-            .and_then(|o| resolve_dict(self.fin, o).ok())
-            .unwrap_or(&empty);
+        let (od, nd) = self.dict_pair(old, new, &empty);
         for (category, old_value) in od.iter() {
             let Ok(new_value) = nd.get(category) else {
                 return Err(format!("/{} removed", String::from_utf8_lossy(category)));
@@ -833,12 +843,7 @@ impl<'a> Ctx<'a> {
     /// destinations) is content of the document.
     fn names_change(&self, old: Option<&Object>, new: Option<&Object>) -> ChangeClass {
         let empty = Dictionary::new();
-        let od = old
-            .and_then(|o| resolve_dict(self.signed, o).ok())
-            .unwrap_or(&empty);
-        let nd = new
-            .and_then(|o| resolve_dict(self.fin, o).ok())
-            .unwrap_or(&empty);
+        let (od, nd) = self.dict_pair(old, new, &empty);
         if changed_keys(od, nd).iter().all(|k| k == b"AP") {
             ChangeClass::Annotation
         } else {
@@ -1126,12 +1131,7 @@ fn field_roles(
         .get(b"T")
         .ok()
         .and_then(|t| lopdf::decode_text_string(t).ok());
-    let name = match (parent, t) {
-        (Some(p), Some(t)) => format!("{p}.{t}"),
-        (None, Some(t)) => t,
-        (Some(p), None) => p.to_owned(),
-        (None, None) => String::new(),
-    };
+    let name = crate::pdf::qualified_name(parent, t).unwrap_or_default();
     let ft = d.get(b"FT").ok().and_then(|f| f.as_name().ok()).or(ft);
     let signature = ft == Some(b"Sig".as_slice());
     let has_value = d.get(b"V").is_ok_and(|v| !v.is_null());

@@ -780,11 +780,7 @@ impl FieldWalk<'_, '_> {
             .get(b"T")
             .ok()
             .and_then(|o| lopdf::decode_text_string(o).ok());
-        let name = match (parent_name, partial) {
-            (Some(p), Some(t)) => Some(format!("{p}.{t}")),
-            (None, Some(t)) => Some(t),
-            (p, None) => p.map(str::to_owned),
-        };
+        let name = qualified_name(parent_name, partial);
         let ft = dict.get(b"FT").ok().and_then(|o| o.as_name().ok()).or(ft);
         let kids: Vec<Object> = dict
             .get(b"Kids")
@@ -868,50 +864,55 @@ fn is_placeholder(dict: &Dictionary) -> bool {
     }
 }
 
-/// The DocMDP transform of a certification signature, from `/Reference` (ISO 32000-1
-/// §12.8.2.2, Table 253): `/TransformMethod /DocMDP`, `/TransformParams /P`.
-fn docmdp(doc: &Document, dict: &Dictionary) -> Option<DocMdp> {
+/// The `/TransformParams` of the signature reference with `/TransformMethod method`, from
+/// the signature dictionary's `/Reference` array (ISO 32000-1 §12.8.1, Table 253): `None`
+/// without such a reference, `Some(None)` when it has no parameters.
+fn transform_params<'a>(
+    doc: &'a Document,
+    dict: &'a Dictionary,
+    method: &[u8],
+) -> Option<Option<&'a Dictionary>> {
     let refs = resolve(doc, dict.get(b"Reference").ok()?)
         .ok()?
         .as_array()
         .ok()?;
     refs.iter().find_map(|r| {
         let r = resolve(doc, r).ok()?.as_dict().ok()?;
-        let method = r.get(b"TransformMethod").ok()?.as_name().ok()?;
-        if method != b"DocMDP" {
-            return None;
-        }
-        let p = r
-            .get(b"TransformParams")
-            .ok()
-            .and_then(|o| resolve(doc, o).ok())
-            .and_then(|o| o.as_dict().ok())
-            .and_then(|t| t.get(b"P").ok())
-            .and_then(|p| p.as_i64().ok())
-            .unwrap_or(2);
-        Some(DocMdp {
-            permissions: u8::try_from(p.clamp(1, 3)).unwrap_or(2),
+        (r.get(b"TransformMethod").ok()?.as_name().ok()? == method).then(|| {
+            r.get(b"TransformParams")
+                .ok()
+                .and_then(|o| resolve(doc, o).ok())
+                .and_then(|o| o.as_dict().ok())
         })
     })
 }
 
-/// The FieldMDP transform of a signature (ISO 32000-1 §12.8.2.4), from `/Reference`.
-fn fieldmdp(doc: &Document, dict: &Dictionary) -> Option<FieldLock> {
-    let refs = resolve(doc, dict.get(b"Reference").ok()?)
-        .ok()?
-        .as_array()
-        .ok()?;
-    refs.iter().find_map(|r| {
-        let r = resolve(doc, r).ok()?.as_dict().ok()?;
-        if r.get(b"TransformMethod").ok()?.as_name().ok()? != b"FieldMDP" {
-            return None;
-        }
-        let params = resolve(doc, r.get(b"TransformParams").ok()?)
-            .ok()?
-            .as_dict()
-            .ok()?;
-        FieldLock::from_dict(doc, params)
+/// The DocMDP transform of a certification signature (ISO 32000-1 §12.8.2.2, Table 254):
+/// `/P`, 2 when absent.
+fn docmdp(doc: &Document, dict: &Dictionary) -> Option<DocMdp> {
+    let params = transform_params(doc, dict, b"DocMDP")?;
+    let p = params
+        .and_then(|t| t.get(b"P").ok())
+        .and_then(|p| p.as_i64().ok())
+        .unwrap_or(2);
+    Some(DocMdp {
+        permissions: u8::try_from(p.clamp(1, 3)).unwrap_or(2),
     })
+}
+
+/// The FieldMDP transform of a signature (ISO 32000-1 §12.8.2.4, Table 255).
+fn fieldmdp(doc: &Document, dict: &Dictionary) -> Option<FieldLock> {
+    FieldLock::from_dict(doc, transform_params(doc, dict, b"FieldMDP")??)
+}
+
+/// A field's fully qualified name (ISO 32000-1 §12.7.3.2): the parent's name and the
+/// field's partial name `/T` joined by a period; a node without `/T` takes its parent's.
+pub fn qualified_name(parent: Option<&str>, partial: Option<String>) -> Option<String> {
+    match (parent, partial) {
+        (Some(p), Some(t)) => Some(format!("{p}.{t}")),
+        (None, Some(t)) => Some(t),
+        (p, None) => p.map(str::to_owned),
+    }
 }
 
 /// Maps each page object to its 1-based page number.
