@@ -65,12 +65,24 @@ pub struct Certificate {
     pub ca: Option<Option<u32>>,
     /// keyUsage bits as (digitalSignature, nonRepudiation, keyCertSign), `None` if absent.
     pub key_usage: Option<KeyUsageBits>,
+    /// The extended key usage extension, when present.
+    pub extended_key_usage: Option<ExtendedKeyUsage>,
     /// OIDs of critical extensions RFC 5280 processing here does not understand.
     pub unknown_critical: Vec<String>,
     pub signature_oid: String,
     pub names: Names,
     pub public_key_bits: u32,
     pub public_key_kind: String,
+}
+
+/// id-kp-timeStamping (RFC 5280 §4.2.1.12).
+pub const TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
+
+/// An extended key usage extension: whether it is critical, and its purposes' OIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendedKeyUsage {
+    pub critical: bool,
+    pub oids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -133,6 +145,7 @@ impl Certificate {
         let mut authority_key_id = None;
         let mut ca = None;
         let mut key_usage = None;
+        let mut extended_key_usage = None;
         let mut unknown_critical = Vec::new();
         for ext in tbs.extensions() {
             match ext.parsed_extension() {
@@ -142,6 +155,29 @@ impl Certificate {
                 }
                 ParsedExtension::BasicConstraints(bc) if bc.ca => {
                     ca = Some(bc.path_len_constraint);
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    let mut oids: Vec<String> =
+                        eku.other.iter().map(|o| o.to_id_string()).collect();
+                    let known = [
+                        (eku.server_auth, "1.3.6.1.5.5.7.3.1"),
+                        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
+                        (eku.code_signing, "1.3.6.1.5.5.7.3.3"),
+                        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+                        (eku.time_stamping, TIME_STAMPING),
+                        (eku.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+                        (eku.any, "2.5.29.37.0"),
+                    ];
+                    oids.extend(
+                        known
+                            .iter()
+                            .filter(|(on, _)| *on)
+                            .map(|(_, o)| (*o).to_owned()),
+                    );
+                    extended_key_usage = Some(ExtendedKeyUsage {
+                        critical: ext.critical,
+                        oids,
+                    });
                 }
                 ParsedExtension::KeyUsage(ku) => {
                     key_usage = Some(KeyUsageBits {
@@ -208,6 +244,7 @@ impl Certificate {
             not_after: tbs.validity().not_after.timestamp(),
             ca,
             key_usage,
+            extended_key_usage,
             unknown_critical,
             signature_oid: parsed.signature_algorithm.algorithm.to_id_string(),
             names,
@@ -488,6 +525,8 @@ pub enum ChainError {
     CaWithoutKeyCertSign { subject: String },
     #[error("the signer's key usage allows neither digitalSignature nor nonRepudiation")]
     SignerKeyUsage,
+    #[error("the timestamping certificate's extended key usage is not exactly a critical id-kp-timeStamping (RFC 3161 §2.3)")]
+    NotTimeStamping,
     #[error("{subject} has a critical extension kyso does not process: {oid}")]
     UnknownCriticalExtension { subject: String, oid: String },
     #[error("path building stopped after {MAX_SIGNATURE_CHECKS} signature checks")]
@@ -506,7 +545,7 @@ impl ChainError {
             ChainError::NotCa { .. }
             | ChainError::PathLenExceeded { .. }
             | ChainError::CaWithoutKeyCertSign { .. } => 4,
-            ChainError::SignerKeyUsage => 5,
+            ChainError::SignerKeyUsage | ChainError::NotTimeStamping => 5,
             ChainError::NotYetValid { .. } | ChainError::Expired { .. } => 6,
         }
     }
@@ -518,13 +557,24 @@ pub struct ValidPath {
     pub certificates: Vec<Certificate>,
 }
 
-/// What path validation of a signer needs besides the certificates.
+/// What the end entity of a path is trusted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing documents: digitalSignature or nonRepudiation in the key usage; no extended
+    /// key usage is required (the BCY's certificates carry none for it, VN-PKI.md).
+    DocumentSigning,
+    /// A timestamping authority: the extended key usage is exactly id-kp-timeStamping and
+    /// critical (RFC 3161 §2.3).
+    TimeStamping,
+    /// No end-entity constraint beyond RFC 5280's.
+    Any,
+}
+
+/// What path validation needs besides the certificates.
 #[derive(Debug, Clone, Copy)]
 pub struct PathOptions {
     pub at: OffsetDateTime,
-    /// Require digitalSignature or nonRepudiation on the end entity (a document signer); a
-    /// timestamping authority is checked by its extended key usage instead.
-    pub require_signing_key_usage: bool,
+    pub purpose: Purpose,
 }
 
 /// Finds a valid path from `leaf` to an anchor of `store`, using the store's intermediates
@@ -714,12 +764,24 @@ fn validate(path: &[Certificate], options: PathOptions) -> Result<(), ChainError
             }
         }
     }
-    if options.require_signing_key_usage {
-        if let Some(ku) = path[0].key_usage {
-            if !ku.digital_signature && !ku.non_repudiation {
-                return Err(ChainError::SignerKeyUsage);
+    match options.purpose {
+        Purpose::DocumentSigning => {
+            if let Some(ku) = path[0].key_usage {
+                if !ku.digital_signature && !ku.non_repudiation {
+                    return Err(ChainError::SignerKeyUsage);
+                }
             }
         }
+        Purpose::TimeStamping => {
+            let ok = path[0]
+                .extended_key_usage
+                .as_ref()
+                .is_some_and(|e| e.critical && e.oids == [TIME_STAMPING]);
+            if !ok {
+                return Err(ChainError::NotTimeStamping);
+            }
+        }
+        Purpose::Any => {}
     }
     Ok(())
 }

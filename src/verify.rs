@@ -612,7 +612,10 @@ fn evaluate(
     if let Some(cert) = &signer_cert {
         let options = PathOptions {
             at: validation_time.time,
-            require_signing_key_usage: dict.kind == SignatureKind::Signature,
+            purpose: match dict.kind {
+                SignatureKind::Signature => trust::Purpose::DocumentSigning,
+                SignatureKind::DocumentTimestamp => trust::Purpose::TimeStamping,
+            },
         };
         match trust::build_path(cert, &embedded, &ctx.trust, options) {
             Ok(path) => {
@@ -705,7 +708,8 @@ fn chain_sub_indication(e: &ChainError) -> SubIndication {
         ChainError::NotCa { .. }
         | ChainError::PathLenExceeded { .. }
         | ChainError::CaWithoutKeyCertSign { .. }
-        | ChainError::SignerKeyUsage => SubIndication::ChainConstraintsFailure,
+        | ChainError::SignerKeyUsage
+        | ChainError::NotTimeStamping => SubIndication::ChainConstraintsFailure,
         ChainError::UnknownCriticalExtension { .. } | ChainError::BudgetExhausted => {
             SubIndication::CertificateChainGeneralFailure
         }

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kyso::trust::{build_path, load_certificates, ChainError, PathOptions, TrustStore, ValidPath};
+use kyso::trust::{
+    build_path, load_certificates, ChainError, PathOptions, Purpose, TrustStore, ValidPath,
+};
 use time::macros::datetime;
 
 const SAMPLES: [&str; 3] = [
@@ -29,11 +31,7 @@ fn shared() -> PathBuf {
 }
 
 /// Builds the path of `sample` with the shared intermediates, and the roots when `with_roots`.
-fn path_of(
-    sample: &str,
-    with_roots: bool,
-    require_signing_key_usage: bool,
-) -> Result<ValidPath, ChainError> {
+fn path_of(sample: &str, with_roots: bool, purpose: Purpose) -> Result<ValidPath, ChainError> {
     let dir = shared();
     let roots = if with_roots {
         vec![dir.join("roots")]
@@ -49,13 +47,13 @@ fn path_of(
         &store,
         PathOptions {
             at: PINNED,
-            require_signing_key_usage,
+            purpose,
         },
     )
 }
 
 fn check(sample: &str, expected_root_cn: &str) {
-    let path = path_of(sample, true, false)
+    let path = path_of(sample, true, Purpose::Any)
         .unwrap_or_else(|e| panic!("{sample}: expected a valid path, got {e}"));
     let root = path.certificates.last().expect("path has an anchor");
     assert_eq!(
@@ -99,7 +97,7 @@ fn second_generation_personal_ecdsa_p384_validates() {
 #[ignore = "needs ../shared/trust/vn (third-party certificates); .ci/run runs it"]
 fn every_sample_is_untrusted_without_the_roots() {
     for sample in SAMPLES {
-        let err = path_of(sample, false, false).expect_err("no anchor configured");
+        let err = path_of(sample, false, Purpose::Any).expect_err("no anchor configured");
         assert!(
             matches!(err, ChainError::NoPathToAnchor { .. }),
             "{sample}: got {err}"
@@ -112,6 +110,6 @@ fn every_sample_is_untrusted_without_the_roots() {
 fn real_personal_certificates_pass_the_signer_key_usage_check() {
     // digitalSignature + nonRepudiation and no document-signing EKU: accepted as they are.
     for sample in &SAMPLES[1..] {
-        path_of(sample, true, true).unwrap_or_else(|e| panic!("{sample}: {e}"));
+        path_of(sample, true, Purpose::DocumentSigning).unwrap_or_else(|e| panic!("{sample}: {e}"));
     }
 }
