@@ -366,10 +366,15 @@ pub fn timestamp_token(
         gen_time.to_der().unwrap(),
     ]
     .concat());
+    let scheme = if tsa.key.id() == openssl::pkey::Id::EC {
+        Scheme::Ecdsa
+    } else {
+        Scheme::Pkcs1
+    };
     let spec = CmsSpec {
         econtent_type: Oid::new_unwrap(ID_TST_INFO),
         econtent: Some(tst_info),
-        ..CmsSpec::new(tsa, Scheme::Pkcs1, vec![])
+        ..CmsSpec::new(tsa, scheme, vec![])
     };
     spec.build(&[])
 }

@@ -661,6 +661,38 @@ fn make_pdfs(pki: &Path, out: &Path) {
         write(out, "doc-timestamp.pdf", &doc.bytes);
     }
 
+    // Timestamps: a tool writing Vietnam time with a UTC label (claimed 7 hours after the
+    // proof), a signature timestamp by a document signer, a document timestamp likewise.
+    {
+        let id = Identity::load(pki, "personal-rsa");
+        let tsa = Identity::load(pki, "tsa");
+        let not_tsa = Identity::load(pki, "personal-ecdsa-p256");
+        let mut doc = Doc::base(0);
+        doc.sign(&SigSpec::new("Signature1", personal_time()), |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.signing_time = Some(personal_time().replace_offset(time::UtcOffset::UTC));
+            c.timestamp = Some((&tsa, personal_time() + time::Duration::seconds(1)));
+            c.build(data)
+        });
+        write(out, "ts-local-time-as-utc.pdf", &doc.bytes);
+        let mut doc = Doc::base(0);
+        doc.sign(&SigSpec::new("Signature1", personal_time()), |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.signing_time = Some(personal_time());
+            c.timestamp = Some((&not_tsa, personal_time() + time::Duration::seconds(1)));
+            c.build(data)
+        });
+        write(out, "ts-not-a-tsa.pdf", &doc.bytes);
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("DocTimeStamp1", personal_time());
+        s.sub_filter = "ETSI.RFC3161";
+        s.kind_doc_timestamp = true;
+        doc.sign(&s, |data| {
+            timestamp_token(&id, Digest::Sha256, data, personal_time())
+        });
+        write(out, "ts-doc-timestamp-not-a-tsa.pdf", &doc.bytes);
+    }
+
     // Trust variants.
     write(
         out,

@@ -562,10 +562,26 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
             let _ = writeln!(out, "  {}: {}", labels[7], signer.issuer);
         }
         if let Some(t) = s.signing_time {
-            let proof = match (s.kind, lang) {
-                (SignatureKind::DocumentTimestamp, _) => "",
-                (_, Lang::Vi) => " — thời gian do phần mềm ký khai báo, chưa được chứng thực",
-                (_, Lang::En) => " — claimed by the signing software, not proven",
+            let proven =
+                s.validation_time.proven && s.validation_time.source == TimeSource::TimestampToken;
+            let proof = match (s.kind, proven, lang) {
+                (SignatureKind::DocumentTimestamp, true, Lang::Vi) => {
+                    " — đã được chứng thực".to_owned()
+                }
+                (SignatureKind::DocumentTimestamp, true, Lang::En) => " — proven".to_owned(),
+                (SignatureKind::DocumentTimestamp, false, _) => String::new(),
+                (_, true, Lang::Vi) => format!(
+                    " — dấu thời gian chứng thực chữ ký đã có lúc {}",
+                    fmt_time(s.validation_time.time, lang)
+                ),
+                (_, true, Lang::En) => format!(
+                    " — a timestamp proves the signature existed at {}",
+                    fmt_time(s.validation_time.time, lang)
+                ),
+                (_, false, Lang::Vi) => {
+                    " — thời gian do phần mềm ký khai báo, chưa được chứng thực".to_owned()
+                }
+                (_, false, Lang::En) => " — claimed by the signing software, not proven".to_owned(),
             };
             let _ = writeln!(out, "  {}: {}{proof}", labels[3], fmt_time(t, lang));
         }

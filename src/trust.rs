@@ -491,6 +491,28 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, TrustError> {
         .collect()
 }
 
+/// The certificate a CMS `SignerIdentifier` names (RFC 5652 §5.3), by issuer and serial or
+/// by subject key identifier, among `embedded` (the SignedData's own) and then the store's.
+pub fn find_certificate(
+    sid: &crate::cms::SignerId,
+    embedded: &[Certificate],
+    store: &TrustStore,
+) -> Option<Certificate> {
+    let mut all = embedded
+        .iter()
+        .chain(store.intermediates())
+        .chain(store.anchors());
+    match sid {
+        crate::cms::SignerId::IssuerSerial { issuer, serial } => {
+            all.find(|c| c.matches_issuer_serial(issuer, serial))
+        }
+        crate::cms::SignerId::SubjectKeyId(ski) => {
+            all.find(|c| c.subject_key_id.as_deref() == Some(ski.as_slice()))
+        }
+    }
+    .cloned()
+}
+
 /// Why no valid path was found, ranked: when several candidate paths fail, the one that got
 /// furthest towards a valid path names the failure ([`ChainError::rank`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,6 +17,7 @@ use crate::report::{
     ChainEntry, Check, CheckId, Indication, Outcome, Report, SignatureReport, Signer,
     SubIndication, TimeSource, ValidationTime, Verdict,
 };
+use crate::timestamp::{self, ClaimedVsProven, ProvenTime};
 use crate::trust::{self, Certificate, ChainError, PathOptions, TrustStore};
 
 /// Why a file could not be evaluated.
@@ -544,6 +545,7 @@ fn evaluate(
     let mut signer_cert: Option<Certificate> = None;
     let mut embedded: Vec<Certificate> = Vec::new();
     let mut claimed: Option<(OffsetDateTime, TimeSource)> = None;
+    let mut proven: Option<ProvenTime> = None;
 
     if dict.sub_filter.as_deref() == Some("adbe.x509.rsa_sha1") {
         evaluate_x509_rsa_sha1(&mut p, bytes, &mut signer_cert, ctx);
@@ -561,7 +563,7 @@ fn evaluate(
                 ),
             }
         }
-        signer_cert = find_signer(&sd.signer.sid, &embedded, &ctx.trust);
+        signer_cert = trust::find_certificate(&sd.signer.sid, &embedded, &ctx.trust);
         match &signer_cert {
             Some(c) => p.pass(CheckId::SignerCertificate, format!("signer certificate {} found", c.names.subject)),
             None => p.fail(CheckId::SignerCertificate, Indication::Indeterminate, SubIndication::NoSigningCertificateFound,
@@ -578,24 +580,29 @@ fn evaluate(
                 .signer
                 .signing_time()
                 .map(|t| (t, TimeSource::CmsSigningTime));
-            check_signature_timestamp(&mut p, &sd, &ctx.trust);
+            proven = check_signature_timestamp(&mut p, &sd, &ctx.trust);
         }
     }
     if claimed.is_none() {
         claimed = dict.m_time.map(|t| (t, TimeSource::PdfM));
     }
-    let validation_time = match (ctx.at, claimed) {
-        (Some(at), _) => ValidationTime {
+    let mut validation_time = match (ctx.at, &proven, claimed) {
+        (Some(at), _, _) => ValidationTime {
             time: at,
             source: TimeSource::Caller,
             proven: false,
         },
-        (None, Some((t, source))) => ValidationTime {
+        (None, Some(proof), _) => ValidationTime {
+            time: proof.gen_time,
+            source: TimeSource::TimestampToken,
+            proven: true,
+        },
+        (None, None, Some((t, source))) => ValidationTime {
             time: t,
             source,
             proven: false,
         },
-        (None, None) => ValidationTime {
+        (None, None, None) => ValidationTime {
             time: ctx.now,
             source: TimeSource::VerificationTime,
             proven: false,
@@ -604,9 +611,21 @@ fn evaluate(
     p.push(CheckId::ValidationTime, Outcome::Info, match validation_time.source {
         TimeSource::Caller => format!("validated at {} as the caller asked", validation_time.time),
         TimeSource::VerificationTime => format!("no signing time in the signature; validated at the time of verification {}", validation_time.time),
-        TimeSource::TimestampToken => format!("validated at the timestamp token's time {} (the token's own TSA validation is not yet performed)", validation_time.time),
+        TimeSource::TimestampToken if validation_time.proven => format!("validated at {}, the time its timestamp proves", validation_time.time),
+        TimeSource::TimestampToken => format!("validated at the timestamp's genTime {}, proven once the token and its TSA validate", validation_time.time),
         _ => format!("validated at the claimed signing time {}; claimed by the signer, not proven by a timestamp", validation_time.time),
     });
+    if let (Some(proof), Some((claim, TimeSource::CmsSigningTime))) = (&proven, claimed) {
+        match timestamp::compare_claimed(claim, proof.gen_time) {
+            ClaimedVsProven::Consistent => {}
+            ClaimedVsProven::LocalTimeLabelledUtc => p.push(CheckId::ValidationTime, Outcome::Info, format!(
+                "the claimed signingTime {claim} is 7 hours after the timestamp: Vietnam time written as UTC by the signing tool, tolerated"
+            )),
+            ClaimedVsProven::Inconsistent(delta) => p.push(CheckId::ValidationTime, Outcome::Warning, format!(
+                "the claimed signingTime {claim} is {delta} s away from the timestamp's {}; the timestamp's time is used", proof.gen_time
+            )),
+        }
+    }
 
     let mut chain = Vec::new();
     if let Some(cert) = &signer_cert {
@@ -656,6 +675,14 @@ fn evaluate(
         }
     }
 
+    // A document timestamp proves its own time once its imprint, signature and TSA chain
+    // (checked above with the timestamping purpose, at genTime) all hold.
+    if dict.kind == SignatureKind::DocumentTimestamp
+        && validation_time.source == TimeSource::TimestampToken
+        && p.verdict.is_none()
+    {
+        validation_time.proven = true;
+    }
     let (indication, sub_indication) = match p.verdict {
         Some((i, s)) => (i, Some(s)),
         None => (Indication::Passed, None),
@@ -714,28 +741,6 @@ fn chain_sub_indication(e: &ChainError) -> SubIndication {
             SubIndication::CertificateChainGeneralFailure
         }
     }
-}
-
-/// The signer's certificate, by issuer and serial or by subject key identifier, among the
-/// embedded certificates and then the configured ones.
-fn find_signer(
-    sid: &cms::SignerId,
-    embedded: &[Certificate],
-    store: &TrustStore,
-) -> Option<Certificate> {
-    let mut all = embedded
-        .iter()
-        .chain(store.intermediates())
-        .chain(store.anchors());
-    match sid {
-        cms::SignerId::IssuerSerial { issuer, serial } => {
-            all.find(|c| c.matches_issuer_serial(issuer, serial))
-        }
-        cms::SignerId::SubjectKeyId(ski) => {
-            all.find(|c| c.subject_key_id.as_deref() == Some(ski.as_slice()))
-        }
-    }
-    .cloned()
 }
 
 /// The encapsulated content of a PDF signature: absent for the detached SubFilters (ISO
@@ -1030,61 +1035,46 @@ fn check_algorithms(
     }
 }
 
-/// The signature timestamp (RFC 3161 Appendix A) of a signature: its imprint over the
-/// signature value and the token's own signature. Using its time as the validation time and
-/// validating the TSA's chain belong to the timestamp work (DESIGN.md, `timestamp`).
-fn check_signature_timestamp(p: &mut Prepared<'_>, sd: &SignedData, store: &TrustStore) {
-    let Some(attr) = sd.signer.unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP) else {
-        return;
-    };
-    let Some(token) = attr.values.first() else {
-        return;
-    };
-    let outcome = (|| -> Result<OffsetDateTime, String> {
-        let tsd = cms::parse_signed_data(token).map_err(|e| e.to_string())?;
-        let content = tsd.econtent.as_deref().ok_or("the token has no TSTInfo")?;
-        let tst = cms::parse_tst_info(content).map_err(|e| e.to_string())?;
-        let alg = DigestAlgorithm::from_oid(&tst.imprint_algorithm.oid).ok_or_else(|| {
-            format!(
-                "imprint algorithm {} not supported",
-                tst.imprint_algorithm.oid
-            )
-        })?;
-        if alg
-            .digest(&sd.signer.signature)
-            .map_err(|e| e.to_string())?
-            != tst.imprint
-        {
-            return Err("the token's imprint is not the digest of the signature value".into());
+/// The signature timestamp (RFC 3161 Appendix A; ETSI EN 319 122-1 §5.3): a token over the
+/// signature value. A valid one proves the signature existed at its `genTime`.
+fn check_signature_timestamp(
+    p: &mut Prepared<'_>,
+    sd: &SignedData,
+    store: &TrustStore,
+) -> Option<ProvenTime> {
+    let token = sd
+        .signer
+        .unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP)?
+        .values
+        .first()?;
+    match timestamp::verify_token(token, &[&sd.signer.signature], store) {
+        Ok(proof) => {
+            p.pass(
+                CheckId::SignatureTimestamp,
+                format!(
+                    "a {} timestamp of {} by {} proves the signature existed then",
+                    proof.imprint_algorithm.name(),
+                    proof.gen_time,
+                    proof
+                        .tsa
+                        .names
+                        .common_name
+                        .as_deref()
+                        .unwrap_or(&proof.tsa.names.subject),
+                ),
+            );
+            Some(proof)
         }
-        let certs: Vec<Certificate> = tsd
-            .certificates
-            .iter()
-            .filter_map(|d| Certificate::from_der(d).ok())
-            .collect();
-        let tsa =
-            find_signer(&tsd.signer.sid, &certs, store).ok_or("the TSA certificate is missing")?;
-        let d = DigestAlgorithm::from_oid(&tsd.signer.digest_algorithm.oid)
-            .ok_or("token digest algorithm not supported")?;
-        if tsd.signer.message_digest() != Some(d.digest(content).map_err(|e| e.to_string())?) {
-            return Err("the token's messageDigest does not match its TSTInfo".into());
+        Err(e) => {
+            // A timestamp that proves nothing leaves the claimed time; it does not make the
+            // signature itself worse (ETSI EN 319 102-1 §5.6.2.4 ignores unusable tokens).
+            p.push(
+                CheckId::SignatureTimestamp,
+                Outcome::Warning,
+                format!("the signature timestamp proves no time: {e}"),
+            );
+            None
         }
-        let scheme = SignatureScheme::resolve(&tsd.signer.signature_algorithm, d)
-            .ok_or("token signature algorithm not supported")?;
-        let data = tsd
-            .signer
-            .signed_attrs_der
-            .as_deref()
-            .ok_or("the token has no signed attributes")?;
-        let key = tsa.public_key().ok_or("the TSA key cannot be read")?;
-        cms::verify_signature(scheme, &key, data, &tsd.signer.signature)
-            .map_err(|e| e.to_string())?;
-        Ok(tst.gen_time)
-    })();
-    match outcome {
-        Ok(t) => p.push(CheckId::SignatureTimestamp, Outcome::Info,
-            format!("signature timestamp of {t}: imprint and token signature verify (the TSA's chain is not yet validated, so the time is not used)")),
-        Err(e) => p.push(CheckId::SignatureTimestamp, Outcome::Warning, format!("the signature timestamp does not verify: {e}")),
     }
 }
 

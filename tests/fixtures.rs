@@ -40,10 +40,12 @@ fn two_signature_document_is_valid_personal_then_organisation() {
         personal.signing_time,
         Some(datetime!(2023-12-29 10:50:25 +07:00))
     );
-    assert_eq!(personal.validation_time.source, TimeSource::CmsSigningTime);
-    assert!(
-        !personal.validation_time.proven,
-        "a claimed time is never reported as proven"
+    // The BCY tools add a signature timestamp: the signer is judged at the time it proves.
+    assert_eq!(personal.validation_time.source, TimeSource::TimestampToken);
+    assert!(personal.validation_time.proven);
+    assert_eq!(
+        personal.validation_time.time,
+        datetime!(2023-12-29 10:50:26 +07:00)
     );
     assert_eq!(
         personal.chain.len(),
@@ -54,7 +56,10 @@ fn two_signature_document_is_valid_personal_then_organisation() {
     let widget = personal.widget.as_ref().expect("widget");
     assert_eq!(widget.page, Some(1));
     assert_eq!(widget.rect, Some([330.0, 80.0, 530.0, 160.0]));
-    assert_eq!(check(personal, CheckId::SignatureTimestamp), Outcome::Info);
+    assert_eq!(
+        check(personal, CheckId::SignatureTimestamp),
+        Outcome::Passed
+    );
 
     assert_eq!(org.field.as_deref(), Some("Signature2"));
     assert_eq!(org.certification, None);
@@ -77,6 +82,7 @@ fn two_signature_document_is_valid_personal_then_organisation() {
             CheckId::MessageDigest,
             CheckId::SignatureValue,
             CheckId::SigningCertificateAttribute,
+            CheckId::SignatureTimestamp,
             CheckId::CertificateChain,
         ] {
             assert_eq!(check(s, id), Outcome::Passed, "{id:?} of {:?}", s.field);
@@ -423,4 +429,78 @@ fn a_signature_removed_by_a_later_revision_is_still_found_and_fails() {
         Some(SubIndication::DisallowedModification)
     );
     assert_eq!(r.unsigned_fields.len(), 1, "its field is now empty");
+}
+
+#[test]
+fn without_a_timestamp_the_claimed_time_is_used_and_said_to_be_unproven() {
+    let r = verify_fixture("cades-rsa-pss.pdf");
+    let s = &r.signatures[0];
+    assert_eq!(s.validation_time.source, TimeSource::CmsSigningTime);
+    assert!(
+        !s.validation_time.proven,
+        "a claimed time is never reported as proven"
+    );
+}
+
+#[test]
+fn local_time_labelled_utc_is_tolerated_and_reported() {
+    let r = verify_fixture("ts-local-time-as-utc.pdf");
+    assert_eq!(r.verdict, Verdict::Valid, "{:#?}", r.signatures[0].checks);
+    let s = &r.signatures[0];
+    assert!(s.validation_time.proven);
+    assert_eq!(
+        s.validation_time.time,
+        datetime!(2023-12-29 10:50:26 +07:00)
+    );
+    assert_eq!(
+        s.signing_time,
+        Some(datetime!(2023-12-29 10:50:25 UTC)),
+        "the claim as written"
+    );
+    assert!(
+        s.checks
+            .iter()
+            .any(|c| c.id == CheckId::ValidationTime
+                && c.detail.contains("Vietnam time written as UTC")),
+        "{:#?}",
+        s.checks
+    );
+}
+
+#[test]
+fn a_token_from_a_non_tsa_certificate_proves_nothing() {
+    let r = verify_fixture("ts-not-a-tsa.pdf");
+    let s = &r.signatures[0];
+    assert_eq!(check(s, CheckId::SignatureTimestamp), Outcome::Warning);
+    let detail = &s
+        .checks
+        .iter()
+        .find(|c| c.id == CheckId::SignatureTimestamp)
+        .expect("check")
+        .detail;
+    assert!(detail.contains("timeStamping"), "{detail}");
+    assert_eq!(
+        s.validation_time.source,
+        TimeSource::CmsSigningTime,
+        "the claimed time stays"
+    );
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "an unusable timestamp does not fail the signature"
+    );
+}
+
+#[test]
+fn document_timestamp_proves_its_time_once_its_tsa_validates() {
+    let s = &verify_fixture("doc-timestamp.pdf").signatures[0];
+    assert!(s.validation_time.proven);
+    // Signed by a document signer instead of a TSA, the same token is not a proof.
+    let r = verify_fixture("ts-doc-timestamp-not-a-tsa.pdf");
+    let s = &r.signatures[0];
+    assert_eq!(
+        s.sub_indication,
+        Some(SubIndication::ChainConstraintsFailure)
+    );
+    assert!(!s.validation_time.proven);
 }
