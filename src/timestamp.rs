@@ -12,7 +12,9 @@
 use time::OffsetDateTime;
 
 use crate::cms::{self, CmsError, DigestAlgorithm, SignatureCheckError, SignatureScheme};
-use crate::trust::{self, Certificate, ChainError, PathOptions, Purpose, TrustStore, ValidPath};
+use crate::trust::{
+    self, Certificate, ChainError, PathOptions, Purpose, SignatureMemo, TrustStore, ValidPath,
+};
 
 /// Why a timestamp token does not prove its time.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -54,11 +56,12 @@ pub struct ProvenTime {
 
 /// Verifies `token` (DER of a ContentInfo) as a timestamp over `stamped` (the parts of the
 /// stamped data, hashed in order), with the TSA's chain built from the token's certificates
-/// and `store`.
+/// and `store`, reusing the certificate signature checks in `memo`.
 pub fn verify_token(
     token: &[u8],
     stamped: &[&[u8]],
     store: &TrustStore,
+    memo: &SignatureMemo,
 ) -> Result<ProvenTime, TimestampError> {
     let sd = cms::parse_signed_data(token).map_err(TimestampError::Cms)?;
     if sd.econtent_type != cms::oid::TST_INFO {
@@ -93,8 +96,8 @@ pub fn verify_token(
             at: tst.gen_time,
             purpose: Purpose::TimeStamping,
         };
-        let chain =
-            trust::build_path(&tsa, &certs, store, options).map_err(TimestampError::Chain)?;
+        let chain = trust::build_path_with(&tsa, &certs, store, options, memo)
+            .map_err(TimestampError::Chain)?;
         Ok(ProvenTime {
             gen_time: tst.gen_time,
             imprint_algorithm,
@@ -199,8 +202,13 @@ mod tests {
 
     #[test]
     fn garbage_token_is_a_named_error() {
-        let e = verify_token(b"\x30\x03\x02\x01\x01", &[b"x"], &TrustStore::default())
-            .expect_err("garbage");
+        let e = verify_token(
+            b"\x30\x03\x02\x01\x01",
+            &[b"x"],
+            &TrustStore::default(),
+            &SignatureMemo::default(),
+        )
+        .expect_err("garbage");
         assert!(matches!(e, TimestampError::Cms(_)), "{e}");
     }
 }

@@ -599,6 +599,29 @@ pub struct PathOptions {
     pub purpose: Purpose,
 }
 
+/// Signature checks already made (issuer's and subject's SHA-256) and their outcome, shared
+/// by the path searches of one verification: the same CA certificates sit under the signer,
+/// the TSA and every other signature of a document, and an RSA-4096 check is not free.
+/// Scoped to one verification, not the store: it holds only what that input made kyso check.
+#[derive(Debug, Default)]
+pub struct SignatureMemo(std::sync::Mutex<std::collections::HashMap<([u8; 32], [u8; 32]), bool>>);
+
+impl SignatureMemo {
+    fn check(&self, issuer: &Certificate, child: &Certificate) -> bool {
+        let key = (issuer.sha256, child.sha256);
+        // The memo is only an optimisation: a poisoned lock (a panic elsewhere while held)
+        // just means checking again.
+        if let Some(known) = self.0.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return known;
+        }
+        let outcome = issuer.signed(child);
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, outcome);
+        }
+        outcome
+    }
+}
+
 /// Finds a valid path from `leaf` to an anchor of `store`, using the store's intermediates
 /// and `extra` (the certificates embedded in the signature). Tries every candidate issuer
 /// at every step, within [`MAX_PATH_LEN`] and [`MAX_SIGNATURE_CHECKS`].
@@ -608,10 +631,23 @@ pub fn build_path(
     store: &TrustStore,
     options: PathOptions,
 ) -> Result<ValidPath, ChainError> {
+    build_path_with(leaf, extra, store, options, &SignatureMemo::default())
+}
+
+/// [`build_path`], reusing the signature checks of `memo`. Memoised checks still count
+/// against [`MAX_SIGNATURE_CHECKS`], so the budget does not depend on what came before.
+pub fn build_path_with(
+    leaf: &Certificate,
+    extra: &[Certificate],
+    store: &TrustStore,
+    options: PathOptions,
+    memo: &SignatureMemo,
+) -> Result<ValidPath, ChainError> {
     let mut search = Search {
         store,
         extra,
         options,
+        memo,
         checks: 0,
         best: None,
     };
@@ -628,6 +664,7 @@ struct Search<'a> {
     store: &'a TrustStore,
     extra: &'a [Certificate],
     options: PathOptions,
+    memo: &'a SignatureMemo,
     checks: usize,
     best: Option<ChainError>,
 }
@@ -663,7 +700,7 @@ impl Search<'_> {
             if !self.spend() {
                 return None;
             }
-            if !anchor.signed(&last) {
+            if !self.memo.check(anchor, &last) {
                 self.note(ChainError::BadSignature {
                     subject: last.names.subject.clone(),
                 });
@@ -700,7 +737,7 @@ impl Search<'_> {
             if !self.spend() {
                 return None;
             }
-            if !issuer.signed(&last) {
+            if !self.memo.check(&issuer, &last) {
                 self.note(ChainError::BadSignature {
                     subject: last.names.subject.clone(),
                 });

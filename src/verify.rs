@@ -118,22 +118,6 @@ pub fn signed_version(bytes: &[u8], number: usize) -> Result<&[u8], ExtractError
 
 /// Verifies every signature of the PDF in `bytes`.
 pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
-    // The document's SHA-256 is a full pass over the bytes, as is hashing the signatures'
-    // ranges; run it beside the rest rather than after it (the 20 MB benchmark is ~2 passes
-    // of hashing otherwise). A scoped thread, not a pool: the core has no runtime of its own.
-    std::thread::scope(|scope| {
-        let file_hash = scope.spawn(|| openssl::sha::sha256(bytes));
-        let result = verify_inner(bytes, ctx);
-        // The hashing thread cannot panic (sha256 over a slice), so join only fails if it did.
-        let sha256 = file_hash.join().map(hex::encode).unwrap_or_default();
-        result.map(|mut r| {
-            r.sha256 = sha256;
-            r
-        })
-    })
-}
-
-fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
     let pdf = PdfFile::parse(bytes)?;
     let mut prepared: Vec<Prepared> = pdf
         .signatures
@@ -141,9 +125,9 @@ fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         .map(|sig| Prepared::new(sig, bytes, &pdf))
         .collect();
     let coverages: Vec<Option<Coverage>> = prepared.iter().map(|p| p.coverage).collect();
-    let outcomes = std::thread::scope(|scope| {
+    let (file_sha256, outcomes) = std::thread::scope(|scope| {
         let analysis = scope.spawn(|| analyse_changes(bytes, &pdf, &coverages));
-        let digests = compute_digests(bytes, &mut prepared);
+        let digests = hash_ranges_and_file(bytes, &mut prepared);
         // The analysis thread only panics on a bug; its signatures then say so.
         let outcomes = analysis.join().unwrap_or_else(|_| {
             coverages
@@ -153,15 +137,16 @@ fn verify_inner(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
                 })
                 .collect()
         });
-        digests.map(|()| outcomes)
+        digests.map(|file| (file, outcomes))
     })?;
     apply_changes(&mut prepared, outcomes);
+    let memo = trust::SignatureMemo::default();
     let signatures = prepared
         .into_iter()
-        .map(|p| evaluate(p, bytes, ctx))
+        .map(|p| evaluate(p, bytes, ctx, &memo))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = Report {
-        sha256: String::new(),
+        sha256: hex::encode(file_sha256),
         size: bytes.len(),
         verdict: Verdict::Unsigned,
         reasons: Vec::new(),
@@ -506,33 +491,62 @@ fn is_blank(bytes: &[u8]) -> bool {
         .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | b'\0'))
 }
 
-/// Hashes every signature's ranges, hashing the prefix signatures share only once: with
-/// signatures sorted by where their first range ends, a running hasher over `[0, pos)` is
-/// advanced to each first range's end and cloned, and the clone takes the second range.
-fn compute_digests(bytes: &[u8], prepared: &mut [Prepared<'_>]) -> Result<(), VerifyError> {
-    let mut order: Vec<usize> = (0..prepared.len())
-        .filter(|&i| prepared[i].range.is_some() && prepared[i].digest_alg.is_some())
-        .collect();
-    order.sort_by_key(|&i| {
-        let p = &prepared[i];
-        (p.digest_alg.map(|a| a as u8), p.range.map(|r| r.first_len))
-    });
-    let mut running: Option<(DigestAlgorithm, Hasher, usize)> = None;
-    for i in order {
-        let (Some(alg), Some(range)) = (prepared[i].digest_alg, prepared[i].range) else {
-            continue;
-        };
-        let (_, hasher, pos) = match running.take() {
-            Some((a, h, pos)) if a == alg && pos <= range.first_len => running.insert((a, h, pos)),
-            _ => running.insert((alg, alg.hasher()?, 0)),
-        };
-        hasher.update(&bytes[*pos..range.first_len])?;
-        *pos = range.first_len;
-        let mut branch = hasher.clone();
-        branch.update(&bytes[range.second_start..range.end()])?;
-        prepared[i].digest = Some(alg.finish(&mut branch)?);
+/// Hashes every signature's ranges and the whole file in about one pass. The ranges of the
+/// signatures of one file share a prefix — each later revision starts with all of the
+/// earlier ones — and so does the whole file: with the requests sorted by where their first
+/// range ends, one running hasher per algorithm over `[0, pos)` is advanced to each first
+/// range's end and cloned, and the clone takes the rest. The file's SHA-256 is the last
+/// SHA-256 request, a "first range" covering all of it. Returns the file's SHA-256.
+fn hash_ranges_and_file(
+    bytes: &[u8],
+    prepared: &mut [Prepared<'_>],
+) -> Result<[u8; 32], VerifyError> {
+    /// One digest to compute: `alg` over `[0, first_len)` then `second`; `index` is the
+    /// signature it is for, `None` for the whole file.
+    struct Request {
+        alg: DigestAlgorithm,
+        first_len: usize,
+        second: std::ops::Range<usize>,
+        index: Option<usize>,
     }
-    Ok(())
+    let mut requests: Vec<Request> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let (alg, r) = (p.digest_alg?, p.range?);
+            Some(Request {
+                alg,
+                first_len: r.first_len,
+                second: r.second_start..r.end(),
+                index: Some(i),
+            })
+        })
+        .collect();
+    requests.push(Request {
+        alg: DigestAlgorithm::Sha256,
+        first_len: bytes.len(),
+        second: bytes.len()..bytes.len(),
+        index: None,
+    });
+    requests.sort_by_key(|r| (r.alg as u8, r.first_len, r.index.is_none()));
+    let mut file = [0u8; 32];
+    let mut running: Option<(DigestAlgorithm, Hasher, usize)> = None;
+    for r in requests {
+        let (_, hasher, pos) = match running.take() {
+            Some((a, h, pos)) if a == r.alg && pos <= r.first_len => running.insert((a, h, pos)),
+            _ => running.insert((r.alg, r.alg.hasher()?, 0)),
+        };
+        hasher.update(&bytes[*pos..r.first_len])?;
+        *pos = r.first_len;
+        let mut branch = hasher.clone();
+        branch.update(&bytes[r.second])?;
+        let digest = r.alg.finish(&mut branch)?;
+        match r.index {
+            Some(i) => prepared[i].digest = Some(digest),
+            None => file.copy_from_slice(&digest),
+        }
+    }
+    Ok(file)
 }
 
 /// Runs the remaining checks on a prepared signature and builds its report.
@@ -540,6 +554,7 @@ fn evaluate(
     mut p: Prepared<'_>,
     bytes: &[u8],
     ctx: &Context,
+    memo: &trust::SignatureMemo,
 ) -> Result<SignatureReport, VerifyError> {
     let dict = p.dict;
     let mut signer_cert: Option<Certificate> = None;
@@ -580,7 +595,7 @@ fn evaluate(
                 .signer
                 .signing_time()
                 .map(|t| (t, TimeSource::CmsSigningTime));
-            proven = check_signature_timestamp(&mut p, &sd, &ctx.trust);
+            proven = check_signature_timestamp(&mut p, &sd, &ctx.trust, memo);
         }
     }
     if claimed.is_none() {
@@ -636,7 +651,7 @@ fn evaluate(
                 SignatureKind::DocumentTimestamp => trust::Purpose::TimeStamping,
             },
         };
-        match trust::build_path(cert, &embedded, &ctx.trust, options) {
+        match trust::build_path_with(cert, &embedded, &ctx.trust, options, memo) {
             Ok(path) => {
                 chain = path
                     .certificates
@@ -1041,13 +1056,14 @@ fn check_signature_timestamp(
     p: &mut Prepared<'_>,
     sd: &SignedData,
     store: &TrustStore,
+    memo: &trust::SignatureMemo,
 ) -> Option<ProvenTime> {
     let token = sd
         .signer
         .unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP)?
         .values
         .first()?;
-    match timestamp::verify_token(token, &[&sd.signer.signature], store) {
+    match timestamp::verify_token(token, &[&sd.signer.signature], store, memo) {
         Ok(proof) => {
             p.pass(
                 CheckId::SignatureTimestamp,

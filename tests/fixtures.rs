@@ -504,3 +504,26 @@ fn document_timestamp_proves_its_time_once_its_tsa_validates() {
     );
     assert!(!s.validation_time.proven);
 }
+
+#[test]
+fn the_document_hash_is_the_sha256_of_the_whole_file() {
+    // It is computed as one more branch of the hashing the signatures share (not a pass of
+    // its own), so check it against a plain hash on files of every shape.
+    for file in [
+        "two-signatures.pdf",
+        "unsigned.pdf",
+        "cades-ecdsa-p384.pdf",
+        "pkcs7-sha1.pdf",
+        "doc-timestamp.pdf",
+        "mod-content-overlay.pdf",
+        "byterange-not-from-zero.pdf",
+    ] {
+        let bytes = fixture(file);
+        let r = kyso::verify(&bytes, &context()).expect("verifies");
+        assert_eq!(
+            r.sha256,
+            hex::encode(openssl::sha::sha256(&bytes)),
+            "{file}"
+        );
+    }
+}
