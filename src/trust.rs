@@ -604,7 +604,10 @@ pub struct PathOptions {
 /// the TSA and every other signature of a document, and an RSA-4096 check is not free.
 /// Scoped to one verification, not the store: it holds only what that input made kyso check.
 #[derive(Debug, Default)]
-pub struct SignatureMemo(std::sync::Mutex<std::collections::HashMap<([u8; 32], [u8; 32]), bool>>);
+pub struct SignatureMemo(std::sync::Mutex<std::collections::HashMap<IssuerAndSubject, bool>>);
+
+/// The SHA-256 of an issuer's certificate and of a certificate it may have signed.
+type IssuerAndSubject = ([u8; 32], [u8; 32]);
 
 impl SignatureMemo {
     fn check(&self, issuer: &Certificate, child: &Certificate) -> bool {
