@@ -68,6 +68,13 @@ struct VerifyArgs {
     /// Intermediate CA certificates: a PEM or DER file, or a folder of them. Repeatable.
     #[arg(long = "intermediates", value_name = "PATH")]
     intermediates: Vec<PathBuf>,
+    /// CRLs to use beside those in the document: a PEM or DER file, or a folder. Repeatable.
+    #[arg(long = "crl", value_name = "PATH")]
+    crl: Vec<PathBuf>,
+    /// What to do when no revocation data decides a certificate: `offline` reports it as not
+    /// checked, `require` makes the signature INDETERMINATE.
+    #[arg(long = "revocation", value_enum, default_value_t = RevocationArg::Offline)]
+    revocation: RevocationArg,
     /// Validate at this time (RFC 3339) instead of each signature's claimed signing time.
     #[arg(long = "at", value_name = "RFC3339", value_parser = parse_rfc3339)]
     at: Option<OffsetDateTime>,
@@ -83,6 +90,12 @@ struct VerifyArgs {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RevocationArg {
+    Offline,
+    Require,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -174,6 +187,17 @@ fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
     };
     let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
     ctx.at = args.at;
+    ctx.crls = match crate::revocation::CrlSet::from_paths(&args.crl) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(err, "kyso: revocation data: {e}");
+            return exit::USAGE;
+        }
+    };
+    ctx.revocation = match args.revocation {
+        RevocationArg::Offline => crate::verify::RevocationMode::Offline,
+        RevocationArg::Require => crate::verify::RevocationMode::Require,
+    };
     let lang = match args.lang {
         LangArg::Vi => Lang::Vi,
         LangArg::En => Lang::En,

@@ -583,6 +583,43 @@ impl SignerInfo {
             .map(|o| o.as_bytes().to_vec())
     }
 
+    /// The CRLs of the `adbe-revocationInfoArchival` signed attribute (ISO 32000-1
+    /// §12.8.3.3.2):
+    ///
+    /// ```text
+    /// RevocationInfoArchival ::= SEQUENCE {
+    ///   crl [0] EXPLICIT SEQUENCE of CRLs OPTIONAL,
+    ///   ocsp [1] EXPLICIT SEQUENCE of OCSP Responses OPTIONAL,
+    ///   otherRevInfo [2] EXPLICIT SEQUENCE of OtherRevInfo OPTIONAL }
+    /// ```
+    pub fn adbe_revocation_crls(&self) -> Vec<Vec<u8>> {
+        let Some(value) = self
+            .signed_attr(&oid::ADBE_REVOCATION)
+            .and_then(|a| a.values.first())
+        else {
+            return Vec::new();
+        };
+        let read = || -> der::Result<Vec<Vec<u8>>> {
+            let mut out = Vec::new();
+            let mut r = SliceReader::new(value)?;
+            r.sequence(|r| {
+                while !r.is_finished() {
+                    let field = der::asn1::AnyRef::decode(r)?;
+                    if matches!(field.tag(), Tag::ContextSpecific { number, .. } if number == TagNumber::N0) {
+                        let seq = der::asn1::AnyRef::from_der(field.value())?;
+                        let mut crls = SliceReader::new(seq.value())?;
+                        while !crls.is_finished() {
+                            out.push(crls.tlv_bytes()?.to_vec());
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        };
+        read().unwrap_or_default()
+    }
+
     /// The `content-type` signed attribute (RFC 5652 §11.1).
     pub fn content_type(&self) -> Option<Oid> {
         let value = self.signed_attr(&oid::CONTENT_TYPE)?.values.first()?;

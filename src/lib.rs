@@ -13,6 +13,7 @@
 //! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
 //! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time |
 //! | [`timestamp`] | RFC 3161 tokens: imprint, token signature, TSA chain; the proven time |
+//! | [`revocation`] | CRLs from the signature, the DSS and files; a certificate's status at a time |
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
@@ -26,6 +27,7 @@ pub mod cms;
 pub mod integrity;
 pub mod pdf;
 pub mod report;
+pub mod revocation;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;

@@ -267,6 +267,8 @@ pub struct PdfFile {
     pub unsigned_fields: Vec<UnsignedField>,
     /// `Some` with the method when the file was encrypted and opened with the empty password.
     pub decrypted: Option<String>,
+    /// The CRLs of the document's `/DSS` (ETSI EN 319 142-1 §5.4.2), decoded.
+    pub dss_crls: Vec<Vec<u8>>,
 }
 
 impl PdfFile {
@@ -352,6 +354,7 @@ impl PdfFile {
             .iter()
             .any(|r| find(&bytes[r.end.saturating_sub(4096)..r.end], b"/XRefStm").is_some());
         let decrypted = doc.encryption_state.as_ref().map(describe_encryption);
+        let dss_crls = dss_streams(&doc, b"CRLs");
         Ok(PdfFile {
             document: doc,
             options,
@@ -360,6 +363,7 @@ impl PdfFile {
             signatures,
             unsigned_fields,
             decrypted,
+            dss_crls,
         })
     }
 
@@ -949,6 +953,39 @@ fn describe_encryption(state: &lopdf::EncryptionState) -> String {
         state.version(),
         state.revision()
     )
+}
+
+/// Most streams read from one array of the `/DSS`: 10,000.
+pub const MAX_DSS_STREAMS: usize = 10_000;
+
+/// The decoded streams of the `/DSS` array `key` (`/Certs`, `/CRLs`, `/OCSPs`).
+fn dss_streams(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
+    let Some(array) = doc
+        .catalog()
+        .ok()
+        .and_then(|c| c.get(b"DSS").ok())
+        .and_then(|d| resolve(doc, d).ok())
+        .and_then(|d| d.as_dict().ok())
+        .and_then(|d| d.get(key).ok())
+        .and_then(|a| resolve(doc, a).ok())
+        .and_then(|a| a.as_array().ok())
+    else {
+        return Vec::new();
+    };
+    array
+        .iter()
+        .take(MAX_DSS_STREAMS)
+        .filter_map(|o| {
+            let stream = resolve(doc, o).ok()?.as_stream().ok()?;
+            if stream.dict.has(b"Filter") {
+                stream
+                    .decompressed_content_with_limit(MAX_DECOMPRESSED_STREAM)
+                    .ok()
+            } else {
+                Some(stream.content.clone())
+            }
+        })
+        .collect()
 }
 
 /// `bytes` with every `/Encrypt null` written as `/Encrypu null` (same length).

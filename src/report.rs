@@ -48,6 +48,16 @@ pub enum SubIndication {
     CryptoConstraintsFailure,
     /// INDETERMINATE: a signed attribute required by the format is wrong or missing.
     SigConstraintsFailure,
+    /// FAILED: the signer's certificate was revoked before the proven signing time.
+    Revoked,
+    /// INDETERMINATE: the signer's certificate is revoked and no proof of existence of the
+    /// signature before the revocation exists.
+    RevokedNoPoe,
+    /// INDETERMINATE: as above, for a CA certificate of the path.
+    RevokedCaNoPoe,
+    /// INDETERMINATE: the revocation status could not be established now (`--revocation
+    /// require` without usable data).
+    TryLater,
     /// FAILED (kyso's own, beyond ETSI EN 319 102-1's list, which has no PDF-specific code):
     /// a later revision changed the document in a way the signature does not allow.
     DisallowedModification,
@@ -151,6 +161,43 @@ pub struct ValidationTime {
     pub proven: bool,
 }
 
+/// The revocation status of one certificate of the path, and the data that decided it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateRevocation {
+    pub subject: String,
+    pub sha256: String,
+    /// `good`, `revoked` or `unknown`.
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub reason: Option<String>,
+    /// The CRL that decided (`null` when nothing did).
+    pub evidence: Option<crate::revocation::Evidence>,
+}
+
+impl CertificateRevocation {
+    pub fn new(cert: &crate::trust::Certificate, status: crate::revocation::Status) -> Self {
+        use crate::revocation::Status;
+        let (status, revoked_at, reason, evidence) = match status {
+            Status::Good(e) => ("good", None, None, Some(e)),
+            Status::Revoked {
+                at,
+                reason,
+                evidence,
+            } => ("revoked", Some(at), reason, Some(evidence)),
+            Status::Unknown(_) => ("unknown", None, None, None),
+        };
+        CertificateRevocation {
+            subject: cert.names.subject.clone(),
+            sha256: hex::encode(cert.sha256),
+            status,
+            revoked_at,
+            reason,
+            evidence,
+        }
+    }
+}
+
 /// One certificate of the validated path.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainEntry {
@@ -182,6 +229,8 @@ pub struct SignatureReport {
     pub name: Option<String>,
     pub widget: Option<Widget>,
     pub chain: Vec<ChainEntry>,
+    /// The revocation status of each certificate of `chain` but the anchor.
+    pub revocation: Vec<CertificateRevocation>,
     /// Every change later revisions made to the signed revision, with the rule that judged it.
     pub modifications: Vec<crate::integrity::Change>,
     pub checks: Vec<Check>,
@@ -321,6 +370,10 @@ pub fn sub_indication_code(s: SubIndication) -> &'static str {
         SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
         SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
         SubIndication::DisallowedModification => "DISALLOWED_MODIFICATION",
+        SubIndication::Revoked => "REVOKED",
+        SubIndication::RevokedNoPoe => "REVOKED_NO_POE",
+        SubIndication::RevokedCaNoPoe => "REVOKED_CA_NO_POE",
+        SubIndication::TryLater => "TRY_LATER",
         SubIndication::ModificationsNotAnalysed => "MODIFICATIONS_NOT_ANALYSED",
     }
 }
@@ -377,6 +430,16 @@ fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
         (Some(S::CryptoConstraintsFailure), Lang::Vi) => "thuật toán không đạt yêu cầu an toàn",
         (Some(S::SigConstraintsFailure), Lang::En) => "a signed attribute is wrong or missing",
         (Some(S::SigConstraintsFailure), Lang::Vi) => "thuộc tính được ký không đúng hoặc bị thiếu",
+        (Some(S::Revoked), Lang::En) => "the certificate had been revoked when it signed",
+        (Some(S::Revoked), Lang::Vi) => "chứng thư số đã bị thu hồi trước thời điểm ký",
+        (Some(S::RevokedNoPoe | S::RevokedCaNoPoe), Lang::En) => {
+            "the certificate is revoked and no timestamp proves the signature came before that"
+        }
+        (Some(S::RevokedNoPoe | S::RevokedCaNoPoe), Lang::Vi) => {
+            "chứng thư số đã bị thu hồi và không có dấu thời gian chứng minh chữ ký có trước đó"
+        }
+        (Some(S::TryLater), Lang::En) => "the revocation status could not be checked",
+        (Some(S::TryLater), Lang::Vi) => "không kiểm tra được tình trạng thu hồi của chứng thư số",
         (Some(S::DisallowedModification), Lang::En) => {
             "the document was changed after signing in a way the signature does not allow"
         }
