@@ -120,6 +120,8 @@ pub struct CmsSpec<'a> {
     pub econtent: Option<Vec<u8>>,
     /// A signature timestamp from this TSA at this time, SHA-1 imprint as the BCY's client.
     pub timestamp: Option<(&'a Identity, OffsetDateTime)>,
+    /// CRLs (DER) for the SignedData's `crls` field.
+    pub crls: Vec<Vec<u8>>,
 }
 
 pub const ID_DATA: &str = "1.2.840.113549.1.7.1";
@@ -140,6 +142,7 @@ impl<'a> CmsSpec<'a> {
             econtent_type: Oid::new_unwrap(ID_DATA),
             econtent: None,
             timestamp: None,
+            crls: Vec::new(),
         }
     }
 
@@ -236,7 +239,18 @@ impl<'a> CmsSpec<'a> {
                     .map(|c| Any::new(Tag::OctetString, c.clone()).unwrap()),
             },
             certificates: Some(CertificateSet(SetOfVec::try_from(certs).unwrap())),
-            crls: None,
+            crls: (!self.crls.is_empty()).then(|| {
+                let choices: Vec<cms::revocation::RevocationInfoChoice> = self
+                    .crls
+                    .iter()
+                    .map(|d| {
+                        cms::revocation::RevocationInfoChoice::Crl(
+                            x509_cert::crl::CertificateList::from_der(d).unwrap(),
+                        )
+                    })
+                    .collect();
+                cms::revocation::RevocationInfoChoices(SetOfVec::try_from(choices).unwrap())
+            }),
             signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).unwrap()),
         };
         ContentInfo {
@@ -743,4 +757,57 @@ pub fn two_signature_doc(pki: &Path, padding: usize) -> Doc {
         c.build(data)
     });
     doc
+}
+
+/// A CRL of `issuer` (its certificate names the issuer), signed with `signer`'s key (the
+/// issuer's own, or another to make a forged one), listing `revoked` (serial, time).
+pub fn crl(
+    issuer: &Identity,
+    signer: &Identity,
+    this_update: OffsetDateTime,
+    next_update: Option<OffsetDateTime>,
+    revoked: &[(u32, OffsetDateTime)],
+) -> Vec<u8> {
+    use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+    let utc = |t: OffsetDateTime| {
+        x509_cert::time::Time::UtcTime(
+            UtcTime::from_unix_duration(std::time::Duration::from_secs(t.unix_timestamp() as u64))
+                .unwrap(),
+        )
+    };
+    let alg = AlgorithmIdentifierOwned {
+        oid: Oid::new_unwrap("1.2.840.113549.1.1.11"),
+        parameters: Some(Any::null()),
+    };
+    let entries: Vec<RevokedCert> = revoked
+        .iter()
+        .map(|(serial, at)| RevokedCert {
+            serial_number: x509_cert::serial_number::SerialNumber::new(&serial.to_be_bytes())
+                .unwrap(),
+            revocation_date: utc(*at),
+            crl_entry_extensions: None,
+        })
+        .collect();
+    let tbs = TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: alg.clone(),
+        issuer: issuer.x509_cert().tbs_certificate.subject,
+        this_update: utc(this_update),
+        next_update: next_update.map(utc),
+        revoked_certificates: (!entries.is_empty()).then_some(entries),
+        crl_extensions: None,
+    };
+    let signature = sign(
+        signer,
+        Scheme::Pkcs1,
+        Digest::Sha256,
+        &tbs.to_der().unwrap(),
+    );
+    CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: alg,
+        signature: der::asn1::BitString::from_bytes(&signature).unwrap(),
+    }
+    .to_der()
+    .unwrap()
 }

@@ -739,6 +739,7 @@ fn make_pdfs(pki: &Path, out: &Path) {
     write(out, "signature-removed.pdf", &removed.bytes);
 
     make_modification_cases(pki, out);
+    make_revocation_cases(pki, out);
 
     // Broken ones.
     let mut flipped = two.clone();
@@ -944,6 +945,131 @@ fn make_modification_cases(pki: &Path, out: &Path) {
         b"<< /Type /Font /Subtype /Type1 /BaseFont /ZapfDingbats >>".to_vec(),
     )]);
     write(out, "mod-shadow-replace.pdf", &doc.bytes);
+}
+
+/// The CRLs of `certs-test/crl/` and the documents signed by the certificate they revoke.
+fn make_revocation_cases(pki: &Path, out: &Path) {
+    use time::macros::datetime;
+    let dir = out.parent().unwrap().join("crl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let party = Identity::load(pki, "party-ca");
+    let root = Identity::load(pki, "root-ca");
+    let org = Identity::load(pki, "organisation");
+    let revoked_serial = 0x1009; // personal-revoked.pem
+    let july = datetime!(2024-07-01 00:00:00 UTC);
+    let crls = [
+        (
+            "party-ca-revoked-after.crl",
+            crl(
+                &party,
+                &party,
+                july,
+                Some(datetime!(2024-08-01 00:00:00 UTC)),
+                &[(revoked_serial, datetime!(2024-06-01 00:00:00 UTC))],
+            ),
+        ),
+        (
+            "party-ca-revoked-before.crl",
+            crl(
+                &party,
+                &party,
+                july,
+                Some(datetime!(2024-08-01 00:00:00 UTC)),
+                &[(revoked_serial, datetime!(2023-06-01 00:00:00 UTC))],
+            ),
+        ),
+        (
+            "party-ca-good.crl",
+            crl(
+                &party,
+                &party,
+                datetime!(2024-01-15 00:00:00 UTC),
+                Some(datetime!(2024-02-15 00:00:00 UTC)),
+                &[],
+            ),
+        ),
+        (
+            "party-ca-stale.crl",
+            crl(
+                &party,
+                &party,
+                datetime!(2022-01-01 00:00:00 UTC),
+                Some(datetime!(2022-02-01 00:00:00 UTC)),
+                &[],
+            ),
+        ),
+        (
+            "party-ca-wrong-key.crl",
+            crl(
+                &party,
+                &org,
+                datetime!(2024-01-15 00:00:00 UTC),
+                Some(datetime!(2024-02-15 00:00:00 UTC)),
+                &[],
+            ),
+        ),
+        (
+            "root-ca-good.crl",
+            crl(
+                &root,
+                &root,
+                datetime!(2024-01-15 00:00:00 UTC),
+                Some(datetime!(2024-07-15 00:00:00 UTC)),
+                &[],
+            ),
+        ),
+    ];
+    for (name, der) in &crls {
+        std::fs::write(dir.join(name), der).unwrap();
+        println!("crl/{name}  {} bytes", der.len());
+    }
+    let id = Identity::load(pki, "personal-revoked");
+    let tsa = Identity::load(pki, "tsa");
+    let sign_revoked = |timestamped: bool, embedded: Vec<Vec<u8>>| {
+        let mut doc = Doc::base(0);
+        doc.sign(&SigSpec::new("Signature1", personal_time()), |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.signing_time = Some(personal_time());
+            if timestamped {
+                c.timestamp = Some((&tsa, personal_time() + time::Duration::seconds(1)));
+            }
+            c.crls = embedded.clone();
+            c.build(data)
+        });
+        doc
+    };
+    write(
+        out,
+        "revoked-signer-timestamped.pdf",
+        &sign_revoked(true, vec![]).bytes,
+    );
+    write(
+        out,
+        "revoked-signer.pdf",
+        &sign_revoked(false, vec![]).bytes,
+    );
+    // The CRL inside the signature (CMS `crls`), and in a /DSS added by a later update
+    // (PAdES B-LT: the validation data beside the signature).
+    write(
+        out,
+        "revoked-signer-crl-in-signature.pdf",
+        &sign_revoked(true, vec![crls[0].1.clone()]).bytes,
+    );
+    let mut doc = sign_revoked(true, vec![]);
+    let (dss, stream) = (doc.alloc(), doc.alloc());
+    let mut body = format!("<< /Length {} >>\nstream\n", crls[0].1.len()).into_bytes();
+    body.extend_from_slice(&crls[0].1);
+    body.extend_from_slice(b"\nendstream");
+    let catalog = doc.catalog_with(&format!("/DSS {dss} 0 R"));
+    doc.append_update(&[
+        (stream, body),
+        (
+            dss,
+            format!("<< /Type /DSS /CRLs [{stream} 0 R] >>").into_bytes(),
+        ),
+        (1, catalog),
+    ]);
+    write(out, "revoked-signer-crl-in-dss.pdf", &doc.bytes);
 }
 
 /// The /Contents hex string's delimiters `<` and `>` of the (single) signature.

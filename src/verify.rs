@@ -663,11 +663,11 @@ fn evaluate(
         },
     };
     p.push(CheckId::ValidationTime, Outcome::Info, match validation_time.source {
-        TimeSource::Caller => format!("validated at {} as the caller asked", validation_time.time),
-        TimeSource::VerificationTime => format!("no signing time in the signature; validated at the time of verification {}", validation_time.time),
-        TimeSource::TimestampToken if validation_time.proven => format!("validated at {}, the time its timestamp proves", validation_time.time),
-        TimeSource::TimestampToken => format!("validated at the timestamp's genTime {}, proven once the token and its TSA validate", validation_time.time),
-        _ => format!("validated at the claimed signing time {}; claimed by the signer, not proven by a timestamp", validation_time.time),
+        TimeSource::Caller => format!("validated at {} as the caller asked", rfc3339(validation_time.time)),
+        TimeSource::VerificationTime => format!("no signing time in the signature; validated at the time of verification {}", rfc3339(validation_time.time)),
+        TimeSource::TimestampToken if validation_time.proven => format!("validated at {}, the time its timestamp proves", rfc3339(validation_time.time)),
+        TimeSource::TimestampToken => format!("validated at the timestamp's genTime {}, proven once the token and its TSA validate", rfc3339(validation_time.time)),
+        _ => format!("validated at the claimed signing time {}; claimed by the signer, not proven by a timestamp", rfc3339(validation_time.time)),
     });
     if let (Some(proof), Some((claim, TimeSource::CmsSigningTime))) = (&proven, claimed) {
         match timestamp::compare_claimed(claim, proof.gen_time) {
@@ -808,7 +808,7 @@ fn check_revocation(
                 format!(
                     "{subject}: not revoked per the CRL of {} issued {} ({})",
                     e.issuer,
-                    e.this_update,
+                    rfc3339(e.this_update),
                     source_name(&e.source)
                 ),
             ),
@@ -822,8 +822,10 @@ fn check_revocation(
                     .map(|r| format!(", reason {r}"))
                     .unwrap_or_default();
                 let what = format!(
-                    "{subject} was revoked at {when}{why} per the CRL of {} issued {}",
-                    evidence.issuer, evidence.this_update
+                    "{subject} was revoked at {}{why} per the CRL of {} issued {}",
+                    rfc3339(*when),
+                    evidence.issuer,
+                    rfc3339(evidence.this_update)
                 );
                 if at.proven && *when > at.time {
                     p.push(
@@ -839,7 +841,10 @@ fn check_revocation(
                         CheckId::Revocation,
                         Indication::Failed,
                         SubIndication::Revoked,
-                        format!("{what}, before the proven signing time {}", at.time),
+                        format!(
+                            "{what}, before the proven signing time {}",
+                            rfc3339(at.time)
+                        ),
                     );
                 } else {
                     let sub = if is_ca {
@@ -876,6 +881,12 @@ fn check_revocation(
         out.push(CertificateRevocation::new(cert, status));
     }
     out
+}
+
+/// A time as RFC 3339, for check details.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn source_name(s: &revocation::Source) -> String {
