@@ -55,6 +55,9 @@ pub enum Source {
 #[derive(Clone)]
 pub struct Crl {
     x509: std::sync::Arc<X509Crl>,
+    /// Issuer certificates (SHA-256) whose key this CRL's signature was checked against, with
+    /// the outcome: a large CRL is hashed once, not once per lookup.
+    verified: std::sync::Arc<std::sync::Mutex<HashMap<[u8; 32], bool>>>,
     issuer_raw: Vec<u8>,
     pub issuer: String,
     pub this_update: OffsetDateTime,
@@ -91,7 +94,30 @@ impl Crl {
             sha256: openssl::sha::sha256(der),
             source,
             x509: std::sync::Arc::new(x509),
+            verified: Default::default(),
         })
+    }
+}
+
+impl Crl {
+    /// Whether the CRL verifies with `issuer`'s key, checked once per issuer.
+    fn signed_by(&self, issuer: &Certificate) -> bool {
+        // A poisoned lock only costs a second check.
+        if let Some(known) = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&issuer.sha256).copied())
+        {
+            return known;
+        }
+        let ok = issuer
+            .public_key()
+            .is_some_and(|k| self.x509.verify(&k).unwrap_or(false));
+        if let Ok(mut m) = self.verified.lock() {
+            m.insert(issuer.sha256, ok);
+        }
+        ok
     }
 }
 
@@ -241,15 +267,11 @@ pub fn status(
 ) -> Status {
     let mut problems = Vec::new();
     let mut best_good: Option<&Crl> = None;
-    let key = issuer.public_key();
     for crl in sets.iter().flat_map(|s| s.iter()) {
         if crl.issuer_raw != cert.issuer_raw {
             continue;
         }
-        let signed = key
-            .as_ref()
-            .is_some_and(|k| crl.x509.verify(k).unwrap_or(false));
-        if !signed {
+        if !crl.signed_by(issuer) {
             problems.push(format!(
                 "a CRL of {} does not verify with the issuer's key",
                 crl.issuer
