@@ -48,8 +48,6 @@ pub mod oid {
     pub const SIGNATURE_TIMESTAMP: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.14");
     /// ISO 32000-1 §12.8.3.3.2 adbe-revocationInfoArchival.
     pub const ADBE_REVOCATION: Oid = Oid::new_unwrap("1.2.840.113583.1.1.8");
-    /// ETSI EN 319 122-1 §5.2.8 id-aa-ets-contentTimestamp.
-    pub const CONTENT_TIMESTAMP: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.20");
 }
 
 /// Why a `/Contents` value is not a SignedData kyso can evaluate. Each is a FORMAT_FAILURE of

@@ -376,14 +376,6 @@ impl PdfFile {
         Document::load_mem_with_options(&bytes[..end.min(bytes.len())], self.options.clone())
             .map_err(PdfError::Malformed)
     }
-
-    /// The revision that ends exactly at `end`, if any.
-    pub fn revision_ending_at(&self, end: usize) -> Option<usize> {
-        self.revisions
-            .iter()
-            .find(|r| r.end == end)
-            .map(|r| r.number)
-    }
 }
 
 impl SignatureDict {
