@@ -157,23 +157,16 @@ pub fn analyse(
         ) {
             continue;
         }
-        let Some(id) = object_id(signed, num) else {
+        let Some((id, old)) = object_by_number(signed, num) else {
             continue;
         };
         let revision = ctx.revision_of(fin, num);
-        match fin
-            .objects
-            .get(&(num, id.1))
-            .or_else(|| find_by_number(fin, num))
-        {
+        match object_by_number(fin, num).map(|(_, o)| o) {
             None => {
                 let (class, rule) = ctx.classify_deleted(id);
                 push(ctx.judge(id, revision, ChangeKind::Deleted, (class, rule), perms));
             }
             Some(new) => {
-                let Some(old) = signed.objects.get(&id) else {
-                    continue;
-                };
                 if objects_equal(old, new) {
                     continue; // rewritten unchanged, as some writers do on every save
                 }
@@ -253,24 +246,13 @@ fn same_position(
     }
 }
 
-fn object_id(doc: &Document, num: u32) -> Option<ObjectId> {
-    doc.objects
-        .keys()
-        .find(|(n, _)| *n == num)
-        .copied()
-        .or_else(|| {
-            doc.objects
-                .range((num, 0)..=(num, u16::MAX))
-                .next()
-                .map(|(id, _)| *id)
-        })
-}
-
-fn find_by_number(doc: &Document, num: u32) -> Option<&Object> {
+/// The object with number `num` in `doc`, whatever its generation. `objects` is ordered by
+/// (number, generation), so this is a range lookup, not a scan.
+fn object_by_number(doc: &Document, num: u32) -> Option<(ObjectId, &Object)> {
     doc.objects
         .range((num, 0)..=(num, u16::MAX))
         .next()
-        .map(|(_, o)| o)
+        .map(|(id, o)| (*id, o))
 }
 
 /// Equality of two objects as a reader sees them: a string written as hex or as a literal is

@@ -719,7 +719,7 @@ impl Reader<'_> {
             .or_else(|| {
                 // No /P (it is optional): find the page whose /Annots lists the widget.
                 let id = id?;
-                self.doc.get_pages().into_iter().find_map(|(n, page)| {
+                self.pages.iter().find_map(|(&page, &n)| {
                     let annots = self.doc.get_dictionary(page).ok()?.get(b"Annots").ok()?;
                     let annots = resolve(self.doc, annots).ok()?.as_array().ok()?;
                     annots

@@ -145,7 +145,7 @@ fn verify_token_signature(
         .ok_or(TimestampError::Signature(SignatureCheckError::Malformed(
             "the TSA's public key cannot be read".into(),
         )))?;
-    cms::verify_signature(scheme, &key, signed_attrs, &si.signature)
+    cms::verify_signature(scheme, &key, &[signed_attrs], &si.signature)
         .map_err(TimestampError::Signature)?;
     Ok(tsa)
 }

@@ -1080,16 +1080,16 @@ fn check_signed_attributes_and_value(
         return;
     };
     if let Some(cert) = cert {
-        let signed: Option<Vec<u8>> = match &si.signed_attrs_der {
-            Some(attrs) => Some(attrs.clone()),
-            None => match &sd.econtent {
-                Some(c) => Some(c.clone()),
-                None => p.range.map(|r| r.slices(bytes).concat()),
-            },
+        // What the signature covers: the signed attributes, else the content itself — the
+        // encapsulated content, or the two byte ranges, given as they lie in the file.
+        let signed: Option<Vec<&[u8]>> = match (&si.signed_attrs_der, &sd.econtent) {
+            (Some(attrs), _) => Some(vec![attrs.as_slice()]),
+            (None, Some(c)) => Some(vec![c.as_slice()]),
+            (None, None) => p.range.map(|r| r.slices(bytes).to_vec()),
         };
         match (cert.public_key(), signed) {
-            (Some(key), Some(data)) => {
-                match cms::verify_signature(scheme, &key, &data, &si.signature) {
+            (Some(key), Some(parts)) => {
+                match cms::verify_signature(scheme, &key, &parts, &si.signature) {
                     Ok(()) => p.pass(
                         CheckId::SignatureValue,
                         format!(
@@ -1281,7 +1281,7 @@ fn evaluate_x509_rsa_sha1(
         "PKCS#1 signature value in a DER OCTET STRING".into(),
     );
     let Some(range) = p.range else { return };
-    let data = range.slices(bytes).concat();
+    let parts = range.slices(bytes);
     let candidates: Vec<Certificate> = p
         .dict
         .certs
@@ -1294,7 +1294,7 @@ fn evaluate_x509_rsa_sha1(
             cms::verify_signature(
                 SignatureScheme::RsaPkcs1(DigestAlgorithm::Sha1),
                 &k,
-                &data,
+                &parts,
                 &value,
             )
             .is_ok()
