@@ -14,7 +14,7 @@ mod fixture;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kyso::revocation::{Crl, CrlSet, Source};
+use kyso::revocation::{Crl, RevocationData, Source};
 use kyso::trust::TrustStore;
 use kyso::{Context, Verdict};
 use time::macros::datetime;
@@ -56,10 +56,10 @@ fn main() {
     let issuer = kyso::trust::load_certificates(&pki.join("party-ca.pem"))
         .unwrap()
         .remove(0);
-    let set = CrlSet::new(vec![big.clone()]);
+    let set = RevocationData::new(vec![big.clone()], Vec::new());
     let at = datetime!(2023-12-29 03:50:26 UTC);
     let t = Instant::now();
-    let _ = kyso::revocation::status(&signer, &issuer, at, &[&set]);
+    let _ = kyso::revocation::status(&signer, &issuer, at, &[&set], &[]);
     println!(
         "first lookup (checks the CRL's signature once): {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -67,7 +67,7 @@ fn main() {
     let runs = 10_000u32;
     let t = Instant::now();
     for _ in 0..runs {
-        std::hint::black_box(kyso::revocation::status(&signer, &issuer, at, &[&set]));
+        std::hint::black_box(kyso::revocation::status(&signer, &issuer, at, &[&set], &[]));
     }
     println!(
         "later lookups: {:.2} µs each (target < 10 µs)",
@@ -77,10 +77,13 @@ fn main() {
     let doc = fixture::two_signature_document(&pki, 50_000);
     let context = |party_crl: Crl| {
         let mut ctx = Context::new(trust.clone(), datetime!(2026-11-23 00:00:00 UTC));
-        ctx.crls = CrlSet::new(vec![
-            party_crl,
-            Crl::from_der(&root_der, Source::File("root.crl".into())).unwrap(),
-        ]);
+        ctx.crls = RevocationData::new(
+            vec![
+                party_crl,
+                Crl::from_der(&root_der, Source::File("root.crl".into())).unwrap(),
+            ],
+            Vec::new(),
+        );
         ctx
     };
     let with_big = context(big);

@@ -7,13 +7,15 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
+use crate::online::{HttpFetcher, Online};
 use crate::report::{render_text, Lang, Verdict};
 use crate::trust::TrustStore;
-use crate::verify::{verify, Context};
+use crate::verify::{verify, Context, RevocationMode};
 
 /// Exit statuses of `kyso verify` (README, "Command line").
 pub mod exit {
@@ -71,10 +73,19 @@ struct VerifyArgs {
     /// CRLs to use beside those in the document: a PEM or DER file, or a folder. Repeatable.
     #[arg(long = "crl", value_name = "PATH")]
     crl: Vec<PathBuf>,
-    /// What to do when no revocation data decides a certificate: `offline` reports it as not
-    /// checked, `require` makes the signature INDETERMINATE.
-    #[arg(long = "revocation", value_enum, default_value_t = RevocationArg::Offline)]
+    /// Revocation sources and what to do when none decides a certificate: `offline` uses only
+    /// the document's data and --crl; `soft-fail` also fetches (OCSP, CRL distribution points,
+    /// caIssuers) and reports what nothing answered for; `hard-fail` makes a signature
+    /// INDETERMINATE when a source exists but gives no usable answer; `require` demands data
+    /// for every certificate.
+    #[arg(long = "revocation", value_enum, default_value_t = RevocationArg::SoftFail)]
     revocation: RevocationArg,
+    /// Timeout of each online fetch, in seconds.
+    #[arg(long = "fetch-timeout", value_name = "SECONDS", default_value_t = 5)]
+    fetch_timeout: u64,
+    /// Keep fetched CRLs and caIssuers certificates in this folder across runs.
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// Validate at this time (RFC 3339) instead of each signature's claimed signing time.
     #[arg(long = "at", value_name = "RFC3339", value_parser = parse_rfc3339)]
     at: Option<OffsetDateTime>,
@@ -95,6 +106,8 @@ enum Format {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RevocationArg {
     Offline,
+    SoftFail,
+    HardFail,
     Require,
 }
 
@@ -187,7 +200,7 @@ fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
     };
     let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
     ctx.at = args.at;
-    ctx.crls = match crate::revocation::CrlSet::from_paths(&args.crl) {
+    ctx.crls = match crate::revocation::RevocationData::from_paths(&args.crl) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(err, "kyso: revocation data: {e}");
@@ -195,9 +208,18 @@ fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
         }
     };
     ctx.revocation = match args.revocation {
-        RevocationArg::Offline => crate::verify::RevocationMode::Offline,
-        RevocationArg::Require => crate::verify::RevocationMode::Require,
+        RevocationArg::Offline => RevocationMode::Offline,
+        RevocationArg::SoftFail => RevocationMode::SoftFail,
+        RevocationArg::HardFail => RevocationMode::HardFail,
+        RevocationArg::Require => RevocationMode::Require,
     };
+    if ctx.revocation != RevocationMode::Offline {
+        let fetcher = HttpFetcher::new(std::time::Duration::from_secs(args.fetch_timeout.max(1)));
+        ctx.online = Some(Arc::new(Online::new(
+            Arc::new(fetcher),
+            args.cache_dir.clone(),
+        )));
+    }
     let lang = match args.lang {
         LangArg::Vi => Lang::Vi,
         LangArg::En => Lang::En,

@@ -46,6 +46,8 @@ pub mod oid {
     pub const SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
     /// RFC 3161 Appendix A id-aa-signatureTimeStampToken.
     pub const SIGNATURE_TIMESTAMP: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.14");
+    /// ETSI EN 319 122-1 §5.2.8 id-aa-ets-contentTimestamp.
+    pub const CONTENT_TIMESTAMP: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.20");
     /// ISO 32000-1 §12.8.3.3.2 adbe-revocationInfoArchival.
     pub const ADBE_REVOCATION: Oid = Oid::new_unwrap("1.2.840.113583.1.1.8");
 }
@@ -136,6 +138,8 @@ pub struct SignedData {
     pub certificates: Vec<Vec<u8>>,
     /// DER of each CRL of the RevocationInfoChoices.
     pub crls: Vec<Vec<u8>>,
+    /// OCSP responses of the `crls` field's `other` choice (RFC 5940 §4.1).
+    pub ocsp: Vec<Vec<u8>>,
     pub signer: SignerInfo,
 }
 
@@ -395,6 +399,7 @@ pub fn parse_signed_data(contents: &[u8]) -> Result<SignedData, CmsError> {
             })?;
             let mut certificates = Vec::new();
             let mut crls = Vec::new();
+            let mut ocsp = Vec::new();
             let mut signer_infos = Vec::new();
             while !r.is_finished() {
                 let header = r.peek_header()?;
@@ -418,6 +423,12 @@ pub fn parse_signed_data(contents: &[u8]) -> Result<SignedData, CmsError> {
                             let tlv = inner.tlv_bytes()?;
                             if tlv.first() == Some(&0x30) {
                                 crls.push(tlv.to_vec());
+                            } else if tlv.first() == Some(&0xA1) {
+                                // other [1] OtherRevocationInfoFormat (RFC 5652 §10.2.1):
+                                // id-ri-ocsp-response carries an OCSPResponse (RFC 5940).
+                                if let Some(response) = other_ocsp_response(tlv) {
+                                    ocsp.push(response);
+                                }
                             }
                         }
                     }
@@ -433,10 +444,17 @@ pub fn parse_signed_data(contents: &[u8]) -> Result<SignedData, CmsError> {
                     }
                 }
             }
-            Ok((econtent_type, econtent, certificates, crls, signer_infos))
+            Ok((
+                econtent_type,
+                econtent,
+                certificates,
+                crls,
+                ocsp,
+                signer_infos,
+            ))
         })
         .map_err(at("SignedData"))?;
-    let (econtent_type, econtent, certificates, crls, signer_infos) = sd;
+    let (econtent_type, econtent, certificates, crls, ocsp, signer_infos) = sd;
     if signer_infos.len() != 1 {
         return Err(CmsError::SignerInfoCount {
             count: signer_infos.len(),
@@ -448,6 +466,7 @@ pub fn parse_signed_data(contents: &[u8]) -> Result<SignedData, CmsError> {
         econtent,
         certificates,
         crls,
+        ocsp,
         signer,
     })
 }
@@ -581,7 +600,7 @@ impl SignerInfo {
             .map(|o| o.as_bytes().to_vec())
     }
 
-    /// The CRLs of the `adbe-revocationInfoArchival` signed attribute (ISO 32000-1
+    /// The CRLs and OCSP responses of the `adbe-revocationInfoArchival` signed attribute (ISO 32000-1
     /// §12.8.3.3.2):
     ///
     /// ```text
@@ -590,30 +609,34 @@ impl SignerInfo {
     ///   ocsp [1] EXPLICIT SEQUENCE of OCSP Responses OPTIONAL,
     ///   otherRevInfo [2] EXPLICIT SEQUENCE of OtherRevInfo OPTIONAL }
     /// ```
-    pub fn adbe_revocation_crls(&self) -> Vec<Vec<u8>> {
+    /// Returns the CRLs and the OCSP responses, DER, in that order.
+    pub fn adbe_revocation(&self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let Some(value) = self
             .signed_attr(&oid::ADBE_REVOCATION)
             .and_then(|a| a.values.first())
         else {
-            return Vec::new();
+            return Default::default();
         };
-        let read = || -> der::Result<Vec<Vec<u8>>> {
-            let mut out = Vec::new();
+        let read = || -> der::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+            let (mut crls, mut ocsp) = (Vec::new(), Vec::new());
             let mut r = SliceReader::new(value)?;
             r.sequence(|r| {
                 while !r.is_finished() {
                     let field = der::asn1::AnyRef::decode(r)?;
-                    if matches!(field.tag(), Tag::ContextSpecific { number, .. } if number == TagNumber::N0) {
-                        let seq = der::asn1::AnyRef::from_der(field.value())?;
-                        let mut crls = SliceReader::new(seq.value())?;
-                        while !crls.is_finished() {
-                            out.push(crls.tlv_bytes()?.to_vec());
-                        }
+                    let out = match field.tag() {
+                        Tag::ContextSpecific { number, .. } if number == TagNumber::N0 => &mut crls,
+                        Tag::ContextSpecific { number, .. } if number == TagNumber::N1 => &mut ocsp,
+                        _ => continue,
+                    };
+                    let seq = der::asn1::AnyRef::from_der(field.value())?;
+                    let mut items = SliceReader::new(seq.value())?;
+                    while !items.is_finished() {
+                        out.push(items.tlv_bytes()?.to_vec());
                     }
                 }
                 Ok(())
             })?;
-            Ok(out)
+            Ok((crls, ocsp))
         };
         read().unwrap_or_default()
     }
@@ -629,6 +652,17 @@ impl SignerInfo {
         let value = self.signed_attr(&oid::SIGNING_TIME)?.values.first()?;
         parse_time(value)
     }
+}
+
+/// The OCSPResponse inside an `other [1] OtherRevocationInfoFormat` of a SignedData's `crls`
+/// field, when its format is id-ri-ocsp-response.
+fn other_ocsp_response(tlv: &[u8]) -> Option<Vec<u8>> {
+    let any = der::asn1::AnyRef::from_der(tlv).ok()?;
+    let mut r = SliceReader::new(any.value()).ok()?;
+    let format = Oid::decode(&mut r).ok()?;
+    (format == Oid::new_unwrap("1.3.6.1.5.5.7.16.2"))
+        .then(|| r.tlv_bytes().ok().map(<[u8]>::to_vec))
+        .flatten()
 }
 
 /// Parses a `Time` (UTCTime or GeneralizedTime). GeneralizedTime may carry fractional

@@ -13,7 +13,9 @@
 //! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
 //! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time |
 //! | [`timestamp`] | RFC 3161 tokens: imprint, token signature, TSA chain; the proven time |
-//! | [`revocation`] | CRLs from the signature, the DSS and files; a certificate's status at a time |
+//! | [`ocsp`] | OCSP responses: reading, responder authorisation, answers; requests |
+//! | [`revocation`] | CRLs and OCSP responses from every source; a certificate's status at a time |
+//! | [`online`] | fetching CRLs, OCSP answers and caIssuers (HTTP, timeouts, size limits, cache) |
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
@@ -25,6 +27,8 @@
 pub mod cli;
 pub mod cms;
 pub mod integrity;
+pub mod ocsp;
+pub mod online;
 pub mod pdf;
 pub mod report;
 pub mod revocation;

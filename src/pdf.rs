@@ -267,8 +267,17 @@ pub struct PdfFile {
     pub unsigned_fields: Vec<UnsignedField>,
     /// `Some` with the method when the file was encrypted and opened with the empty password.
     pub decrypted: Option<String>,
-    /// The CRLs of the document's `/DSS` (ETSI EN 319 142-1 §5.4.2), decoded.
-    pub dss_crls: Vec<Vec<u8>>,
+    /// The validation data of the document's `/DSS` (ETSI EN 319 142-1 §5.4.2), decoded.
+    pub dss: Dss,
+}
+
+/// The streams of a document security store, decoded (DER certificates, CRLs and OCSP
+/// responses).
+#[derive(Debug, Clone, Default)]
+pub struct Dss {
+    pub certs: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+    pub ocsp: Vec<Vec<u8>>,
 }
 
 impl PdfFile {
@@ -354,7 +363,7 @@ impl PdfFile {
             .iter()
             .any(|r| find(&bytes[r.end.saturating_sub(4096)..r.end], b"/XRefStm").is_some());
         let decrypted = doc.encryption_state.as_ref().map(describe_encryption);
-        let dss_crls = dss_streams(&doc, b"CRLs");
+        let dss = read_dss(&doc);
         Ok(PdfFile {
             document: doc,
             options,
@@ -363,7 +372,7 @@ impl PdfFile {
             signatures,
             unsigned_fields,
             decrypted,
-            dss_crls,
+            dss,
         })
     }
 
@@ -951,33 +960,72 @@ fn describe_encryption(state: &lopdf::EncryptionState) -> String {
 pub const MAX_DSS_STREAMS: usize = 10_000;
 
 /// The decoded streams of the `/DSS` array `key` (`/Certs`, `/CRLs`, `/OCSPs`).
-fn dss_streams(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
-    let Some(array) = doc
+/// Reads the document's `/DSS` (ETSI EN 319 142-1 §5.4.2): the streams of its `/Certs`,
+/// `/CRLs` and `/OCSPs` arrays and of every `/VRI` entry's `/Cert`, `/CRL` and `/OCSP`, each
+/// stream once however many arrays name it, at most [`MAX_DSS_STREAMS`] in all.
+fn read_dss(doc: &Document) -> Dss {
+    let mut dss = Dss::default();
+    let Some(root) = doc
         .catalog()
         .ok()
         .and_then(|c| c.get(b"DSS").ok())
         .and_then(|d| resolve(doc, d).ok())
         .and_then(|d| d.as_dict().ok())
-        .and_then(|d| d.get(key).ok())
-        .and_then(|a| resolve(doc, a).ok())
-        .and_then(|a| a.as_array().ok())
     else {
-        return Vec::new();
+        return dss;
     };
-    array
-        .iter()
-        .take(MAX_DSS_STREAMS)
-        .filter_map(|o| {
-            let stream = resolve(doc, o).ok()?.as_stream().ok()?;
-            if stream.dict.has(b"Filter") {
+    let mut seen = std::collections::HashSet::new();
+    let mut budget = MAX_DSS_STREAMS;
+    let mut take = |dict: &Dictionary, key: &[u8], out: &mut Vec<Vec<u8>>| {
+        let Some(array) = dict
+            .get(key)
+            .ok()
+            .and_then(|a| resolve(doc, a).ok())
+            .and_then(|a| a.as_array().ok())
+        else {
+            return;
+        };
+        for item in array {
+            if budget == 0 {
+                return;
+            }
+            if let Object::Reference(id) = item {
+                if !seen.insert(*id) {
+                    continue;
+                }
+            }
+            budget -= 1;
+            let Some(stream) = resolve(doc, item).ok().and_then(|o| o.as_stream().ok()) else {
+                continue;
+            };
+            let content = if stream.dict.has(b"Filter") {
                 stream
                     .decompressed_content_with_limit(MAX_DECOMPRESSED_STREAM)
                     .ok()
             } else {
                 Some(stream.content.clone())
+            };
+            out.extend(content);
+        }
+    };
+    take(root, b"Certs", &mut dss.certs);
+    take(root, b"CRLs", &mut dss.crls);
+    take(root, b"OCSPs", &mut dss.ocsp);
+    if let Some(vri) = root
+        .get(b"VRI")
+        .ok()
+        .and_then(|v| resolve(doc, v).ok())
+        .and_then(|v| v.as_dict().ok())
+    {
+        for (_, entry) in vri.iter().take(MAX_DSS_STREAMS) {
+            if let Some(entry) = resolve(doc, entry).ok().and_then(|e| e.as_dict().ok()) {
+                take(entry, b"Cert", &mut dss.certs);
+                take(entry, b"CRL", &mut dss.crls);
+                take(entry, b"OCSP", &mut dss.ocsp);
             }
-        })
-        .collect()
+        }
+    }
+    dss
 }
 
 /// `bytes` with every `/Encrypt null` written as `/Encrypu null` (same length).

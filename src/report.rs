@@ -108,6 +108,7 @@ pub enum CheckId {
     AlgorithmPolicy,
     TimestampImprint,
     SignatureTimestamp,
+    ContentTimestamp,
     /// What later revisions changed, and whether it was allowed.
     Modifications,
     CertificateChain,
@@ -198,6 +199,64 @@ impl CertificateRevocation {
     }
 }
 
+/// A timestamp token of a signature: what it proves, by whom, and the state of its TSA.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestampReport {
+    /// `signature` (over the signature value: proves when it was signed) or `content` (a
+    /// signed attribute: proves the content existed before the signature).
+    pub kind: &'static str,
+    /// The token's genTime, when the token could be read and verified.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub time: Option<OffsetDateTime>,
+    pub tsa: Option<String>,
+    /// Whether the token proves its time: imprint, signature, the TSA's chain at genTime and
+    /// its revocation status.
+    pub proves: bool,
+    /// Why it does not, when it does not.
+    pub problem: Option<String>,
+    pub chain: Vec<ChainEntry>,
+    pub revocation: Vec<CertificateRevocation>,
+}
+
+impl TimestampReport {
+    pub fn proven(
+        kind: &'static str,
+        proof: &crate::timestamp::ProvenTime,
+        revocation: Vec<CertificateRevocation>,
+        problem: Option<String>,
+    ) -> Self {
+        TimestampReport {
+            kind,
+            time: Some(proof.gen_time),
+            tsa: Some(proof.tsa.names.subject.clone()),
+            proves: problem.is_none(),
+            problem,
+            chain: proof
+                .chain
+                .certificates
+                .iter()
+                .map(|c| ChainEntry {
+                    subject: c.names.subject.clone(),
+                    sha256: hex::encode(c.sha256),
+                })
+                .collect(),
+            revocation,
+        }
+    }
+
+    pub fn unproven(kind: &'static str, problem: String) -> Self {
+        TimestampReport {
+            kind,
+            time: None,
+            tsa: None,
+            proves: false,
+            problem: Some(problem),
+            chain: Vec::new(),
+            revocation: Vec::new(),
+        }
+    }
+}
+
 /// One certificate of the validated path.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainEntry {
@@ -231,6 +290,8 @@ pub struct SignatureReport {
     pub chain: Vec<ChainEntry>,
     /// The revocation status of each certificate of `chain` but the anchor.
     pub revocation: Vec<CertificateRevocation>,
+    /// The signature's timestamp tokens (signature and content timestamps).
+    pub timestamps: Vec<TimestampReport>,
     /// Every change later revisions made to the signed revision, with the rule that judged it.
     pub modifications: Vec<crate::integrity::Change>,
     pub checks: Vec<Check>,

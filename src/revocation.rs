@@ -1,12 +1,14 @@
-//! Revocation status of the certificates of a path, from CRLs (RFC 5280 §5, §6.3).
+//! Revocation status of the certificates of a path, from CRLs (RFC 5280 §5, §6.3) and OCSP
+//! responses (RFC 6960, read in [`crate::ocsp`]).
 //!
-//! CRLs come from every source a verifier has without the network: inside the signature
-//! (the CMS `crls` field and Adobe's `adbe-revocationInfoArchival` attribute), in the
-//! document's `/DSS` (ETSI EN 319 142-1 §5.4), and from files the operator names (`--crl`).
-//! Each is parsed once, its entries indexed by serial, and used only when it is signed by
-//! the issuer of the certificate in question and covers the validation time. The outcome
-//! records which CRL decided, so a validation can be re-run. OCSP and online fetching are
-//! not here yet (README, "What is not there yet").
+//! The data comes from inside the signature (the CMS `crls` field and Adobe's
+//! `adbe-revocationInfoArchival` attribute), the document's `/DSS` (ETSI EN 319 142-1 §5.4),
+//! files the operator names (`--crl`), and the network ([`crate::online`], which hands its
+//! fetches here as one more [`RevocationData`]). Each CRL is parsed once, its entries
+//! indexed by serial; a CRL or response is used only when it is signed by the issuer of the
+//! certificate in question (or the issuer's delegated OCSP responder) and covers the
+//! validation time. The outcome records which CRL or response decided, so a validation can
+//! be re-run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
+use crate::ocsp::{CertState, OcspResponse};
 use crate::trust::Certificate;
 
 /// Most CRLs read from one file or folder: 1,000.
@@ -48,6 +51,8 @@ pub enum Source {
     Dss,
     /// A file the operator named.
     File(String),
+    /// Fetched from this URL (a CRL distribution point or an OCSP responder).
+    Online(String),
 }
 
 /// A parsed CRL, indexed by serial. The OpenSSL object is shared, not copied: a large CRL
@@ -62,8 +67,11 @@ pub struct Crl {
     pub issuer: String,
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
-    /// Serial (without leading zeros) → revocation time and reason.
-    revoked: HashMap<Vec<u8>, (OffsetDateTime, Option<String>)>,
+    /// Serial (without leading zeros) → revocation time and reason; shared, so a fetched
+    /// CRL handed to many verifications is never copied.
+    revoked: std::sync::Arc<HashMap<Vec<u8>, (OffsetDateTime, Option<String>)>>,
+    /// Size of the DER, for the online cache's memory budget.
+    pub size: usize,
     pub sha256: [u8; 32],
     pub source: Source,
 }
@@ -75,7 +83,7 @@ impl Crl {
         let ts = |t: x509_parser::time::ASN1Time| {
             OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
         };
-        let revoked = parsed
+        let revoked: HashMap<_, _> = parsed
             .iter_revoked_certificates()
             .map(|r| {
                 let reason = r.reason_code().map(|(_, code)| code.to_string());
@@ -90,7 +98,8 @@ impl Crl {
             issuer: parsed.issuer().to_string(),
             this_update: ts(parsed.last_update()),
             next_update: parsed.next_update().map(ts),
-            revoked,
+            revoked: std::sync::Arc::new(revoked),
+            size: der.len(),
             sha256: openssl::sha::sha256(der),
             source,
             x509: std::sync::Arc::new(x509),
@@ -137,15 +146,35 @@ fn strip_zeros(s: &[u8]) -> &[u8] {
     &s[n.min(s.len().saturating_sub(1))..]
 }
 
-/// The CRLs available to one verification.
+/// The CRLs and OCSP responses available to one verification, from one kind of source.
 #[derive(Debug, Clone, Default)]
-pub struct CrlSet {
-    crls: Vec<Crl>,
+pub struct RevocationData {
+    pub crls: Vec<Crl>,
+    pub ocsp: Vec<OcspResponse>,
 }
 
-impl CrlSet {
-    pub fn new(crls: Vec<Crl>) -> Self {
-        CrlSet { crls }
+impl RevocationData {
+    pub fn new(crls: Vec<Crl>, ocsp: Vec<OcspResponse>) -> Self {
+        RevocationData { crls, ocsp }
+    }
+
+    /// Reads DER CRLs and OCSP responses from `source`, skipping what does not parse (a
+    /// signature's revocation check then says it found nothing usable).
+    pub fn from_ders<'a>(
+        crls: impl IntoIterator<Item = &'a [u8]>,
+        ocsp: impl IntoIterator<Item = &'a [u8]>,
+        source: &Source,
+    ) -> Self {
+        RevocationData {
+            crls: crls
+                .into_iter()
+                .filter_map(|d| Crl::from_der(d, source.clone()).ok())
+                .collect(),
+            ocsp: ocsp
+                .into_iter()
+                .filter_map(|d| OcspResponse::from_der(d, source.clone()).ok())
+                .collect(),
+        }
     }
 
     /// Loads CRLs from files or folders (PEM with one or more, or DER).
@@ -154,19 +183,18 @@ impl CrlSet {
         for p in paths {
             crls.extend(load_crls(p)?);
         }
-        Ok(CrlSet { crls })
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Crl> {
-        self.crls.iter()
+        Ok(RevocationData {
+            crls,
+            ocsp: Vec::new(),
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.crls.len()
+        self.crls.len() + self.ocsp.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.crls.is_empty()
+        self.len() == 0
     }
 }
 
@@ -229,14 +257,18 @@ fn load_crls(path: &Path) -> Result<Vec<Crl>, RevocationError> {
         .collect()
 }
 
-/// Which CRL decided a certificate's status, so that a validation can be re-run.
+/// Which CRL or OCSP response decided a certificate's status, so that a validation can be
+/// re-run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
+    /// `crl` or `ocsp`.
     pub kind: &'static str,
+    /// The CRL's issuer, or the OCSP responder.
     pub issuer: String,
     #[serde(with = "time::serde::rfc3339")]
     pub this_update: OffsetDateTime,
     pub source: Source,
+    /// SHA-256 of the CRL or of the whole OCSPResponse, as received.
     pub sha256: String,
 }
 
@@ -249,25 +281,87 @@ pub enum Status {
         reason: Option<String>,
         evidence: Evidence,
     },
-    /// No usable data; the reasons CRLs that were found could not be used.
+    /// No usable data; why the data that was found could not be used.
     Unknown(Vec<String>),
 }
 
-/// The status of `cert` (issued by `issuer`) at `at`, from the CRLs of `sets`.
+/// Whether data issued at `this_update` (valid until `next_update`) speaks for time `at`:
+/// issued at or after it (a revocation before `at` would be on it: revocation is final), or
+/// current at it.
+fn covers(
+    this_update: OffsetDateTime,
+    next_update: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+) -> bool {
+    this_update >= at || next_update.is_some_and(|n| this_update <= at && at <= n)
+}
+
+/// The status of `cert` (issued by `issuer`) at `at`, from the CRLs and OCSP responses of
+/// `sets`; `extra` are certificates where a delegated OCSP responder may be found.
 ///
 /// A CRL is used when it names the certificate's issuer, verifies with the issuer's key, and
-/// covers `at`: issued at or after it (so a revocation before `at` would be on it), or
-/// current at it (`thisUpdate ≤ at ≤ nextUpdate`). Among usable CRLs, one listing the
-/// certificate decides; else the most recent says good.
+/// covers `at`; an OCSP response when it answers for the certificate, is signed by the
+/// issuer or its delegated responder, and covers `at`. Among usable answers, a revocation
+/// decides; else the most recent good one.
 pub fn status(
     cert: &Certificate,
     issuer: &Certificate,
     at: OffsetDateTime,
-    sets: &[&CrlSet],
+    sets: &[&RevocationData],
+    extra: &[Certificate],
 ) -> Status {
     let mut problems = Vec::new();
-    let mut best_good: Option<&Crl> = None;
-    for crl in sets.iter().flat_map(|s| s.iter()) {
+    let mut best_good: Option<Evidence> = None;
+    let mut good = |e: Evidence| {
+        if best_good
+            .as_ref()
+            .is_none_or(|b| e.this_update > b.this_update)
+        {
+            best_good = Some(e);
+        }
+    };
+    for response in sets.iter().flat_map(|s| s.ocsp.iter()) {
+        let Some(single) = response.single_for(cert, issuer) else {
+            continue;
+        };
+        if let Err(e) = response.signed_for(issuer, extra) {
+            problems.push(e);
+            continue;
+        }
+        if !covers(single.this_update, single.next_update, at) {
+            problems.push(format!(
+                "the OCSP response of {} of {} is stale for {at} (next update {})",
+                response.responder_name,
+                single.this_update,
+                single
+                    .next_update
+                    .map_or("none".to_owned(), |n| n.to_string())
+            ));
+            continue;
+        }
+        let evidence = Evidence {
+            kind: "ocsp",
+            issuer: response.responder_name.clone(),
+            this_update: single.this_update,
+            source: response.source.clone(),
+            sha256: hex::encode(response.sha256),
+        };
+        match &single.state {
+            CertState::Revoked { at: when, reason } => {
+                return Status::Revoked {
+                    at: *when,
+                    reason: reason.clone(),
+                    evidence,
+                }
+            }
+            CertState::Good => good(evidence),
+            CertState::Unknown => problems.push(format!(
+                "the OCSP responder {} answered \"unknown\" for it",
+                response.responder_name
+            )),
+        }
+    }
+    for crl in sets.iter().flat_map(|s| s.crls.iter()) {
         if crl.issuer_raw != cert.issuer_raw {
             continue;
         }
@@ -278,11 +372,7 @@ pub fn status(
             ));
             continue;
         }
-        let covers = crl.this_update >= at
-            || crl
-                .next_update
-                .is_some_and(|n| crl.this_update <= at && at <= n);
-        if !covers {
+        if !covers(crl.this_update, crl.next_update, at) {
             problems.push(format!(
                 "the CRL of {} issued {} is stale for {at} (next update {})",
                 crl.issuer,
@@ -298,12 +388,10 @@ pub fn status(
                 evidence: evidence(crl),
             };
         }
-        if best_good.is_none_or(|b| crl.this_update > b.this_update) {
-            best_good = Some(crl);
-        }
+        good(evidence(crl));
     }
     match best_good {
-        Some(crl) => Status::Good(evidence(crl)),
+        Some(e) => Status::Good(e),
         None => Status::Unknown(problems),
     }
 }

@@ -73,7 +73,20 @@ pub struct Certificate {
     pub names: Names,
     pub public_key_bits: u32,
     pub public_key_kind: String,
+    /// The subjectPublicKey bits (what an OCSP CertID's issuerKeyHash hashes).
+    pub public_key_raw: Vec<u8>,
+    /// HTTP locations from the CRL distribution points (RFC 5280 §4.2.1.13).
+    pub crl_urls: Vec<String>,
+    /// OCSP responders and caIssuers locations from authorityInfoAccess (§4.2.2.1).
+    pub ocsp_urls: Vec<String>,
+    pub ca_issuers: Vec<String>,
+    /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a delegated OCSP responder's own status
+    /// is not to be checked.
+    pub ocsp_nocheck: bool,
 }
+
+/// id-kp-OCSPSigning (RFC 5280 §4.2.1.12).
+pub const OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
 
 /// id-kp-timeStamping (RFC 5280 §4.2.1.12).
 pub const TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
@@ -147,8 +160,31 @@ impl Certificate {
         let mut key_usage = None;
         let mut extended_key_usage = None;
         let mut unknown_critical = Vec::new();
+        let (mut crl_urls, mut ocsp_urls, mut ca_issuers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ocsp_nocheck = false;
         for ext in tbs.extensions() {
             match ext.parsed_extension() {
+                ParsedExtension::CRLDistributionPoints(points) => {
+                    for point in points.iter() {
+                        if let Some(DistributionPointName::FullName(names)) =
+                            &point.distribution_point
+                        {
+                            crl_urls.extend(uris(names));
+                        }
+                    }
+                }
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    for desc in &aia.accessdescs {
+                        let uri = uris(std::slice::from_ref(&desc.access_location));
+                        let method = desc.access_method.to_id_string();
+                        if method == "1.3.6.1.5.5.7.48.1" {
+                            ocsp_urls.extend(uri);
+                        } else if method == "1.3.6.1.5.5.7.48.2" {
+                            ca_issuers.extend(uri);
+                        }
+                    }
+                }
+                _ if ext.oid.to_id_string() == "1.3.6.1.5.5.7.48.1.5" => ocsp_nocheck = true,
                 ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
                 ParsedExtension::AuthorityKeyIdentifier(a) => {
                     authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
@@ -250,12 +286,24 @@ impl Certificate {
             names,
             public_key_bits: pkey.bits(),
             public_key_kind,
+            public_key_raw: tbs.subject_pki.subject_public_key.data.to_vec(),
+            crl_urls,
+            ocsp_urls,
+            ca_issuers,
+            ocsp_nocheck,
             x509,
         })
     }
 
     pub fn public_key(&self) -> Option<PKey<Public>> {
         self.x509.public_key().ok()
+    }
+
+    /// Whether the certificate lists `oid` as an extended key usage.
+    pub fn has_eku(&self, oid: &str) -> bool {
+        self.extended_key_usage
+            .as_ref()
+            .is_some_and(|e| e.oids.iter().any(|o| o == oid))
     }
 
     pub fn serial_hex(&self) -> String {
@@ -850,4 +898,18 @@ fn validate(path: &[Certificate], options: PathOptions) -> Result<(), ChainError
 
 fn ts(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The `http:` URIs among `names` (kyso fetches over plain HTTP only, as CRLs and OCSP are
+/// served: RFC 5280 §4.2.1.13, RFC 6960 Appendix A).
+fn uris(names: &[GeneralName<'_>]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::URI(u) if u.len() <= 2048 && u.starts_with("http://") => {
+                Some((*u).to_owned())
+            }
+            _ => None,
+        })
+        .collect()
 }

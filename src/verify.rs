@@ -12,12 +12,13 @@ use openssl::hash::Hasher;
 use time::OffsetDateTime;
 
 use crate::cms::{self, DigestAlgorithm, EssBinding, SignatureScheme, SignedData};
+use crate::online::Online;
 use crate::pdf::{ByteRange, Coverage, PdfError, PdfFile, SignatureDict, SignatureKind};
 use crate::report::{
     CertificateRevocation, ChainEntry, Check, CheckId, Indication, Outcome, Report,
-    SignatureReport, Signer, SubIndication, TimeSource, ValidationTime, Verdict,
+    SignatureReport, Signer, SubIndication, TimeSource, TimestampReport, ValidationTime, Verdict,
 };
-use crate::revocation::{self, Crl, CrlSet, Status};
+use crate::revocation::{self, RevocationData, Status};
 use crate::timestamp::{self, ClaimedVsProven, ProvenTime};
 use crate::trust::{self, Certificate, ChainError, PathOptions, TrustStore};
 
@@ -75,24 +76,61 @@ pub struct Context {
     pub now: OffsetDateTime,
     pub algorithms: AlgorithmPolicy,
     /// CRLs the operator gave (`--crl`), beside those found in the document.
-    pub crls: CrlSet,
+    pub crls: RevocationData,
     pub revocation: RevocationMode,
+    /// Where revocation data and missing intermediates are fetched from, in the modes that
+    /// fetch; `None` fetches nothing.
+    pub online: Option<std::sync::Arc<Online>>,
 }
 
-/// What to do when no revocation data decides a certificate's status (README, "Revocation").
+/// Where revocation data may come from, and what to do when none decides a certificate's
+/// status (README, "Revocation").
 ///
-/// Default `Offline`: BCY signatures carry no revocation data (VN-PKI.md) and kyso does not
-/// fetch online yet, so demanding data would make every such document INDETERMINATE; the
-/// report says plainly which certificates were not checked instead.
+/// The library's default is `Offline`: a `Context` without an [`Online`] fetches nothing.
+/// The CLI and the service default to `SoftFail` (README says why).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RevocationMode {
     /// Use the data in the signature, the document's `/DSS` and the operator's files; a
     /// certificate without any is reported as not checked.
     #[default]
     Offline,
-    /// As `Offline`, but a certificate without usable data makes the signature
-    /// INDETERMINATE (TRY_LATER).
+    /// Also fetch (OCSP, CRL distribution points, caIssuers); a certificate nothing answers
+    /// for is reported as not checked and the signature still passes.
+    SoftFail,
+    /// Also fetch; when a certificate names a source and no source gives a usable answer,
+    /// the signature is INDETERMINATE (TRY_LATER). A certificate that names no source is
+    /// reported as not checked.
+    HardFail,
+    /// Also fetch; every certificate of the path needs revocation data, else the signature
+    /// is INDETERMINATE (TRY_LATER).
     Require,
+}
+
+impl RevocationMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Offline => "offline",
+            Self::SoftFail => "soft-fail",
+            Self::HardFail => "hard-fail",
+            Self::Require => "require",
+        }
+    }
+
+    fn fetches(self) -> bool {
+        self != Self::Offline
+    }
+}
+
+impl std::str::FromStr for RevocationMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Offline, Self::SoftFail, Self::HardFail, Self::Require]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown revocation mode {s:?}: offline, soft-fail, hard-fail or require")
+            })
+    }
 }
 
 impl Context {
@@ -102,8 +140,9 @@ impl Context {
             at: None,
             now,
             algorithms: AlgorithmPolicy::default(),
-            crls: CrlSet::default(),
+            crls: RevocationData::default(),
             revocation: RevocationMode::default(),
+            online: None,
         }
     }
 }
@@ -163,17 +202,24 @@ pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
     })?;
     apply_changes(&mut prepared, outcomes);
     let memo = trust::SignatureMemo::default();
-    // The document's /DSS CRLs, parsed once for all signatures; unreadable ones are skipped
-    // (a signature's revocation check then reports what it could not use).
-    let doc_crls = CrlSet::new(
-        pdf.dss_crls
+    // The document's /DSS, parsed once for all signatures; unreadable items are skipped (a
+    // signature's revocation check then reports what it could not use).
+    let dss = DocumentData {
+        revocation: RevocationData::from_ders(
+            pdf.dss.crls.iter().map(Vec::as_slice),
+            pdf.dss.ocsp.iter().map(Vec::as_slice),
+            &revocation::Source::Dss,
+        ),
+        certs: pdf
+            .dss
+            .certs
             .iter()
-            .filter_map(|der| Crl::from_der(der, revocation::Source::Dss).ok())
+            .filter_map(|d| Certificate::from_der(d).ok())
             .collect(),
-    );
+    };
     let signatures = prepared
         .into_iter()
-        .map(|p| evaluate(p, bytes, ctx, &memo, &doc_crls))
+        .map(|p| evaluate(p, bytes, ctx, &memo, &dss))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = Report {
         sha256: hex::encode(file_sha256),
@@ -190,6 +236,12 @@ pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
     };
     report.conclude();
     Ok(report)
+}
+
+/// What the document's `/DSS` holds for every signature.
+struct DocumentData {
+    revocation: RevocationData,
+    certs: Vec<Certificate>,
 }
 
 /// A signature after the checks that need no digest, waiting for its digest.
@@ -585,14 +637,15 @@ fn evaluate(
     bytes: &[u8],
     ctx: &Context,
     memo: &trust::SignatureMemo,
-    doc_crls: &CrlSet,
+    dss: &DocumentData,
 ) -> Result<SignatureReport, VerifyError> {
     let dict = p.dict;
     let mut signer_cert: Option<Certificate> = None;
     let mut embedded: Vec<Certificate> = Vec::new();
     let mut claimed: Option<(OffsetDateTime, TimeSource)> = None;
     let mut proven: Option<ProvenTime> = None;
-    let mut embedded_crls = CrlSet::default();
+    let mut embedded_data = RevocationData::default();
+    let mut timestamps = Vec::new();
 
     if dict.sub_filter.as_deref() == Some("adbe.x509.rsa_sha1") {
         evaluate_x509_rsa_sha1(&mut p, bytes, &mut signer_cert, ctx);
@@ -610,12 +663,11 @@ fn evaluate(
                 ),
             }
         }
-        embedded_crls = CrlSet::new(
-            sd.crls
-                .iter()
-                .chain(sd.signer.adbe_revocation_crls().iter())
-                .filter_map(|der| Crl::from_der(der, revocation::Source::Signature).ok())
-                .collect(),
+        let (adbe_crls, adbe_ocsp) = sd.signer.adbe_revocation();
+        embedded_data = RevocationData::from_ders(
+            sd.crls.iter().chain(&adbe_crls).map(Vec::as_slice),
+            sd.ocsp.iter().chain(&adbe_ocsp).map(Vec::as_slice),
+            &revocation::Source::Signature,
         );
         signer_cert = trust::find_certificate(&sd.signer.sid, &embedded, &ctx.trust);
         match &signer_cert {
@@ -634,9 +686,14 @@ fn evaluate(
                 .signer
                 .signing_time()
                 .map(|t| (t, TimeSource::CmsSigningTime));
-            proven = check_signature_timestamp(&mut p, &sd, &ctx.trust, memo);
+            let sources = [&embedded_data, &dss.revocation, &ctx.crls];
+            proven = check_signature_timestamp(&mut p, &sd, ctx, memo, &sources, &mut timestamps);
+            check_content_timestamp(&mut p, &sd, bytes, ctx, memo, &mut timestamps);
         }
     }
+    // Certificates of the document's /DSS help build paths (a B-LT document keeps the
+    // intermediates there), after the signature's own.
+    embedded.extend(dss.certs.iter().cloned());
     if claimed.is_none() {
         claimed = dict.m_time.map(|t| (t, TimeSource::PdfM));
     }
@@ -691,7 +748,15 @@ fn evaluate(
                 SignatureKind::DocumentTimestamp => trust::Purpose::TimeStamping,
             },
         };
-        match trust::build_path_with(cert, &embedded, &ctx.trust, options, memo) {
+        let mut built = trust::build_path_with(cert, &embedded, &ctx.trust, options, memo);
+        if matches!(built, Err(ChainError::NoPathToAnchor { .. })) {
+            if let Some(online) = ctx.online.as_deref().filter(|_| ctx.revocation.fetches()) {
+                if fetch_missing_issuers(&mut p, online, cert, &mut embedded, ctx) {
+                    built = trust::build_path_with(cert, &embedded, &ctx.trust, options, memo);
+                }
+            }
+        }
+        match built {
             Ok(path) => {
                 chain = path
                     .certificates
@@ -709,14 +774,10 @@ fn evaluate(
                         validation_time.time
                     ),
                 );
-                revocation = check_revocation(
-                    &mut p,
-                    &path,
-                    &validation_time,
-                    &embedded_crls,
-                    doc_crls,
-                    ctx,
-                );
+                let sources = [&embedded_data, &dss.revocation, &ctx.crls];
+                let statuses =
+                    revocation_statuses(&path, validation_time.time, &sources, &embedded, ctx);
+                revocation = decide_revocation(&mut p, statuses, &validation_time, ctx);
             }
             Err(e) => {
                 let sub = chain_sub_indication(&e);
@@ -773,44 +834,104 @@ fn evaluate(
         widget: dict.widget.clone(),
         chain,
         revocation,
+        timestamps,
         modifications: p.modifications,
         checks: p.checks,
     })
 }
 
-/// The revocation status of every certificate of the validated path but its anchor, from
-/// the signature's CRLs, the document's and the operator's, and the decision it leads to
-/// (ETSI EN 319 102-1 §5.2.6, §5.6.2.1): revoked before a proven signing time FAILS;
-/// revoked after it still PASSES and is reported; revoked without a proven time is
-/// INDETERMINATE (REVOKED_NO_POE, or REVOKED_CA_NO_POE for a CA).
-fn check_revocation(
+/// The revocation status of one certificate of a path, with what was tried.
+struct Lookup<'a> {
+    cert: &'a Certificate,
+    status: Status,
+    /// Online sources the certificate names that were asked (none when not fetching).
+    asked: usize,
+}
+
+/// The revocation status of every certificate of `path` but its anchor at `at`: from the
+/// data at hand (`sources`), then, in the modes that fetch, from the certificate's OCSP
+/// responders and CRL distribution points (at most two of each). Only validated paths get
+/// here, so every URL fetched was written by a CA the operator trusts.
+fn revocation_statuses<'a>(
+    path: &'a trust::ValidPath,
+    at: OffsetDateTime,
+    sources: &[&RevocationData],
+    extra: &[Certificate],
+    ctx: &Context,
+) -> Vec<Lookup<'a>> {
+    let online = ctx.online.as_deref().filter(|_| ctx.revocation.fetches());
+    path.certificates
+        .windows(2)
+        .map(|pair| {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let mut status = revocation::status(cert, issuer, at, sources, extra);
+            let mut asked = 0;
+            let undecided = match &status {
+                Status::Unknown(problems) => Some(problems.clone()),
+                _ => None,
+            };
+            if let (Some(mut problems), Some(online)) = (undecided, online) {
+                let ocsp = cert.ocsp_urls.iter().take(2).map(|u| (u, true));
+                let crls = cert.crl_urls.iter().take(2).map(|u| (u, false));
+                let mut found = None;
+                for (url, is_ocsp) in ocsp.chain(crls) {
+                    asked += 1;
+                    let fetched = if is_ocsp {
+                        online
+                            .ocsp(url, cert, issuer, ctx.now)
+                            .map(|r| RevocationData::new(Vec::new(), vec![r]))
+                    } else {
+                        online
+                            .crl(url, ctx.now)
+                            .map(|c| RevocationData::new(vec![c], Vec::new()))
+                    };
+                    match fetched {
+                        Ok(data) => match revocation::status(cert, issuer, at, &[&data], extra) {
+                            Status::Unknown(p) if p.is_empty() => problems.push(format!(
+                                "{url} answered without a word about this certificate"
+                            )),
+                            Status::Unknown(p) => problems.extend(p),
+                            decided => {
+                                found = Some(decided);
+                                break;
+                            }
+                        },
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                status = found.unwrap_or(Status::Unknown(problems));
+            }
+            Lookup {
+                cert,
+                status,
+                asked,
+            }
+        })
+        .collect()
+}
+
+/// The decision the statuses of the signer's path lead to (ETSI EN 319 102-1 §5.2.6,
+/// §5.6.2.1): revoked before a proven signing time FAILS; revoked after it still PASSES and
+/// is reported; revoked without a proven time is INDETERMINATE (REVOKED_NO_POE, or
+/// REVOKED_CA_NO_POE for a CA); no usable data is decided by the mode.
+fn decide_revocation(
     p: &mut Prepared<'_>,
-    path: &trust::ValidPath,
+    lookups: Vec<Lookup<'_>>,
     at: &ValidationTime,
-    embedded: &CrlSet,
-    document: &CrlSet,
     ctx: &Context,
 ) -> Vec<CertificateRevocation> {
-    let sets = [embedded, document, &ctx.crls];
     let mut out = Vec::new();
-    for pair in path.certificates.windows(2) {
-        let (cert, issuer) = (&pair[0], &pair[1]);
-        let subject = cert
-            .names
-            .common_name
-            .clone()
-            .unwrap_or_else(|| cert.names.subject.clone());
-        let is_ca = cert.ca.is_some();
-        let status = revocation::status(cert, issuer, at.time, &sets);
+    for Lookup {
+        cert,
+        status,
+        asked,
+    } in lookups
+    {
+        let subject = display_subject(cert);
         match &status {
             Status::Good(e) => p.pass(
                 CheckId::Revocation,
-                format!(
-                    "{subject}: not revoked per the CRL of {} issued {} ({})",
-                    e.issuer,
-                    rfc3339(e.this_update),
-                    source_name(&e.source)
-                ),
+                format!("{subject}: not revoked per {}", describe(e)),
             ),
             Status::Revoked {
                 at: when,
@@ -822,10 +943,9 @@ fn check_revocation(
                     .map(|r| format!(", reason {r}"))
                     .unwrap_or_default();
                 let what = format!(
-                    "{subject} was revoked at {}{why} per the CRL of {} issued {}",
+                    "{subject} was revoked at {}{why} per {}",
                     rfc3339(*when),
-                    evidence.issuer,
-                    rfc3339(evidence.this_update)
+                    describe(evidence)
                 );
                 if at.proven && *when > at.time {
                     p.push(
@@ -833,7 +953,7 @@ fn check_revocation(
                         Outcome::Info,
                         format!(
                             "{what}, after the proven signing time {}: the signature stays valid",
-                            at.time
+                            rfc3339(at.time)
                         ),
                     );
                 } else if at.proven {
@@ -847,7 +967,7 @@ fn check_revocation(
                         ),
                     );
                 } else {
-                    let sub = if is_ca {
+                    let sub = if cert.ca.is_some() {
                         SubIndication::RevokedCaNoPoe
                     } else {
                         SubIndication::RevokedNoPoe
@@ -861,26 +981,136 @@ fn check_revocation(
                 }
             }
             Status::Unknown(problems) => {
-                let why = if problems.is_empty() {
-                    "no CRL for it was found".to_owned()
-                } else {
-                    problems.join("; ")
-                };
-                let text = format!("{subject}: revocation status not checked: {why}");
-                match ctx.revocation {
-                    RevocationMode::Offline => p.push(CheckId::Revocation, Outcome::Warning, text),
-                    RevocationMode::Require => p.fail(
+                let text = format!(
+                    "{subject}: revocation status not checked: {}",
+                    unknown_why(problems, ctx)
+                );
+                if unknown_fails(ctx.revocation, asked) {
+                    p.fail(
                         CheckId::Revocation,
                         Indication::Indeterminate,
                         SubIndication::TryLater,
                         text,
-                    ),
+                    );
+                } else {
+                    p.push(CheckId::Revocation, Outcome::Warning, text);
                 }
             }
         }
         out.push(CertificateRevocation::new(cert, status));
     }
     out
+}
+
+/// Whether a certificate without usable revocation data fails in `mode`, after `asked`
+/// online sources.
+fn unknown_fails(mode: RevocationMode, asked: usize) -> bool {
+    match mode {
+        RevocationMode::Offline | RevocationMode::SoftFail => false,
+        RevocationMode::HardFail => asked > 0,
+        RevocationMode::Require => true,
+    }
+}
+
+fn unknown_why(problems: &[String], ctx: &Context) -> String {
+    if !problems.is_empty() {
+        return problems.join("; ");
+    }
+    if ctx.revocation.fetches() && ctx.online.is_some() {
+        "no revocation data for it was found, and it names no OCSP responder or CRL distribution point".to_owned()
+    } else {
+        format!(
+            "no revocation data for it was found (mode {}: nothing is fetched)",
+            ctx.revocation.name()
+        )
+    }
+}
+
+fn display_subject(cert: &Certificate) -> String {
+    cert.names
+        .common_name
+        .clone()
+        .unwrap_or_else(|| cert.names.subject.clone())
+}
+
+/// "the CRL of X issued T (source)" or "the OCSP response of R of T (source)".
+fn describe(e: &revocation::Evidence) -> String {
+    let what = if e.kind == "ocsp" {
+        "the OCSP response of"
+    } else {
+        "the CRL of"
+    };
+    let when = if e.kind == "ocsp" { "for" } else { "issued" };
+    format!(
+        "{what} {} {when} {} ({})",
+        e.issuer,
+        rfc3339(e.this_update),
+        source_name(&e.source)
+    )
+}
+
+/// Fetches, through authorityInfoAccess caIssuers, the issuers missing above `start` (at
+/// most four steps, the first URL of each certificate) into `pool`. Returns whether any
+/// certificate was added.
+fn fetch_missing_issuers(
+    p: &mut Prepared<'_>,
+    online: &Online,
+    start: &Certificate,
+    pool: &mut Vec<Certificate>,
+    ctx: &Context,
+) -> bool {
+    let known = |subject: &[u8], pool: &[Certificate]| {
+        ctx.trust
+            .anchors()
+            .iter()
+            .chain(ctx.trust.intermediates())
+            .chain(pool)
+            .any(|c| c.subject_raw == subject)
+    };
+    let mut added = false;
+    let mut current = start.clone();
+    for _ in 0..4 {
+        if current.is_self_issued() || known(&current.issuer_raw, pool) {
+            break;
+        }
+        let Some(url) = current.ca_issuers.first() else {
+            break;
+        };
+        match online.ca_issuers(url, ctx.now) {
+            Ok(certs) => {
+                let next = certs
+                    .iter()
+                    .find(|c| c.subject_raw == current.issuer_raw)
+                    .cloned();
+                p.push(
+                    CheckId::CertificateChain,
+                    Outcome::Info,
+                    format!(
+                        "the issuer of {} was fetched from {url} (caIssuers)",
+                        display_subject(&current)
+                    ),
+                );
+                pool.extend(certs);
+                added = true;
+                match next {
+                    Some(n) => current = n,
+                    None => break,
+                }
+            }
+            Err(e) => {
+                p.push(
+                    CheckId::CertificateChain,
+                    Outcome::Warning,
+                    format!(
+                        "the missing issuer of {} could not be fetched: {e}",
+                        display_subject(&current)
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    added
 }
 
 /// A time as RFC 3339, for check details.
@@ -894,6 +1124,7 @@ fn source_name(s: &revocation::Source) -> String {
         revocation::Source::Signature => "in the signature".into(),
         revocation::Source::Dss => "in the document's DSS".into(),
         revocation::Source::File(path) => format!("file {path}"),
+        revocation::Source::Online(url) => format!("fetched from {url}"),
     }
 }
 
@@ -1210,33 +1441,49 @@ fn check_algorithms(
     }
 }
 
-/// The signature timestamp (RFC 3161 Appendix A; ETSI EN 319 122-1 §5.3): a token over the
-/// signature value. A valid one proves the signature existed at its `genTime`.
+/// The signature timestamp (RFC 3161 token in the unsigned attribute
+/// id-aa-signatureTimeStampToken, over the signature value): returns the proven time when the
+/// token, its TSA's chain and that chain's revocation status all hold.
 fn check_signature_timestamp(
     p: &mut Prepared<'_>,
     sd: &SignedData,
-    store: &TrustStore,
+    ctx: &Context,
     memo: &trust::SignatureMemo,
+    sources: &[&RevocationData],
+    out: &mut Vec<TimestampReport>,
 ) -> Option<ProvenTime> {
     let token = sd
         .signer
         .unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP)?
         .values
         .first()?;
-    match timestamp::verify_token(token, &[&sd.signer.signature], store, memo) {
+    match timestamp::verify_token(token, &[&sd.signer.signature], &ctx.trust, memo) {
         Ok(proof) => {
+            let tsa = display_subject(&proof.tsa);
+            let (revocation, problem) = check_tsa_revocation(&proof, sources, ctx);
+            out.push(TimestampReport::proven(
+                "signature",
+                &proof,
+                revocation,
+                problem.clone(),
+            ));
+            if let Some(problem) = problem {
+                p.push(
+                    CheckId::SignatureTimestamp,
+                    Outcome::Warning,
+                    format!(
+                        "the signature timestamp of {} by {tsa} proves no time: {problem}",
+                        rfc3339(proof.gen_time)
+                    ),
+                );
+                return None;
+            }
             p.pass(
                 CheckId::SignatureTimestamp,
                 format!(
-                    "a {} timestamp of {} by {} proves the signature existed then",
+                    "a {} timestamp of {} by {tsa} proves the signature existed then",
                     proof.imprint_algorithm.name(),
-                    proof.gen_time,
-                    proof
-                        .tsa
-                        .names
-                        .common_name
-                        .as_deref()
-                        .unwrap_or(&proof.tsa.names.subject),
+                    rfc3339(proof.gen_time),
                 ),
             );
             Some(proof)
@@ -1244,12 +1491,97 @@ fn check_signature_timestamp(
         Err(e) => {
             // A timestamp that proves nothing leaves the claimed time; it does not make the
             // signature itself worse (ETSI EN 319 102-1 §5.6.2.4 ignores unusable tokens).
+            out.push(TimestampReport::unproven("signature", e.to_string()));
             p.push(
                 CheckId::SignatureTimestamp,
                 Outcome::Warning,
                 format!("the signature timestamp proves no time: {e}"),
             );
             None
+        }
+    }
+}
+
+/// The revocation status of a TSA's chain at the token's genTime, and why the token proves
+/// nothing if it does not: a TSA certificate revoked at or before genTime, or no usable data
+/// where the mode demands it. A revocation after genTime is reported and harmless.
+fn check_tsa_revocation(
+    proof: &ProvenTime,
+    sources: &[&RevocationData],
+    ctx: &Context,
+) -> (Vec<CertificateRevocation>, Option<String>) {
+    let lookups = revocation_statuses(&proof.chain, proof.gen_time, sources, &[], ctx);
+    let mut problem = None;
+    let mut out = Vec::new();
+    for l in lookups {
+        let subject = display_subject(l.cert);
+        match &l.status {
+            Status::Revoked { at, evidence, .. } if *at <= proof.gen_time => {
+                problem.get_or_insert(format!(
+                    "the TSA's certificate {subject} was revoked at {}, before the time it stamped, per {}",
+                    rfc3339(*at),
+                    describe(evidence)
+                ));
+            }
+            Status::Unknown(problems) if unknown_fails(ctx.revocation, l.asked) => {
+                problem.get_or_insert(format!(
+                    "the revocation status of the TSA's certificate {subject} is unknown ({}) and mode {} requires it",
+                    unknown_why(problems, ctx),
+                    ctx.revocation.name()
+                ));
+            }
+            _ => {}
+        }
+        out.push(CertificateRevocation::new(l.cert, l.status));
+    }
+    (out, problem)
+}
+
+/// A content timestamp (signed attribute id-aa-ets-contentTimestamp, ETSI EN 319 122-1
+/// §5.2.8): a proof that the signed bytes existed before the signature. Reported, not used
+/// as the signing time.
+fn check_content_timestamp(
+    p: &mut Prepared<'_>,
+    sd: &SignedData,
+    bytes: &[u8],
+    ctx: &Context,
+    memo: &trust::SignatureMemo,
+    out: &mut Vec<TimestampReport>,
+) {
+    let Some(token) = sd
+        .signer
+        .signed_attr(&cms::oid::CONTENT_TIMESTAMP)
+        .and_then(|a| a.values.first())
+    else {
+        return;
+    };
+    let Ok(range) = p.dict.check_byte_range(bytes) else {
+        return;
+    };
+    let parts = [
+        &bytes[..range.first_len],
+        &bytes[range.second_start..range.second_start + range.second_len],
+    ];
+    match timestamp::verify_token(token, &parts, &ctx.trust, memo) {
+        Ok(proof) => {
+            p.push(
+                CheckId::ContentTimestamp,
+                Outcome::Info,
+                format!(
+                    "a content timestamp by {} proves the signed content existed at {}",
+                    display_subject(&proof.tsa),
+                    rfc3339(proof.gen_time)
+                ),
+            );
+            out.push(TimestampReport::proven("content", &proof, Vec::new(), None));
+        }
+        Err(e) => {
+            p.push(
+                CheckId::ContentTimestamp,
+                Outcome::Warning,
+                format!("the content timestamp proves no time: {e}"),
+            );
+            out.push(TimestampReport::unproven("content", e.to_string()));
         }
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::{check, context, fixture, root};
 use kyso::report::{CheckId, Indication, Outcome, SubIndication};
-use kyso::revocation::{CrlSet, Source};
+use kyso::revocation::{RevocationData, Source};
 use kyso::verify::RevocationMode;
 use kyso::{Report, Verdict};
 
@@ -14,8 +14,8 @@ fn crl(name: &str) -> std::path::PathBuf {
 
 fn verify_with(file: &str, crls: &[&str], mode: RevocationMode) -> Report {
     let mut ctx = context();
-    ctx.crls =
-        CrlSet::from_paths(&crls.iter().map(|c| crl(c)).collect::<Vec<_>>()).expect("CRLs load");
+    ctx.crls = RevocationData::from_paths(&crls.iter().map(|c| crl(c)).collect::<Vec<_>>())
+        .expect("CRLs load");
     ctx.revocation = mode;
     kyso::verify(&fixture(file), &ctx).expect("verifies")
 }
@@ -150,6 +150,8 @@ fn cli_takes_crl_folders_and_the_mode() {
         .args([
             "--crl",
             "certs-test/crl/party-ca-revoked-before.crl",
+            "--crl",
+            "certs-test/crl/root-ca-good.crl",
             "--revocation",
             "require",
             "certs-test/pdf/revoked-signer-timestamped.pdf",

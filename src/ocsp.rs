@@ -1,0 +1,379 @@
+//! OCSP responses (RFC 6960): reading them, checking who signed them, and answering for one
+//! certificate; and the requests kyso sends when it asks a responder itself.
+//!
+//! A response is used for a certificate only when its signature verifies with the key of the
+//! certificate's issuer, or of a responder the issuer delegated to (a certificate the issuer
+//! signed, carrying id-kp-OCSPSigning, valid when the response was produced: RFC 6960
+//! §4.2.2.2). A delegated responder with `id-pkix-ocsp-nocheck` is trusted for the response's
+//! lifetime; one without it is accepted too and its own status is not pursued — the RFC
+//! leaves that to local policy, and no responder kyso has met omits the extension.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use der::asn1::{ObjectIdentifier as Oid, OctetString};
+use der::{Decode, Encode, Reader, SliceReader};
+use time::OffsetDateTime;
+use x509_ocsp::{CertStatus, OcspResponseStatus, ResponderId};
+
+use crate::cms::{self, AlgorithmIdentifier, DigestAlgorithm, SignatureScheme};
+use crate::revocation::Source;
+use crate::trust::{Certificate, OCSP_SIGNING};
+
+/// id-pkix-ocsp-basic (RFC 6960 §4.2.1).
+const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-pkix-ocsp-nonce (RFC 6960 §4.4.1).
+const OCSP_NONCE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// Most single responses read from one response: a response about one certificate has one.
+const MAX_SINGLE_RESPONSES: usize = 1_000;
+
+/// A certificate's status in one single response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertState {
+    Good,
+    Revoked {
+        at: OffsetDateTime,
+        reason: Option<String>,
+    },
+    Unknown,
+}
+
+/// One `SingleResponse`: the status of the certificate its CertID names.
+#[derive(Debug, Clone)]
+pub struct Single {
+    hash: DigestAlgorithm,
+    name_hash: Vec<u8>,
+    key_hash: Vec<u8>,
+    serial: Vec<u8>,
+    pub state: CertState,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+}
+
+/// A successful basic OCSP response, parsed.
+#[derive(Clone)]
+pub struct OcspResponse {
+    responder: Responder,
+    pub responder_name: String,
+    pub produced_at: OffsetDateTime,
+    tbs: Arc<Vec<u8>>,
+    signature_algorithm: AlgorithmIdentifier,
+    signature: Arc<Vec<u8>>,
+    certs: Arc<Vec<Certificate>>,
+    pub responses: Vec<Single>,
+    pub nonce: Option<Vec<u8>>,
+    pub sha256: [u8; 32],
+    pub source: Source,
+    /// Outcome of the signature check per issuer (SHA-256 of its certificate).
+    verified: Arc<Mutex<HashMap<[u8; 32], Result<String, String>>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Responder {
+    ByName(Vec<u8>),
+    ByKey(Vec<u8>),
+}
+
+impl std::fmt::Debug for OcspResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OcspResponse")
+            .field("responder", &self.responder_name)
+            .field("produced_at", &self.produced_at)
+            .field("responses", &self.responses.len())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl OcspResponse {
+    /// Reads a DER `OCSPResponse`. Anything but a successful basic response is an error
+    /// naming what the responder said.
+    pub fn from_der(der: &[u8], source: Source) -> Result<OcspResponse, String> {
+        let outer = x509_ocsp::OcspResponse::from_der(der)
+            .map_err(|e| format!("not an OCSP response: {e}"))?;
+        if outer.response_status != OcspResponseStatus::Successful {
+            return Err(format!(
+                "the responder answered {:?}, not a status",
+                outer.response_status
+            ));
+        }
+        let bytes = outer
+            .response_bytes
+            .ok_or("a successful OCSP response without responseBytes")?;
+        if bytes.response_type != OCSP_BASIC {
+            return Err(format!(
+                "OCSP response type {} is not the basic one",
+                bytes.response_type
+            ));
+        }
+        let basic_der = bytes.response.as_bytes();
+        let basic = x509_ocsp::BasicOcspResponse::from_der(basic_der)
+            .map_err(|e| format!("the basic OCSP response is malformed: {e}"))?;
+        // The signature covers tbsResponseData as received: take its bytes, not a re-encoding.
+        let tbs = first_element(basic_der)
+            .map_err(|e| format!("the basic OCSP response is malformed: {e}"))?;
+        let data = &basic.tbs_response_data;
+        if data.responses.len() > MAX_SINGLE_RESPONSES {
+            return Err(format!("more than {MAX_SINGLE_RESPONSES} single responses"));
+        }
+        let (responder, responder_name) = match &data.responder_id {
+            ResponderId::ByName(name) => (
+                Responder::ByName(name.to_der().map_err(|e| e.to_string())?),
+                name.to_string(),
+            ),
+            ResponderId::ByKey(hash) => (
+                Responder::ByKey(hash.as_bytes().to_vec()),
+                format!("key {}", hex::encode(hash.as_bytes())),
+            ),
+        };
+        let mut responses = Vec::with_capacity(data.responses.len());
+        for single in &data.responses {
+            let id = &single.cert_id;
+            // A CertID hashed with an algorithm kyso does not know cannot match a certificate.
+            let Some(hash) = DigestAlgorithm::from_oid(&id.hash_algorithm.oid) else {
+                continue;
+            };
+            let state = match &single.cert_status {
+                CertStatus::Good(_) => CertState::Good,
+                CertStatus::Revoked(info) => CertState::Revoked {
+                    at: generalized(&info.revocation_time.0),
+                    reason: info.revocation_reason.map(|r| format!("{r:?}")),
+                },
+                CertStatus::Unknown(_) => CertState::Unknown,
+            };
+            responses.push(Single {
+                hash,
+                name_hash: id.issuer_name_hash.as_bytes().to_vec(),
+                key_hash: id.issuer_key_hash.as_bytes().to_vec(),
+                serial: strip_zeros(id.serial_number.as_bytes()).to_vec(),
+                state,
+                this_update: generalized(&single.this_update.0),
+                next_update: single.next_update.map(|t| generalized(&t.0)),
+            });
+        }
+        let nonce = data.response_extensions.as_ref().and_then(|exts| {
+            exts.iter()
+                .find(|e| e.extn_id == OCSP_NONCE)
+                .map(|e| nonce_value(e.extn_value.as_bytes()))
+        });
+        let certs = basic
+            .certs
+            .iter()
+            .flatten()
+            .filter_map(|c| c.to_der().ok())
+            .filter_map(|d| Certificate::from_der(&d).ok())
+            .collect();
+        let alg = &basic.signature_algorithm;
+        Ok(OcspResponse {
+            responder,
+            responder_name,
+            produced_at: generalized(&data.produced_at.0),
+            tbs: Arc::new(tbs.to_vec()),
+            signature_algorithm: AlgorithmIdentifier {
+                oid: alg.oid,
+                params: alg.parameters.as_ref().and_then(|p| p.to_der().ok()),
+            },
+            signature: Arc::new(basic.signature.raw_bytes().to_vec()),
+            certs: Arc::new(certs),
+            responses,
+            nonce,
+            sha256: openssl::sha::sha256(der),
+            source,
+            verified: Default::default(),
+        })
+    }
+
+    /// The single response about `cert` (issued by `issuer`), if this response has one.
+    pub fn single_for(&self, cert: &Certificate, issuer: &Certificate) -> Option<&Single> {
+        self.responses.iter().find(|s| {
+            s.serial == cert.serial
+                && s.hash.digest(&issuer.subject_raw).ok().as_deref() == Some(&s.name_hash[..])
+                && s.hash.digest(&issuer.public_key_raw).ok().as_deref() == Some(&s.key_hash[..])
+        })
+    }
+
+    /// Checks that the response is signed by `issuer` or by a responder `issuer` delegated
+    /// to (found among the response's certificates and `extra`). Returns who signed; checked
+    /// once per issuer.
+    pub fn signed_for(
+        &self,
+        issuer: &Certificate,
+        extra: &[Certificate],
+    ) -> Result<String, String> {
+        if let Some(known) = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&issuer.sha256).cloned())
+        {
+            return known;
+        }
+        let outcome = self.check_signer(issuer, extra);
+        if let Ok(mut m) = self.verified.lock() {
+            m.insert(issuer.sha256, outcome.clone());
+        }
+        outcome
+    }
+
+    fn check_signer(&self, issuer: &Certificate, extra: &[Certificate]) -> Result<String, String> {
+        if self.names(issuer) {
+            self.verify_with(issuer)?;
+            return Ok(format!("the issuer {}", issuer.names.subject));
+        }
+        let candidates = self.certs.iter().chain(extra).filter(|c| self.names(c));
+        let mut why = format!(
+            "the responder {} is neither the issuer {} nor a certificate in the response",
+            self.responder_name, issuer.names.subject
+        );
+        for delegate in candidates {
+            match self.delegated(delegate, issuer) {
+                Ok(()) => {
+                    return Ok(format!(
+                        "the delegated responder {}",
+                        delegate.names.subject
+                    ))
+                }
+                Err(e) => why = e,
+            }
+        }
+        Err(why)
+    }
+
+    /// Whether the responder ID names `cert`.
+    fn names(&self, cert: &Certificate) -> bool {
+        match &self.responder {
+            Responder::ByName(name) => *name == cert.subject_raw,
+            Responder::ByKey(hash) => openssl::sha::sha1(&cert.public_key_raw)[..] == hash[..],
+        }
+    }
+
+    fn delegated(&self, delegate: &Certificate, issuer: &Certificate) -> Result<(), String> {
+        let subject = &delegate.names.subject;
+        if delegate.issuer_raw != issuer.subject_raw
+            || !issuer
+                .public_key()
+                .is_some_and(|k| delegate.x509.verify(&k).unwrap_or(false))
+        {
+            return Err(format!(
+                "the responder {subject} is not certified by {}",
+                issuer.names.subject
+            ));
+        }
+        if !delegate.has_eku(OCSP_SIGNING) {
+            return Err(format!(
+                "the responder {subject} is not authorised to sign OCSP responses (no id-kp-OCSPSigning)"
+            ));
+        }
+        let at = self.produced_at.unix_timestamp();
+        if at < delegate.not_before || at > delegate.not_after {
+            return Err(format!(
+                "the responder certificate {subject} was not valid when the response was produced"
+            ));
+        }
+        self.verify_with(delegate)
+    }
+
+    fn verify_with(&self, signer: &Certificate) -> Result<(), String> {
+        let scheme = SignatureScheme::resolve(&self.signature_algorithm, DigestAlgorithm::Sha256)
+            .ok_or_else(|| {
+            format!(
+                "the OCSP response's signature algorithm {} is not supported",
+                self.signature_algorithm.oid
+            )
+        })?;
+        let key = signer
+            .public_key()
+            .ok_or("the responder's public key cannot be read")?;
+        cms::verify_signature(scheme, &key, &[&self.tbs], &self.signature).map_err(|e| {
+            format!(
+                "the OCSP response of {} does not verify: {e}",
+                self.responder_name
+            )
+        })
+    }
+}
+
+/// The DER of the first element of the SEQUENCE in `der`.
+fn first_element(der: &[u8]) -> der::Result<&[u8]> {
+    let mut r = SliceReader::new(der)?;
+    let header = der::Header::decode(&mut r)?;
+    let _ = header;
+    r.tlv_bytes()
+}
+
+/// A nonce extension's value: an OCTET STRING wrapping the nonce (RFC 6960 §4.4.1); some
+/// responders put the bare bytes.
+fn nonce_value(value: &[u8]) -> Vec<u8> {
+    OctetString::from_der(value)
+        .map(|o| o.as_bytes().to_vec())
+        .unwrap_or_else(|_| value.to_vec())
+}
+
+fn generalized(t: &der::asn1::GeneralizedTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn strip_zeros(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| **b == 0).count();
+    &s[n.min(s.len().saturating_sub(1))..]
+}
+
+/// A DER `OCSPRequest` for `cert` (issued by `issuer`) with a SHA-1 CertID — the hash every
+/// responder answers for (RFC 5019 §2.1.1) — and `nonce`.
+pub fn request(cert: &Certificate, issuer: &Certificate, nonce: &[u8]) -> Result<Vec<u8>, String> {
+    let err = |e: der::Error| format!("cannot build the OCSP request: {e}");
+    let sha1 = |d: &[u8]| OctetString::new(openssl::sha::sha1(d).to_vec());
+    let mut serial = cert.serial.clone();
+    // A DER INTEGER whose top bit is set needs a leading zero to stay positive.
+    if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        serial.insert(0, 0);
+    }
+    let cert_id = x509_ocsp::CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.3.14.3.2.26"),
+            parameters: Some(der::Any::null()),
+        },
+        issuer_name_hash: sha1(&issuer.subject_raw).map_err(err)?,
+        issuer_key_hash: sha1(&issuer.public_key_raw).map_err(err)?,
+        serial_number: x509_cert::serial_number::SerialNumber::new(&serial).map_err(err)?,
+    };
+    let nonce_ext = x509_cert::ext::Extension {
+        extn_id: OCSP_NONCE,
+        critical: false,
+        extn_value: OctetString::new(
+            OctetString::new(nonce.to_vec())
+                .and_then(|o| o.to_der())
+                .map_err(err)?,
+        )
+        .map_err(err)?,
+    };
+    x509_ocsp::OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: x509_ocsp::Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions: Some(vec![nonce_ext]),
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_a_named_error() {
+        let e = OcspResponse::from_der(b"\x30\x03\x0a\x01\x03", Source::Signature)
+            .expect_err("tryLater");
+        assert!(e.contains("TryLater"), "{e}");
+        let e = OcspResponse::from_der(b"nonsense", Source::Signature).expect_err("garbage");
+        assert!(e.contains("not an OCSP response"), "{e}");
+    }
+}
