@@ -122,6 +122,10 @@ pub struct CmsSpec<'a> {
     pub timestamp: Option<(&'a Identity, OffsetDateTime)>,
     /// CRLs (DER) for the SignedData's `crls` field.
     pub crls: Vec<Vec<u8>>,
+    /// OCSP responses (DER) for the `adbe-revocationInfoArchival` signed attribute.
+    pub ocsp: Vec<Vec<u8>>,
+    /// A content timestamp (signed attribute) from this TSA at this time.
+    pub content_timestamp: Option<(&'a Identity, OffsetDateTime)>,
 }
 
 pub const ID_DATA: &str = "1.2.840.113549.1.7.1";
@@ -143,6 +147,8 @@ impl<'a> CmsSpec<'a> {
             econtent: None,
             timestamp: None,
             crls: Vec::new(),
+            ocsp: Vec::new(),
+            content_timestamp: None,
         }
     }
 
@@ -173,6 +179,25 @@ impl<'a> CmsSpec<'a> {
                 let hash = Digest::Sha256.hash(&[&self.signer.cert.to_der().unwrap()]);
                 let cert_id = seq(OctetString::new(hash).unwrap().to_der().unwrap());
                 attrs.push(attr("1.2.840.113549.1.9.16.2.47", seq(seq(cert_id))));
+            }
+            if !self.ocsp.is_empty() {
+                // RevocationInfoArchival ::= SEQUENCE { ocsp [1] EXPLICIT SEQUENCE OF OCSPResponse }
+                let list = seq(self.ocsp.concat());
+                let tagged = Any::new(
+                    Tag::ContextSpecific {
+                        constructed: true,
+                        number: der::TagNumber::new(1),
+                    },
+                    list,
+                )
+                .unwrap()
+                .to_der()
+                .unwrap();
+                attrs.push(attr("1.2.840.113583.1.1.8", seq(tagged)));
+            }
+            if let Some((tsa, at)) = self.content_timestamp {
+                let token = timestamp_token(tsa, Digest::Sha256, content, at);
+                attrs.push(attr("1.2.840.113549.1.9.16.2.20", token));
             }
         }
         let signed_attrs = (!attrs.is_empty()).then(|| SetOfVec::try_from(attrs).unwrap());
@@ -435,6 +460,8 @@ pub struct Doc {
     fields: Vec<u32>,
     perms: Option<u32>,
     page_extra: String,
+    /// Entries every later catalog repeats (the `/DSS` once one is added).
+    catalog_extra: String,
 }
 
 /// The text of the sample: report 494-BC/TU of the Hậu Giang Provincial Party Committee,
@@ -520,6 +547,7 @@ impl Doc {
             fields: Vec::new(),
             perms: None,
             page_extra,
+            catalog_extra: String::new(),
         }
     }
 
@@ -654,8 +682,9 @@ impl Doc {
             .map(|p| format!(" /Perms << /DocMDP {p} 0 R >>"))
             .unwrap_or_default();
         format!(
-            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{}] /SigFlags 3 >>{perms} >>",
-            fields.join(" ")
+            "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [{}] /SigFlags 3 >>{perms}{} >>",
+            fields.join(" "),
+            self.catalog_extra
         )
     }
 }
@@ -775,9 +804,17 @@ pub fn crl(
                 .unwrap(),
         )
     };
-    let alg = AlgorithmIdentifierOwned {
-        oid: Oid::new_unwrap("1.2.840.113549.1.1.11"),
-        parameters: Some(Any::null()),
+    let ec = signer.key.id() == openssl::pkey::Id::EC;
+    let alg = if ec {
+        AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.2.840.10045.4.3.2"),
+            parameters: None,
+        }
+    } else {
+        AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.2.840.113549.1.1.11"),
+            parameters: Some(Any::null()),
+        }
     };
     let entries: Vec<RevokedCert> = revoked
         .iter()
@@ -797,12 +834,8 @@ pub fn crl(
         revoked_certificates: (!entries.is_empty()).then_some(entries),
         crl_extensions: None,
     };
-    let signature = sign(
-        signer,
-        Scheme::Pkcs1,
-        Digest::Sha256,
-        &tbs.to_der().unwrap(),
-    );
+    let scheme = if ec { Scheme::Ecdsa } else { Scheme::Pkcs1 };
+    let signature = sign(signer, scheme, Digest::Sha256, &tbs.to_der().unwrap());
     CertificateList {
         tbs_cert_list: tbs,
         signature_algorithm: alg,
@@ -810,4 +843,318 @@ pub fn crl(
     }
     .to_der()
     .unwrap()
+}
+
+/// Where a certificate says its revocation data and issuer are.
+#[derive(Default, Clone)]
+pub struct Urls {
+    pub crl: Option<String>,
+    pub ocsp: Option<String>,
+    pub ca_issuers: Option<String>,
+}
+
+/// What a certificate made by [`issue`] is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Ca,
+    Signer,
+    /// A delegated OCSP responder: with or without id-kp-OCSPSigning and ocsp-nocheck.
+    OcspResponder {
+        eku: bool,
+        nocheck: bool,
+    },
+}
+
+/// A certificate with a new P-256 key, issued by `issuer` (self-signed when `None`), valid
+/// 2020-01-01 – 2040-01-01, naming `urls`. For tests that need certificates pointing at a
+/// server they start.
+pub fn issue(
+    cn: &str,
+    issuer: Option<&Identity>,
+    role: Role,
+    serial: u32,
+    urls: &Urls,
+) -> Identity {
+    use openssl::asn1::{Asn1Integer, Asn1Time};
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::x509::extension::{
+        AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+    };
+    use openssl::x509::{X509Extension, X509NameBuilder};
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COUNTRYNAME, "VN").unwrap();
+    name.append_entry_by_text_with_type(
+        "O",
+        "TỈNH ỦY HẬU GIANG",
+        openssl::asn1::Asn1Type::UTF8STRING,
+    )
+    .unwrap();
+    name.append_entry_by_text_with_type("CN", cn, openssl::asn1::Asn1Type::UTF8STRING)
+        .unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(&Asn1Integer::from_bn(&BigNum::from_u32(serial).unwrap()).unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(issuer.map_or(&name, |i| i.cert.subject_name()))
+        .unwrap();
+    b.set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
+        .unwrap();
+    b.set_pubkey(&key).unwrap();
+    match role {
+        Role::Ca => {
+            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        Role::Signer => {
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .non_repudiation()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        Role::OcspResponder { eku, nocheck } => {
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            if eku {
+                b.append_extension(
+                    ExtendedKeyUsage::new()
+                        .other("1.3.6.1.5.5.7.3.9")
+                        .build()
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+            if nocheck {
+                #[allow(deprecated)]
+                b.append_extension(
+                    X509Extension::new_nid(None, None, Nid::ID_PKIX_OCSP_NOCHECK, "ignored")
+                        .unwrap(),
+                )
+                .unwrap();
+            }
+        }
+    }
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))
+        .unwrap();
+    b.append_extension(ski).unwrap();
+    if let Some(i) = issuer {
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(Some(&i.cert), None))
+            .unwrap();
+        b.append_extension(aki).unwrap();
+    }
+    #[allow(deprecated)]
+    {
+        if let Some(u) = &urls.crl {
+            b.append_extension(
+                X509Extension::new_nid(
+                    None,
+                    None,
+                    Nid::CRL_DISTRIBUTION_POINTS,
+                    &format!("URI:{u}"),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        }
+        let mut aia = Vec::new();
+        if let Some(u) = &urls.ocsp {
+            aia.push(format!("OCSP;URI:{u}"));
+        }
+        if let Some(u) = &urls.ca_issuers {
+            aia.push(format!("caIssuers;URI:{u}"));
+        }
+        if !aia.is_empty() {
+            b.append_extension(
+                X509Extension::new_nid(None, None, Nid::INFO_ACCESS, &aia.join(",")).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    b.sign(issuer.map_or(&key, |i| &i.key), MessageDigest::sha256())
+        .unwrap();
+    Identity {
+        cert: b.build(),
+        key,
+    }
+}
+
+/// What an OCSP response says about a certificate.
+#[derive(Clone, Copy)]
+pub enum OcspStatus {
+    Good,
+    Revoked(OffsetDateTime),
+    Unknown,
+}
+
+/// A signed OCSP response about `cert` (issued by `issuer`), signed by `signer` (the issuer
+/// or a delegated responder, whose certificate is then included), echoing `nonce`.
+pub fn ocsp_response(
+    signer: &Identity,
+    cert: &Identity,
+    issuer: &Identity,
+    status: OcspStatus,
+    this_update: OffsetDateTime,
+    next_update: Option<OffsetDateTime>,
+    nonce: Option<&[u8]>,
+) -> Vec<u8> {
+    use x509_ocsp::{
+        BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspResponse,
+        OcspResponseStatus, ResponderId, ResponseBytes, ResponseData, RevokedInfo, SingleResponse,
+    };
+    let gt = |t: OffsetDateTime| {
+        OcspGeneralizedTime(
+            GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+                t.unix_timestamp() as u64
+            ))
+            .unwrap(),
+        )
+    };
+    let issuer_cert = issuer.x509_cert();
+    let issuer_key = issuer_cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    let cert_id = CertId {
+        hash_algorithm: AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("1.3.14.3.2.26"),
+            parameters: Some(Any::null()),
+        },
+        issuer_name_hash: OctetString::new(
+            openssl::sha::sha1(&issuer_cert.tbs_certificate.subject.to_der().unwrap()).to_vec(),
+        )
+        .unwrap(),
+        issuer_key_hash: OctetString::new(openssl::sha::sha1(&issuer_key).to_vec()).unwrap(),
+        serial_number: cert.x509_cert().tbs_certificate.serial_number,
+    };
+    let cert_status = match status {
+        OcspStatus::Good => CertStatus::good(),
+        OcspStatus::Revoked(at) => CertStatus::revoked(RevokedInfo {
+            revocation_time: gt(at),
+            revocation_reason: None,
+        }),
+        OcspStatus::Unknown => CertStatus::unknown(),
+    };
+    let extensions = nonce.map(|n| {
+        vec![x509_cert::ext::Extension {
+            extn_id: Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2"),
+            critical: false,
+            extn_value: OctetString::new(OctetString::new(n.to_vec()).unwrap().to_der().unwrap())
+                .unwrap(),
+        }]
+    });
+    let tbs = ResponseData {
+        version: x509_ocsp::Version::V1,
+        responder_id: ResponderId::ByName(signer.x509_cert().tbs_certificate.subject),
+        produced_at: gt(this_update),
+        responses: vec![SingleResponse {
+            cert_id,
+            cert_status,
+            this_update: gt(this_update),
+            next_update: next_update.map(gt),
+            single_extensions: None,
+        }],
+        response_extensions: extensions,
+    };
+    let (scheme, alg) = if signer.key.id() == openssl::pkey::Id::EC {
+        (Scheme::Ecdsa, "1.2.840.10045.4.3.2")
+    } else {
+        (Scheme::Pkcs1, "1.2.840.113549.1.1.11")
+    };
+    let signature = sign(signer, scheme, Digest::Sha256, &tbs.to_der().unwrap());
+    let delegated = signer.cert.subject_name().to_der().unwrap()
+        != issuer.cert.subject_name().to_der().unwrap();
+    let basic = BasicOcspResponse {
+        tbs_response_data: tbs,
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap(alg),
+            parameters: (scheme == Scheme::Pkcs1).then(Any::null),
+        },
+        signature: der::asn1::BitString::from_bytes(&signature).unwrap(),
+        certs: delegated.then(|| vec![signer.x509_cert()]),
+    };
+    OcspResponse {
+        response_status: OcspResponseStatus::Successful,
+        response_bytes: Some(ResponseBytes {
+            response_type: Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1"),
+            response: OctetString::new(basic.to_der().unwrap()).unwrap(),
+        }),
+    }
+    .to_der()
+    .unwrap()
+}
+
+/// The nonce of a DER OCSP request, if it has one.
+pub fn ocsp_request_nonce(request: &[u8]) -> Option<Vec<u8>> {
+    let req = x509_ocsp::OcspRequest::from_der(request).ok()?;
+    let ext = req
+        .tbs_request
+        .request_extensions?
+        .into_iter()
+        .find(|e| e.extn_id == Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2"))?;
+    OctetString::from_der(ext.extn_value.as_bytes())
+        .ok()
+        .map(|o| o.as_bytes().to_vec())
+}
+
+impl Doc {
+    /// Appends an incremental update with a `/DSS` holding these certificates, CRLs and OCSP
+    /// responses (PAdES B-LT: the validation data beside the signatures).
+    pub fn add_dss(&mut self, certs: &[Vec<u8>], crls: &[Vec<u8>], ocsp: &[Vec<u8>]) {
+        let dss = self.alloc();
+        let mut objects = Vec::new();
+        let mut arrays = String::new();
+        for (key, items) in [("Certs", certs), ("CRLs", crls), ("OCSPs", ocsp)] {
+            if items.is_empty() {
+                continue;
+            }
+            let mut refs = Vec::new();
+            for der in items {
+                let n = self.alloc();
+                let mut body = format!("<< /Length {} >>\nstream\n", der.len()).into_bytes();
+                body.extend_from_slice(der);
+                body.extend_from_slice(b"\nendstream");
+                objects.push((n, body));
+                refs.push(format!("{n} 0 R"));
+            }
+            arrays.push_str(&format!(" /{key} [{}]", refs.join(" ")));
+        }
+        objects.push((dss, format!("<< /Type /DSS{arrays} >>").into_bytes()));
+        self.catalog_extra = format!(" /DSS {dss} 0 R");
+        objects.push((1, self.catalog().into_bytes()));
+        self.append_update(&objects);
+    }
 }

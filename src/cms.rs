@@ -610,14 +610,14 @@ impl SignerInfo {
     ///   otherRevInfo [2] EXPLICIT SEQUENCE of OtherRevInfo OPTIONAL }
     /// ```
     /// Returns the CRLs and the OCSP responses, DER, in that order.
-    pub fn adbe_revocation(&self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    pub fn adbe_revocation(&self) -> RevocationValues {
         let Some(value) = self
             .signed_attr(&oid::ADBE_REVOCATION)
             .and_then(|a| a.values.first())
         else {
             return Default::default();
         };
-        let read = || -> der::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+        let read = || -> der::Result<RevocationValues> {
             let (mut crls, mut ocsp) = (Vec::new(), Vec::new());
             let mut r = SliceReader::new(value)?;
             r.sequence(|r| {
@@ -653,6 +653,9 @@ impl SignerInfo {
         parse_time(value)
     }
 }
+
+/// DER CRLs and DER OCSP responses.
+pub type RevocationValues = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 /// The OCSPResponse inside an `other [1] OtherRevocationInfoFormat` of a SignedData's `crls`
 /// field, when its format is id-ri-ocsp-response.

@@ -65,8 +65,11 @@ pub struct OcspResponse {
     pub sha256: [u8; 32],
     pub source: Source,
     /// Outcome of the signature check per issuer (SHA-256 of its certificate).
-    verified: Arc<Mutex<HashMap<[u8; 32], Result<String, String>>>>,
+    verified: Arc<Mutex<HashMap<[u8; 32], SignerCheck>>>,
 }
+
+/// Who signed a response (`Ok`), or why it is not acceptable.
+type SignerCheck = Result<String, String>;
 
 #[derive(Debug, Clone)]
 enum Responder {

@@ -214,12 +214,12 @@ impl Online {
             Crl::from_der(der, Source::Online(url.to_owned()))
                 .map_err(|e| FetchError::bad_answer(url, format!("not a CRL: {e}")))
         };
-        let crl = match self.from_disk("crl", url).map(|d| parse(&d)) {
+        let crl = match self.read_disk("crl", url).map(|d| parse(&d)) {
             Some(Ok(crl)) if crl.next_update.is_some_and(|n| n > now) => crl,
             _ => {
                 let der = self.fetch(url, || self.fetcher.get(url, MAX_CRL_BYTES), now)?;
                 let crl = parse(&der).inspect_err(|e| self.failed(url, e, now))?;
-                self.to_disk("crl", url, &der);
+                self.write_disk("crl", url, &der);
                 crl
             }
         };
@@ -307,11 +307,11 @@ impl Online {
                 return Ok(c.value.clone());
             }
         }
-        let der = match self.from_disk("cert", url) {
+        let der = match self.read_disk("cert", url) {
             Some(d) => d,
             None => {
                 let d = self.fetch(url, || self.fetcher.get(url, MAX_SMALL_BYTES), now)?;
-                self.to_disk("cert", url, &d);
+                self.write_disk("cert", url, &d);
                 d
             }
         };
@@ -361,7 +361,7 @@ impl Online {
         self.dir.as_ref().map(|d| d.join(name))
     }
 
-    fn from_disk(&self, kind: &str, url: &str) -> Option<Vec<u8>> {
+    fn read_disk(&self, kind: &str, url: &str) -> Option<Vec<u8>> {
         let path = self.disk_path(kind, url)?;
         let meta = std::fs::metadata(&path).ok()?;
         if meta.len() > MAX_CRL_BYTES as u64 {
@@ -370,7 +370,7 @@ impl Online {
         std::fs::read(path).ok()
     }
 
-    fn to_disk(&self, kind: &str, url: &str, der: &[u8]) {
+    fn write_disk(&self, kind: &str, url: &str, der: &[u8]) {
         let Some(path) = self.disk_path(kind, url) else {
             return;
         };

@@ -566,7 +566,10 @@ fn render_modifications(out: &mut String, s: &SignatureReport, lang: Lang) {
 fn check_text(c: &Check, lang: Lang) -> String {
     match (lang, c.id, c.outcome) {
         (Lang::Vi, CheckId::Revocation, Outcome::Warning) => {
-            "Không kiểm tra tình trạng thu hồi của chứng thư số".into()
+            format!(
+                "Không kiểm tra tình trạng thu hồi của chứng thư số ({})",
+                c.detail
+            )
         }
         (Lang::Vi, CheckId::Modifications, Outcome::Failed) => {
             format!(

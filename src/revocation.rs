@@ -55,6 +55,9 @@ pub enum Source {
     Online(String),
 }
 
+/// When a CRL entry was revoked, and why.
+type RevokedEntry = (OffsetDateTime, Option<String>);
+
 /// A parsed CRL, indexed by serial. The OpenSSL object is shared, not copied: a large CRL
 /// is parsed once however many verifications use it.
 #[derive(Clone)]
@@ -69,7 +72,7 @@ pub struct Crl {
     pub next_update: Option<OffsetDateTime>,
     /// Serial (without leading zeros) → revocation time and reason; shared, so a fetched
     /// CRL handed to many verifications is never copied.
-    revoked: std::sync::Arc<HashMap<Vec<u8>, (OffsetDateTime, Option<String>)>>,
+    revoked: std::sync::Arc<HashMap<Vec<u8>, RevokedEntry>>,
     /// Size of the DER, for the online cache's memory budget.
     pub size: usize,
     pub sha256: [u8; 32],

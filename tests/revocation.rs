@@ -138,33 +138,41 @@ fn crls_inside_the_signature_and_the_dss_are_used() {
 
 #[test]
 fn cli_takes_crl_folders_and_the_mode() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .current_dir(root())
-        .args([
-            "verify",
-            "--trust",
-            "certs-test/pki/root-ca.pem",
-            "--intermediates",
-            "certs-test/pki/party-ca.pem",
-        ])
-        .args([
-            "--crl",
-            "certs-test/crl/party-ca-revoked-before.crl",
-            "--crl",
-            "certs-test/crl/root-ca-good.crl",
-            "--revocation",
-            "require",
-            "certs-test/pdf/revoked-signer-timestamped.pdf",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chứng thư số đã bị thu hồi"));
+    // Every certificate is decided by the CRLs given, so no mode needs the network.
+    for mode in ["offline", "soft-fail", "hard-fail", "require"] {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .current_dir(root())
+            .args([
+                "verify",
+                "--trust",
+                "certs-test/pki/root-ca.pem",
+                "--intermediates",
+                "certs-test/pki/party-ca.pem",
+                "--crl",
+                "certs-test/crl/party-ca-revoked-before.crl",
+                "--crl",
+                "certs-test/crl/root-ca-good.crl",
+                "--fetch-timeout",
+                "1",
+                "--cache-dir",
+            ])
+            .arg(cache.path())
+            .args([
+                "--revocation",
+                mode,
+                "certs-test/pdf/revoked-signer-timestamped.pdf",
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("chứng thư số đã bị thu hồi"));
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
         .current_dir(root())
         .args([
