@@ -24,6 +24,7 @@
 //! Each module owns its error type. A signature that fails verification is not an error: it
 //! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.
 
+pub mod audit;
 pub mod cli;
 pub mod cms;
 pub mod integrity;
@@ -32,6 +33,7 @@ pub mod online;
 pub mod pdf;
 pub mod report;
 pub mod revocation;
+pub mod service;
 pub mod timestamp;
 pub mod trust;
 pub mod verify;

@@ -1,0 +1,641 @@
+//! The tamper-evident audit log: one record per request kyso answers (or rejects), chained
+//! by hashes and sealed by signed checkpoints.
+//!
+//! Each record carries the SHA-256 of the one before. The hash covers a versioned,
+//! domain-separated, length-prefixed encoding of every field ([`Record::canonical`]), so a
+//! record changed, deleted, inserted or moved breaks the chain at that record. Every
+//! [`CHECKPOINT_EVERY`] records or [`CHECKPOINT_INTERVAL`] (and when the log closes) a
+//! checkpoint — sequence, head hash, time — is signed with the service's Ed25519 key, so that
+//! rewriting the whole chain after a checkpoint is detected too.
+//!
+//! Records are written by one writer thread with group commit: every record waiting when a
+//! transaction starts goes into it, and each caller is answered once its record is durable.
+//! Storage is behind [`AuditStore`]; SQLite ([`sqlite::SqliteStore`]) is the embedded one.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openssl::pkey::{PKey, Private, Public};
+use openssl::sign::{Signer, Verifier};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A checkpoint is signed after this many records…
+pub const CHECKPOINT_EVERY: u64 = 1000;
+/// …or when this much time has passed with records not yet under a checkpoint.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+/// Most records in one transaction.
+pub const MAX_BATCH: usize = 4096;
+
+const RECORD_DOMAIN: &[u8] = b"kyso/audit-record/v1\0";
+const CHECKPOINT_DOMAIN: &[u8] = b"kyso/audit-checkpoint/v1\0";
+
+/// Why the audit log could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit store: {0}")]
+    Store(String),
+    #[error("audit key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("the audit log is closed")]
+    Closed,
+    #[error("audit record {0} is unreadable: {1}")]
+    Corrupt(u64, String),
+}
+
+impl From<rusqlite::Error> for AuditError {
+    fn from(e: rusqlite::Error) -> Self {
+        AuditError::Store(e.to_string())
+    }
+}
+
+/// What the caller said about the document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub document_id: String,
+    pub document_number: String,
+    pub sender: String,
+    pub extra: BTreeMap<String, String>,
+}
+
+/// One signature as the audit log keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureSummary {
+    pub field: Option<String>,
+    pub signer_common_name: Option<String>,
+    pub signer_organization: Option<String>,
+    pub signer_serial: Option<String>,
+    pub certificate_sha256: Option<String>,
+    pub issuer: Option<String>,
+    /// Unix seconds.
+    pub signing_time: Option<i64>,
+    pub indication: String,
+    pub sub_indication: Option<String>,
+}
+
+/// A record before the log gives it its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub time: OffsetDateTime,
+    pub principal: String,
+    pub peer: String,
+    pub method: String,
+    pub document_sha256: Option<String>,
+    pub document_size: Option<u64>,
+    pub metadata: Metadata,
+    pub signatures: Vec<SignatureSummary>,
+    /// `VALID`, `INVALID`, `INDETERMINATE`, `UNSIGNED`; empty for a rejected request.
+    pub verdict: String,
+    /// The status code and message of a rejected request.
+    pub error: Option<String>,
+    pub kyso_version: String,
+    pub trust_fingerprint: String,
+}
+
+impl Entry {
+    /// The summaries of a report's signatures.
+    pub fn summarize(report: &crate::Report) -> Vec<SignatureSummary> {
+        report
+            .signatures
+            .iter()
+            .map(|s| SignatureSummary {
+                field: s.field.clone(),
+                signer_common_name: s.signer.as_ref().and_then(|x| x.common_name.clone()),
+                signer_organization: s.signer.as_ref().and_then(|x| x.organization.clone()),
+                signer_serial: s.signer.as_ref().map(|x| x.serial.clone()),
+                certificate_sha256: s.signer.as_ref().map(|x| x.certificate_sha256.clone()),
+                issuer: s.signer.as_ref().map(|x| x.issuer.clone()),
+                signing_time: s.signing_time.map(|t| t.unix_timestamp()),
+                indication: name(&s.indication),
+                sub_indication: s.sub_indication.as_ref().map(name),
+            })
+            .collect()
+    }
+}
+
+/// The serde name of a unit enum value (`PASSED`, `REVOKED_NO_POE`…).
+pub fn name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A record in its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub sequence: u64,
+    pub entry: Entry,
+    pub previous_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl Record {
+    /// The bytes the record's hash covers: a domain tag with the format version, then every
+    /// field in a fixed order, each length-prefixed (u32, big-endian), optional fields behind
+    /// a presence byte, maps in key order.
+    pub fn canonical(sequence: u64, previous: &[u8; 32], e: &Entry) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(RECORD_DOMAIN);
+        out.extend_from_slice(&sequence.to_be_bytes());
+        out.extend_from_slice(previous);
+        out.extend_from_slice(&(e.time.unix_timestamp_nanos() as i64).to_be_bytes());
+        for s in [&e.principal, &e.peer, &e.method] {
+            put(&mut out, s);
+        }
+        put_opt(&mut out, e.document_sha256.as_deref());
+        match e.document_size {
+            Some(n) => {
+                out.push(1);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            None => out.push(0),
+        }
+        let m = &e.metadata;
+        for s in [&m.document_id, &m.document_number, &m.sender] {
+            put(&mut out, s);
+        }
+        out.extend_from_slice(&(m.extra.len() as u32).to_be_bytes());
+        for (k, v) in &m.extra {
+            put(&mut out, k);
+            put(&mut out, v);
+        }
+        out.extend_from_slice(&(e.signatures.len() as u32).to_be_bytes());
+        for s in &e.signatures {
+            for f in [
+                &s.field,
+                &s.signer_common_name,
+                &s.signer_organization,
+                &s.signer_serial,
+                &s.certificate_sha256,
+                &s.issuer,
+            ] {
+                put_opt(&mut out, f.as_deref());
+            }
+            put_opt(&mut out, s.signing_time.map(|t| t.to_string()).as_deref());
+            put(&mut out, &s.indication);
+            put_opt(&mut out, s.sub_indication.as_deref());
+        }
+        put(&mut out, &e.verdict);
+        put_opt(&mut out, e.error.as_deref());
+        put(&mut out, &e.kyso_version);
+        put(&mut out, &e.trust_fingerprint);
+        out
+    }
+
+    pub fn compute_hash(sequence: u64, previous: &[u8; 32], e: &Entry) -> [u8; 32] {
+        openssl::sha::sha256(&Self::canonical(sequence, previous, e))
+    }
+
+    /// The record's public id.
+    pub fn id(&self) -> String {
+        self.sequence.to_string()
+    }
+}
+
+fn put(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put(out, s);
+        }
+        None => out.push(0),
+    }
+}
+
+/// A signed statement that the chain up to `sequence` ends in `head_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub sequence: u64,
+    pub head_hash: [u8; 32],
+    pub time: OffsetDateTime,
+    pub signature: Vec<u8>,
+}
+
+impl Checkpoint {
+    fn message(sequence: u64, head: &[u8; 32], time: OffsetDateTime) -> Vec<u8> {
+        let mut m = CHECKPOINT_DOMAIN.to_vec();
+        m.extend_from_slice(&sequence.to_be_bytes());
+        m.extend_from_slice(head);
+        m.extend_from_slice(&(time.unix_timestamp_nanos() as i64).to_be_bytes());
+        m
+    }
+
+    pub fn verify(&self, key: &PKey<Public>) -> bool {
+        let m = Self::message(self.sequence, &self.head_hash, self.time);
+        Verifier::new_without_digest(key)
+            .and_then(|mut v| v.verify_oneshot(&self.signature, &m))
+            .unwrap_or(false)
+    }
+}
+
+/// What auditors filter on; every given filter must hold. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub document_sha256: Option<String>,
+    pub signer_name: Option<String>,
+    pub certificate_sha256: Option<String>,
+    pub signer_serial: Option<String>,
+    pub organization: Option<String>,
+    pub verdict: Option<String>,
+    pub caller: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub document_number: Option<String>,
+    /// Only records with a sequence below this (the page token).
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+/// Where records and checkpoints are kept. Appends are atomic: all of a batch and its
+/// checkpoint, or nothing.
+pub trait AuditStore: Send + Sync {
+    /// The last record's sequence and hash, if any.
+    fn head(&self) -> Result<Option<(u64, [u8; 32])>, AuditError>;
+    fn append(&self, records: &[Record], checkpoint: Option<&Checkpoint>)
+        -> Result<(), AuditError>;
+    fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError>;
+    fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError>;
+    /// Visits the records from `from` to `to` (inclusive) in sequence order; a record that
+    /// cannot be read is passed as an error with its sequence. The visitor returns false to
+    /// stop.
+    fn scan(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
+    ) -> Result<(), AuditError>;
+    fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError>;
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError>;
+}
+
+/// The service's checkpoint key: Ed25519, PKCS#8 PEM, created at first start.
+pub struct CheckpointKey {
+    key: PKey<Private>,
+    public: PKey<Public>,
+}
+
+impl CheckpointKey {
+    /// Loads `path`, or creates it (readable by the owner only) when absent.
+    pub fn load_or_create(path: &Path) -> Result<CheckpointKey, AuditError> {
+        let err = |reason: String| AuditError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
+        if path.exists() {
+            let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+            let key = PKey::private_key_from_pem(&pem).map_err(|e| err(e.to_string()))?;
+            if key.id() != openssl::pkey::Id::ED25519 {
+                return Err(err("not an Ed25519 key".into()));
+            }
+            return Self::with_public(key).map_err(err);
+        }
+        let key = PKey::generate_ed25519().map_err(|e| err(e.to_string()))?;
+        let pem = key
+            .private_key_to_pem_pkcs8()
+            .map_err(|e| err(e.to_string()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(path).map_err(|e| err(e.to_string()))?;
+        std::io::Write::write_all(&mut f, &pem).map_err(|e| err(e.to_string()))?;
+        f.sync_all().map_err(|e| err(e.to_string()))?;
+        Self::with_public(key).map_err(err)
+    }
+
+    fn with_public(key: PKey<Private>) -> Result<CheckpointKey, String> {
+        let public = key
+            .raw_public_key()
+            .and_then(|raw| PKey::public_key_from_raw_bytes(&raw, openssl::pkey::Id::ED25519))
+            .map_err(|e| e.to_string())?;
+        Ok(CheckpointKey { key, public })
+    }
+
+    pub fn public_key(&self) -> &PKey<Public> {
+        &self.public
+    }
+
+    pub fn public_key_pem(&self) -> String {
+        self.key
+            .public_key_to_pem()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn sign(&self, sequence: u64, head: [u8; 32], time: OffsetDateTime) -> Checkpoint {
+        let m = Checkpoint::message(sequence, &head, time);
+        let signature = Signer::new_without_digest(&self.key)
+            .and_then(|mut s| s.sign_oneshot_to_vec(&m))
+            .unwrap_or_default();
+        Checkpoint {
+            sequence,
+            head_hash: head,
+            time,
+            signature,
+        }
+    }
+}
+
+struct Job {
+    entry: Entry,
+    reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
+}
+
+/// The log: appends through the group-commit writer, reads straight from the store.
+pub struct AuditLog {
+    store: Arc<dyn AuditStore>,
+    key: Arc<CheckpointKey>,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl AuditLog {
+    /// Starts the writer over `store`, signing checkpoints with `key`.
+    pub fn start(store: Arc<dyn AuditStore>, key: CheckpointKey) -> Result<AuditLog, AuditError> {
+        let head = store.head()?;
+        let checkpointed = store.latest_checkpoint()?.map_or(0, |c| c.sequence);
+        let key = Arc::new(key);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (s, k) = (store.clone(), key.clone());
+        let writer = std::thread::Builder::new()
+            .name("kyso-audit-writer".into())
+            .spawn(move || write_loop(s.as_ref(), &k, rx, head, checkpointed))
+            .map_err(|e| AuditError::Store(format!("cannot start the writer: {e}")))?;
+        Ok(AuditLog {
+            store,
+            key,
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Appends `entry`; returns its sequence once it is committed.
+    pub async fn append(&self, entry: Entry) -> Result<u64, AuditError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        {
+            let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = guard.as_ref().ok_or(AuditError::Closed)?;
+            tx.send(Job { entry, reply })
+                .map_err(|_| AuditError::Closed)?;
+        }
+        answer
+            .await
+            .map_err(|_| AuditError::Closed)?
+            .map_err(AuditError::Store)
+    }
+
+    /// [`AuditLog::append`] for callers outside an async runtime.
+    pub fn append_blocking(&self, entry: Entry) -> Result<u64, AuditError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        {
+            let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = guard.as_ref().ok_or(AuditError::Closed)?;
+            tx.send(Job { entry, reply })
+                .map_err(|_| AuditError::Closed)?;
+        }
+        answer
+            .blocking_recv()
+            .map_err(|_| AuditError::Closed)?
+            .map_err(AuditError::Store)
+    }
+
+    /// Stops taking records, commits those waiting, signs a final checkpoint, and waits for
+    /// the writer to finish.
+    pub fn close(&self) {
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn AuditStore> {
+        &self.store
+    }
+
+    pub fn key(&self) -> &CheckpointKey {
+        &self.key
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(
+    store: &dyn AuditStore,
+    key: &CheckpointKey,
+    rx: mpsc::Receiver<Job>,
+    mut head: Option<(u64, [u8; 32])>,
+    mut checkpointed: u64,
+) {
+    let mut last_checkpoint = Instant::now();
+    let mut closing = false;
+    while !closing {
+        let mut jobs = Vec::new();
+        match rx.recv_timeout(CHECKPOINT_INTERVAL) {
+            Ok(job) => jobs.push(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => closing = true,
+        }
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        let (mut sequence, mut previous) = head.unwrap_or((0, [0; 32]));
+        let mut records = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            sequence += 1;
+            let hash = Record::compute_hash(sequence, &previous, &job.entry);
+            records.push(Record {
+                sequence,
+                entry: job.entry.clone(),
+                previous_hash: previous,
+                hash,
+            });
+            previous = hash;
+        }
+        let due = sequence > checkpointed
+            && (sequence - checkpointed >= CHECKPOINT_EVERY
+                || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
+                || closing);
+        let checkpoint = due.then(|| key.sign(sequence, previous, OffsetDateTime::now_utc()));
+        if records.is_empty() && checkpoint.is_none() {
+            continue;
+        }
+        match store.append(&records, checkpoint.as_ref()) {
+            Ok(()) => {
+                if !records.is_empty() {
+                    head = Some((sequence, previous));
+                }
+                if checkpoint.is_some() {
+                    checkpointed = sequence;
+                    last_checkpoint = Instant::now();
+                }
+                for (job, r) in jobs.into_iter().zip(&records) {
+                    let _ = job.reply.send(Ok(r.sequence));
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of checking the chain and its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogCheck {
+    pub ok: bool,
+    pub records_checked: u64,
+    pub checkpoints_checked: u64,
+    /// The first record that fails.
+    pub first_bad_sequence: Option<u64>,
+    pub problem: String,
+}
+
+/// Recomputes the chain from `from` to `to` (whole log when 0/None) and checks every
+/// checkpoint in that range with `key`. Names the first record that fails.
+pub fn verify_log(
+    store: &dyn AuditStore,
+    key: &PKey<Public>,
+    from: u64,
+    to: Option<u64>,
+) -> Result<LogCheck, AuditError> {
+    let from = from.max(1);
+    let mut previous = if from > 1 {
+        match store.get(from - 1) {
+            Ok(Some(r)) => r.hash,
+            _ => [0; 32],
+        }
+    } else {
+        [0; 32]
+    };
+    let mut expected = from;
+    let mut checked = 0u64;
+    let mut failure: Option<(u64, String)> = None;
+    let checkpoints = store.checkpoints(from, to)?;
+    let wanted: std::collections::HashSet<u64> = checkpoints.iter().map(|c| c.sequence).collect();
+    let mut hashes = std::collections::HashMap::new();
+    store.scan(from, to, &mut |r| {
+        let r = match r {
+            Ok(r) => r,
+            Err(AuditError::Corrupt(seq, why)) => {
+                failure = Some((seq, format!("record {seq} cannot be read ({why}): it was changed")));
+                return false;
+            }
+            Err(e) => {
+                failure = Some((expected, e.to_string()));
+                return false;
+            }
+        };
+        if r.sequence > expected {
+            failure = Some((
+                expected,
+                format!("record {expected} is missing: deleted from the log"),
+            ));
+            return false;
+        }
+        if r.previous_hash != previous {
+            failure = Some((
+                r.sequence,
+                format!(
+                    "record {} does not follow record {}: its previous hash differs (records inserted, deleted or reordered before it)",
+                    r.sequence,
+                    r.sequence - 1
+                ),
+            ));
+            return false;
+        }
+        if Record::compute_hash(r.sequence, &r.previous_hash, &r.entry) != r.hash {
+            failure = Some((
+                r.sequence,
+                format!("record {}: its content does not match its hash: it was changed", r.sequence),
+            ));
+            return false;
+        }
+        previous = r.hash;
+        if wanted.contains(&r.sequence) {
+            hashes.insert(r.sequence, r.hash);
+        }
+        expected = r.sequence + 1;
+        checked += 1;
+        true
+    })?;
+    let mut checkpoints_checked = 0;
+    if failure.is_none() {
+        for cp in checkpoints {
+            checkpoints_checked += 1;
+            if !cp.verify(key) {
+                failure = Some((
+                    cp.sequence,
+                    format!(
+                        "the checkpoint at record {} does not verify with the service's key",
+                        cp.sequence
+                    ),
+                ));
+                break;
+            }
+            match hashes.get(&cp.sequence) {
+                Some(h) if *h == cp.head_hash => {}
+                Some(_) => {
+                    failure = Some((
+                        cp.sequence,
+                        format!(
+                            "record {}: the chain differs from the signed checkpoint at it: the log was rewritten",
+                            cp.sequence
+                        ),
+                    ));
+                    break;
+                }
+                None => {
+                    failure = Some((
+                        cp.sequence,
+                        format!(
+                            "record {} is missing: a signed checkpoint covers it (deleted from the end of the log)",
+                            cp.sequence
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(match failure {
+        None => LogCheck {
+            ok: true,
+            records_checked: checked,
+            checkpoints_checked,
+            first_bad_sequence: None,
+            problem: String::new(),
+        },
+        Some((seq, problem)) => LogCheck {
+            ok: false,
+            records_checked: checked,
+            checkpoints_checked,
+            first_bad_sequence: Some(seq),
+            problem,
+        },
+    })
+}

@@ -1,0 +1,351 @@
+//! The embedded audit store: SQLite in WAL mode with full synchronous commits, schema by
+//! embedded migrations (`PRAGMA user_version`). One connection writes, one reads: WAL lets
+//! auditors query while the writer commits.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use time::OffsetDateTime;
+
+use super::{AuditError, AuditStore, Checkpoint, Entry, Metadata, Query, Record};
+
+/// The schema, one step per version; applied in order from the database's `user_version`.
+const MIGRATIONS: &[&str] = &[
+    // 1: records and checkpoints.
+    "CREATE TABLE records (
+        sequence INTEGER PRIMARY KEY,
+        time_ns INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        method TEXT NOT NULL,
+        document_sha256 TEXT,
+        document_size INTEGER,
+        document_id TEXT NOT NULL,
+        document_number TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        extra TEXT NOT NULL,
+        signatures TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        error TEXT,
+        kyso_version TEXT NOT NULL,
+        trust_fingerprint TEXT NOT NULL,
+        previous_hash BLOB NOT NULL,
+        hash BLOB NOT NULL
+    );
+    CREATE INDEX records_document ON records(document_sha256);
+    CREATE INDEX records_principal ON records(principal);
+    CREATE INDEX records_time ON records(time_ns);
+    CREATE INDEX records_number ON records(document_number);
+    CREATE TABLE checkpoints (
+        sequence INTEGER PRIMARY KEY,
+        head_hash BLOB NOT NULL,
+        time_ns INTEGER NOT NULL,
+        signature BLOB NOT NULL
+    );",
+];
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, AuditError> {
+        let writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&writer)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn migrate(c: &Connection) -> Result<(), AuditError> {
+    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(AuditError::Store(format!(
+            "the audit database has schema version {version}, newer than this kyso knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = c.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "sequence, time_ns, principal, peer, method, document_sha256, document_size, \
+     document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, \
+     trust_fingerprint, previous_hash, hash";
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32], String> {
+    v.try_into()
+        .map_err(|_| "a hash is not 32 bytes".to_owned())
+}
+
+/// Reads a row; what does not decode is reported with the row's sequence.
+fn read_row(row: &Row<'_>) -> Result<Record, AuditError> {
+    let sequence: i64 = row.get(0)?;
+    let seq = sequence as u64;
+    let corrupt = |e: String| AuditError::Corrupt(seq, e);
+    let text = |i: usize| row.get::<_, String>(i).map_err(|e| corrupt(e.to_string()));
+    let time_ns: i64 = row.get(1).map_err(|e| corrupt(e.to_string()))?;
+    let entry = Entry {
+        time: OffsetDateTime::from_unix_timestamp_nanos(time_ns as i128)
+            .map_err(|e| corrupt(e.to_string()))?,
+        principal: text(2)?,
+        peer: text(3)?,
+        method: text(4)?,
+        document_sha256: row.get(5).map_err(|e| corrupt(e.to_string()))?,
+        document_size: row
+            .get::<_, Option<i64>>(6)
+            .map_err(|e| corrupt(e.to_string()))?
+            .map(|n| n as u64),
+        metadata: Metadata {
+            document_id: text(7)?,
+            document_number: text(8)?,
+            sender: text(9)?,
+            extra: serde_json::from_str(&text(10)?).map_err(|e| corrupt(e.to_string()))?,
+        },
+        signatures: serde_json::from_str(&text(11)?).map_err(|e| corrupt(e.to_string()))?,
+        verdict: text(12)?,
+        error: row.get(13).map_err(|e| corrupt(e.to_string()))?,
+        kyso_version: text(14)?,
+        trust_fingerprint: text(15)?,
+    };
+    Ok(Record {
+        sequence: seq,
+        entry,
+        previous_hash: hash32(row.get(16).map_err(|e| corrupt(e.to_string()))?).map_err(corrupt)?,
+        hash: hash32(row.get(17).map_err(|e| corrupt(e.to_string()))?).map_err(corrupt)?,
+    })
+}
+
+fn read_checkpoint(row: &Row<'_>) -> rusqlite::Result<Checkpoint> {
+    let head: Vec<u8> = row.get(1)?;
+    let time_ns: i64 = row.get(2)?;
+    Ok(Checkpoint {
+        sequence: row.get::<_, i64>(0)? as u64,
+        head_hash: head.try_into().unwrap_or([0; 32]),
+        time: OffsetDateTime::from_unix_timestamp_nanos(time_ns as i128)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        signature: row.get(3)?,
+    })
+}
+
+impl AuditStore for SqliteStore {
+    fn head(&self) -> Result<Option<(u64, [u8; 32])>, AuditError> {
+        let c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let row: Option<(i64, Vec<u8>)> = c
+            .query_row(
+                "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(s, h)| Ok((s as u64, hash32(h).map_err(AuditError::Store)?)))
+            .transpose()
+    }
+
+    fn append(
+        &self,
+        records: &[Record],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), AuditError> {
+        let mut c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = c.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            ))?;
+            for r in records {
+                let e = &r.entry;
+                insert.execute(params![
+                    r.sequence as i64,
+                    e.time.unix_timestamp_nanos() as i64,
+                    e.principal,
+                    e.peer,
+                    e.method,
+                    e.document_sha256,
+                    e.document_size.map(|n| n as i64),
+                    e.metadata.document_id,
+                    e.metadata.document_number,
+                    e.metadata.sender,
+                    serde_json::to_string(&e.metadata.extra).unwrap_or_else(|_| "{}".into()),
+                    serde_json::to_string(&e.signatures).unwrap_or_else(|_| "[]".into()),
+                    e.verdict,
+                    e.error,
+                    e.kyso_version,
+                    e.trust_fingerprint,
+                    &r.previous_hash[..],
+                    &r.hash[..],
+                ])?;
+            }
+            if let Some(cp) = checkpoint {
+                tx.execute(
+                    "INSERT OR REPLACE INTO checkpoints (sequence, head_hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        cp.sequence as i64,
+                        &cp.head_hash[..],
+                        cp.time.unix_timestamp_nanos() as i64,
+                        cp.signature
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError> {
+        let c = self.reader();
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM records WHERE sequence = ?1"
+        ))?;
+        let mut rows = stmt.query(params![sequence as i64])?;
+        match rows.next()? {
+            Some(row) => read_row(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut add = |clause: &str, v: rusqlite::types::Value| {
+            values.push(v);
+            clauses.push(clause.replace('?', &format!("?{}", values.len())));
+        };
+        use rusqlite::types::Value as V;
+        let like = |s: &str| {
+            V::Text(format!(
+                "%{}%",
+                s.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            ))
+        };
+        let signature_has = |path: &str, op: &str| {
+            format!("EXISTS (SELECT 1 FROM json_each(records.signatures) WHERE json_extract(value, '$.{path}') {op})")
+        };
+        if let Some(v) = &q.document_sha256 {
+            add("document_sha256 = ?", V::Text(v.to_ascii_lowercase()));
+        }
+        if let Some(v) = &q.signer_name {
+            add(
+                &signature_has("signer_common_name", "LIKE ? ESCAPE '\\'"),
+                like(v),
+            );
+        }
+        if let Some(v) = &q.certificate_sha256 {
+            add(
+                &signature_has("certificate_sha256", "= ?"),
+                V::Text(v.to_ascii_lowercase()),
+            );
+        }
+        if let Some(v) = &q.signer_serial {
+            add(
+                &signature_has("signer_serial", "= ?"),
+                V::Text(v.to_ascii_uppercase()),
+            );
+        }
+        if let Some(v) = &q.organization {
+            add(
+                &signature_has("signer_organization", "LIKE ? ESCAPE '\\'"),
+                like(v),
+            );
+        }
+        if let Some(v) = &q.verdict {
+            add("verdict = ?", V::Text(v.to_ascii_uppercase()));
+        }
+        if let Some(v) = &q.caller {
+            add("principal = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = q.from {
+            add("time_ns >= ?", V::Integer(v.unix_timestamp_nanos() as i64));
+        }
+        if let Some(v) = q.to {
+            add("time_ns <= ?", V::Integer(v.unix_timestamp_nanos() as i64));
+        }
+        if let Some(v) = &q.document_number {
+            add("document_number = ?", V::Text(v.clone()));
+        }
+        if let Some(v) = q.before {
+            add("sequence < ?", V::Integer(v as i64));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM records {filter} ORDER BY sequence DESC LIMIT {}",
+            q.limit.max(1)
+        );
+        let c = self.reader();
+        let mut stmt = c.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(read_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn scan(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
+    ) -> Result<(), AuditError> {
+        let c = self.reader();
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM records WHERE sequence >= ?1 AND sequence <= ?2 ORDER BY sequence"
+        ))?;
+        let mut rows = stmt.query(params![from as i64, to.map_or(i64::MAX, |t| t as i64)])?;
+        while let Some(row) = rows.next()? {
+            if !visit(read_row(row)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError> {
+        let c = self.reader();
+        let mut stmt = c.prepare(
+            "SELECT sequence, head_hash, time_ns, signature FROM checkpoints WHERE sequence >= ?1 AND sequence <= ?2 ORDER BY sequence",
+        )?;
+        let rows = stmt.query_map(
+            params![from as i64, to.map_or(i64::MAX, |t| t as i64)],
+            read_checkpoint,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+        let c = self.reader();
+        Ok(c.query_row(
+            "SELECT sequence, head_hash, time_ns, signature FROM checkpoints ORDER BY sequence DESC LIMIT 1",
+            [],
+            read_checkpoint,
+        )
+        .optional()?)
+    }
+}
