@@ -1,4 +1,5 @@
-//! The command line: `kyso verify FILE...` for clerks and operators.
+//! The command line: `kyso verify FILE...` for clerks and operators; `serve`, `audit` and
+//! `client` are in [`crate::service::commands`].
 //!
 //! A thin layer over [`crate::verify()`]: it turns arguments into a [`Context`], reads files,
 //! prints reports, and maps verdicts to exit statuses. It reads the clock once, to give the
@@ -45,6 +46,14 @@ enum Command {
     Verify(VerifyArgs),
     /// Write the bytes signature N covers (the document as its signer saw it).
     Extract(ExtractArgs),
+    /// Serve verification and the audit log over gRPC (README, "Service").
+    Serve(crate::service::commands::ServeArgs),
+    /// Check or query the audit log in a data directory.
+    #[command(subcommand)]
+    Audit(crate::service::commands::AuditCommand),
+    /// Call a running kyso service.
+    #[command(subcommand)]
+    Client(crate::service::commands::ClientCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,6 +157,9 @@ pub fn run(
     match cli.command {
         Command::Verify(args) => run_verify(args, out, err),
         Command::Extract(args) => run_extract(args, out, err),
+        Command::Serve(args) => crate::service::commands::serve(args, out, err),
+        Command::Audit(cmd) => crate::service::commands::audit(cmd, out, err),
+        Command::Client(cmd) => crate::service::commands::client(cmd, out, err),
     }
 }
 

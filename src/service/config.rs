@@ -1,0 +1,232 @@
+//! The service's configuration: a TOML file (`--config FILE` or `KYSO_CONFIG`), then
+//! environment variables, then flags, each overriding the one before. With nothing at all:
+//! listen on 127.0.0.1:50051, audit log under `./kyso-data/`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::verify::RevocationMode;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A role a principal may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May submit documents (VerificationService).
+    Verifier,
+    /// May read and check the audit log (AuditService).
+    Auditor,
+    /// Everything.
+    Admin,
+}
+
+/// A bearer token, stored as the SHA-256 of the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// Hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
+    pub sha256: String,
+    pub principal: String,
+    pub roles: Vec<Role>,
+}
+
+/// Roles of clients that present a certificate (mutual TLS) and no token: matched on the
+/// certificate's subject as kyso prints it (`C=VN, O=…, CN=…`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificateEntry {
+    pub subject: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    #[serde(default)]
+    pub certificates: Vec<ClientCertificateEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain, PEM.
+    pub cert: PathBuf,
+    /// The server's private key, PEM.
+    pub key: PathBuf,
+    /// CA certificates (PEM) of client certificates: when set, clients must present one.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Everything `kyso serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub trust: Vec<PathBuf>,
+    pub intermediates: Vec<PathBuf>,
+    pub crl: Vec<PathBuf>,
+    /// `offline`, `soft-fail`, `hard-fail` or `require` (README, "Revocation").
+    pub revocation: String,
+    pub fetch_timeout_seconds: u64,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
+    /// Verifications running at once (CPU work, off the async reactor); 0: one per core.
+    pub max_concurrent_verifications: usize,
+    /// Requests served at once per connection.
+    pub max_concurrent_requests_per_connection: usize,
+    /// Upper bound of any request, in seconds (a shorter client deadline wins).
+    pub request_timeout_seconds: u64,
+    /// Serve without authentication: every caller gets every role. Refused unless `listen`
+    /// is a loopback address.
+    pub no_auth: bool,
+    pub auth: AuthConfig,
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("kyso-data"),
+            trust: Vec::new(),
+            intermediates: Vec::new(),
+            crl: Vec::new(),
+            revocation: "soft-fail".into(),
+            fetch_timeout_seconds: 5,
+            max_document_bytes: 64 << 20,
+            max_concurrent_verifications: 0,
+            max_concurrent_requests_per_connection: 64,
+            request_timeout_seconds: 120,
+            no_auth: false,
+            auth: AuthConfig::default(),
+            tls: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Applies `KYSO_LISTEN`, `KYSO_DATA_DIR`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
+    /// `KYSO_CRL` (lists separated by `:`), `KYSO_REVOCATION` from `env`.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("KYSO_LISTEN") {
+            self.listen = v
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("KYSO_LISTEN {v:?}: {e}")))?;
+        }
+        if let Some(v) = env("KYSO_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        let list = |v: String| {
+            v.split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        };
+        if let Some(v) = env("KYSO_TRUST") {
+            self.trust = list(v);
+        }
+        if let Some(v) = env("KYSO_INTERMEDIATES") {
+            self.intermediates = list(v);
+        }
+        if let Some(v) = env("KYSO_CRL") {
+            self.crl = list(v);
+        }
+        if let Some(v) = env("KYSO_REVOCATION") {
+            self.revocation = v;
+        }
+        Ok(())
+    }
+
+    /// Checks what can be checked before starting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.revocation_mode()?;
+        if self.no_auth && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "--no-auth is refused on {}: without authentication kyso only listens on a loopback address",
+                self.listen
+            )));
+        }
+        if !self.no_auth && self.auth.tokens.is_empty() && self.auth.certificates.is_empty() {
+            return Err(ConfigError::Invalid(
+                "no [[auth.tokens]] (or [[auth.certificates]]) are configured: add some, or pass --no-auth to serve on a loopback address without authentication".into(),
+            ));
+        }
+        for t in &self.auth.tokens {
+            if t.sha256.len() != 64 || hex::decode(&t.sha256).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "the token of {} is not a hex SHA-256 (64 hex digits)",
+                    t.principal
+                )));
+            }
+        }
+        if !self.auth.certificates.is_empty()
+            && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "[[auth.certificates]] needs [tls] with client_ca (mutual TLS)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn revocation_mode(&self) -> Result<RevocationMode, ConfigError> {
+        self.revocation.parse().map_err(ConfigError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_flags_env_and_file() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
+        assert_eq!(c.data_dir, PathBuf::from("kyso-data"));
+        let mut c: Config = toml::from_str(
+            "listen = \"0.0.0.0:6000\"\n[[auth.tokens]]\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nprincipal = \"dms\"\nroles = [\"verifier\"]\n",
+        )
+        .expect("parses");
+        assert_eq!(c.auth.tokens[0].roles, vec![Role::Verifier]);
+        c.validate().expect("valid");
+        c.apply_env(|k| (k == "KYSO_DATA_DIR").then(|| "/srv/kyso".to_owned()))
+            .expect("env");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/kyso"));
+        c.no_auth = true;
+        let e = c.validate().expect_err("no-auth on 0.0.0.0");
+        assert!(e.to_string().contains("loopback"), "{e}");
+        let e = toml::from_str::<Config>("listen = 5").expect_err("bad type");
+        assert!(e.to_string().contains("listen"), "{e}");
+    }
+}

@@ -1,0 +1,283 @@
+//! The library's report and audit records as the protocol's messages.
+
+use time::OffsetDateTime;
+
+use super::proto as pb;
+use crate::audit::{self, name, Record};
+use crate::report::{self, Indication, Outcome, SubIndication};
+use crate::Verdict;
+
+pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
+}
+
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t.seconds)
+        .ok()
+        .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos.clamp(0, 999_999_999))))
+}
+
+fn verdict(v: Verdict) -> pb::Verdict {
+    match v {
+        Verdict::Valid => pb::Verdict::Valid,
+        Verdict::Invalid => pb::Verdict::Invalid,
+        Verdict::Indeterminate => pb::Verdict::Indeterminate,
+        Verdict::Unsigned => pb::Verdict::Unsigned,
+    }
+}
+
+fn indication(i: Indication) -> pb::Indication {
+    match i {
+        Indication::Passed => pb::Indication::Passed,
+        Indication::Failed => pb::Indication::Failed,
+        Indication::Indeterminate => pb::Indication::Indeterminate,
+    }
+}
+
+fn sub_indication(s: SubIndication) -> pb::SubIndication {
+    use pb::SubIndication as P;
+    use SubIndication as S;
+    match s {
+        S::FormatFailure => P::FormatFailure,
+        S::HashFailure => P::HashFailure,
+        S::SigCryptoFailure => P::SigCryptoFailure,
+        S::NoCertificateChainFound => P::NoCertificateChainFound,
+        S::NoSigningCertificateFound => P::NoSigningCertificateFound,
+        S::OutOfBoundsNoPoe => P::OutOfBoundsNoPoe,
+        S::NotYetValid => P::NotYetValid,
+        S::ChainConstraintsFailure => P::ChainConstraintsFailure,
+        S::CertificateChainGeneralFailure => P::CertificateChainGeneralFailure,
+        S::CryptoConstraintsFailure => P::CryptoConstraintsFailure,
+        S::SigConstraintsFailure => P::SigConstraintsFailure,
+        S::Revoked => P::Revoked,
+        S::RevokedNoPoe => P::RevokedNoPoe,
+        S::RevokedCaNoPoe => P::RevokedCaNoPoe,
+        S::TryLater => P::TryLater,
+        S::DisallowedModification => P::DisallowedModification,
+        S::ModificationsNotAnalysed => P::ModificationsNotAnalysed,
+    }
+}
+
+fn outcome(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Passed => pb::Outcome::Passed,
+        Outcome::Failed => pb::Outcome::Failed,
+        Outcome::Warning => pb::Outcome::Warning,
+        Outcome::Skipped => pb::Outcome::Skipped,
+        Outcome::Info => pb::Outcome::Info,
+    }
+}
+
+pub fn widget(w: &crate::pdf::Widget) -> pb::Widget {
+    pb::Widget {
+        page: w.page,
+        rect: w.rect.map(|r| r.to_vec()).unwrap_or_default(),
+    }
+}
+
+fn chain(c: &[report::ChainEntry]) -> Vec<pb::ChainEntry> {
+    c.iter()
+        .map(|e| pb::ChainEntry {
+            subject: e.subject.clone(),
+            sha256: e.sha256.clone(),
+        })
+        .collect()
+}
+
+fn revocation(r: &[report::CertificateRevocation]) -> Vec<pb::CertificateRevocation> {
+    use crate::revocation::Source;
+    r.iter()
+        .map(|c| pb::CertificateRevocation {
+            subject: c.subject.clone(),
+            sha256: c.sha256.clone(),
+            status: c.status.to_owned(),
+            revoked_at: c.revoked_at.map(timestamp),
+            reason: c.reason.clone(),
+            evidence: c.evidence.as_ref().map(|e| {
+                let (source, location) = match &e.source {
+                    Source::Signature => ("signature", String::new()),
+                    Source::Dss => ("dss", String::new()),
+                    Source::File(p) => ("file", p.clone()),
+                    Source::Online(u) => ("online", u.clone()),
+                };
+                pb::Evidence {
+                    kind: e.kind.to_owned(),
+                    issuer: e.issuer.clone(),
+                    this_update: Some(timestamp(e.this_update)),
+                    source: source.to_owned(),
+                    location,
+                    sha256: e.sha256.clone(),
+                }
+            }),
+        })
+        .collect()
+}
+
+fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
+    use crate::pdf::Coverage;
+    let (coverage, covered_revision) = match s.coverage {
+        Some(Coverage::EntireFile) => ("entire_file", None),
+        Some(Coverage::EntireRevision(n)) => ("entire_revision", Some(n as u32)),
+        Some(Coverage::Partial) => ("partial", None),
+        None => ("", None),
+    };
+    pb::SignatureReport {
+        field: s.field.clone(),
+        kind: name(&s.kind),
+        sub_filter: s.sub_filter.clone(),
+        revision: s.revision as u32,
+        certification: s.certification.map(u32::from),
+        coverage: coverage.to_owned(),
+        covered_revision,
+        byte_range: s.byte_range.clone(),
+        indication: indication(s.indication) as i32,
+        sub_indication: s
+            .sub_indication
+            .map_or(pb::SubIndication::Unspecified, sub_indication) as i32,
+        signer: s.signer.as_ref().map(|x| pb::Signer {
+            common_name: x.common_name.clone(),
+            organization: x.organization.clone(),
+            organizational_units: x.organizational_units.clone(),
+            email: x.email.clone(),
+            subject: x.subject.clone(),
+            issuer: x.issuer.clone(),
+            serial: x.serial.clone(),
+            certificate_sha256: x.certificate_sha256.clone(),
+            key: x.key.clone(),
+        }),
+        signing_time: s.signing_time.map(timestamp),
+        validation_time: Some(pb::ValidationTime {
+            time: Some(timestamp(s.validation_time.time)),
+            source: name(&s.validation_time.source),
+            proven: s.validation_time.proven,
+        }),
+        reason: s.reason.clone(),
+        location: s.location.clone(),
+        contact_info: s.contact_info.clone(),
+        name: s.name.clone(),
+        widget: s.widget.as_ref().map(widget),
+        chain: chain(&s.chain),
+        revocation: revocation(&s.revocation),
+        timestamps: s
+            .timestamps
+            .iter()
+            .map(|t| pb::Timestamp {
+                kind: t.kind.to_owned(),
+                time: t.time.map(timestamp),
+                tsa: t.tsa.clone(),
+                proves: t.proves,
+                problem: t.problem.clone(),
+                chain: chain(&t.chain),
+                revocation: revocation(&t.revocation),
+            })
+            .collect(),
+        modifications: s
+            .modifications
+            .iter()
+            .map(|c| pb::Change {
+                revision: c.revision as u32,
+                object: c.object,
+                generation: u32::from(c.generation),
+                kind: name(&c.kind),
+                class: name(&c.class),
+                verdict: name(&c.verdict),
+                rule: c.rule.clone(),
+            })
+            .collect(),
+        checks: s
+            .checks
+            .iter()
+            .map(|c| pb::Check {
+                id: name(&c.id),
+                outcome: outcome(c.outcome) as i32,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn report(r: &crate::Report) -> pb::Report {
+    pb::Report {
+        sha256: r.sha256.clone(),
+        size: r.size as u64,
+        verdict: verdict(r.verdict) as i32,
+        reasons: r
+            .reasons
+            .iter()
+            .map(|x| pb::Reason {
+                code: x.code.to_owned(),
+                en: x.en.clone(),
+                vi: x.vi.clone(),
+            })
+            .collect(),
+        revisions: r.revisions as u32,
+        hybrid_reference: r.hybrid_reference,
+        decrypted: r.decrypted.clone(),
+        signatures: r.signatures.iter().map(signature).collect(),
+        unsigned_fields: r
+            .unsigned_fields
+            .iter()
+            .map(|u| pb::UnsignedField {
+                field: u.field.clone(),
+                widget: u.widget.as_ref().map(widget),
+            })
+            .collect(),
+        trust_fingerprint: r.trust_fingerprint.clone(),
+        kyso_version: r.kyso_version.to_owned(),
+    }
+}
+
+pub fn record(r: &Record) -> pb::AuditRecord {
+    let e = &r.entry;
+    pb::AuditRecord {
+        id: r.id(),
+        sequence: r.sequence,
+        time: Some(timestamp(e.time)),
+        principal: e.principal.clone(),
+        peer: e.peer.clone(),
+        method: e.method.clone(),
+        document_sha256: e.document_sha256.clone(),
+        document_size: e.document_size,
+        document_id: e.metadata.document_id.clone(),
+        document_number: e.metadata.document_number.clone(),
+        sender: e.metadata.sender.clone(),
+        extra: e.metadata.extra.clone().into_iter().collect(),
+        signatures: e
+            .signatures
+            .iter()
+            .map(|s| pb::AuditSignature {
+                field: s.field.clone(),
+                signer_common_name: s.signer_common_name.clone(),
+                signer_organization: s.signer_organization.clone(),
+                signer_serial: s.signer_serial.clone(),
+                certificate_sha256: s.certificate_sha256.clone(),
+                issuer: s.issuer.clone(),
+                signing_time: s
+                    .signing_time
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                    .map(timestamp),
+                indication: s.indication.clone(),
+                sub_indication: s.sub_indication.clone(),
+            })
+            .collect(),
+        verdict: e.verdict.clone(),
+        error: e.error.clone(),
+        kyso_version: e.kyso_version.clone(),
+        trust_fingerprint: e.trust_fingerprint.clone(),
+        previous_hash: hex::encode(r.previous_hash),
+        hash: hex::encode(r.hash),
+    }
+}
+
+pub fn metadata(m: Option<pb::CallerMetadata>) -> audit::Metadata {
+    let m = m.unwrap_or_default();
+    audit::Metadata {
+        document_id: m.document_id,
+        document_number: m.document_number,
+        sender: m.sender,
+        extra: m.extra.into_iter().collect(),
+    }
+}
