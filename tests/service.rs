@@ -1,0 +1,595 @@
+//! The gRPC service end to end: a real server on 127.0.0.1:0, real tonic clients.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../certs-test/fixture.rs"]
+mod certs;
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kyso::service::config::{Config, Role, TokenEntry};
+use kyso::service::proto::audit_service_client::AuditServiceClient;
+use kyso::service::proto::verification_service_client::VerificationServiceClient;
+use kyso::service::proto::{self as pb};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+const VERIFIER: &str = "verifier-token";
+const AUDITOR: &str = "auditor-token";
+const ADMIN: &str = "admin-token";
+
+fn token(t: &str, principal: &str, roles: Vec<Role>) -> TokenEntry {
+    TokenEntry {
+        sha256: hex::encode(openssl::sha::sha256(t.as_bytes())),
+        principal: principal.into(),
+        roles,
+    }
+}
+
+fn config(data_dir: &Path) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        trust: vec![pki("root-ca.pem")],
+        intermediates: vec![pki("party-ca.pem")],
+        revocation: "offline".into(),
+        ..Config::default()
+    };
+    c.auth.tokens = vec![
+        token(VERIFIER, "dms-haugiang", vec![Role::Verifier]),
+        token(AUDITOR, "thanh-tra", vec![Role::Auditor]),
+        token(ADMIN, "admin", vec![Role::Admin]),
+    ];
+    c
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn with_token<T>(t: Option<&str>, message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    if let Some(t) = t {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    r
+}
+
+fn verify_request(document: Vec<u8>, number: &str) -> pb::VerifyDocumentRequest {
+    pb::VerifyDocumentRequest {
+        document,
+        metadata: Some(pb::CallerMetadata {
+            document_id: "dms-42".into(),
+            document_number: number.into(),
+            sender: "Văn phòng Tỉnh ủy".into(),
+            extra: [("urgency".to_owned(), "high".to_owned())].into(),
+        }),
+        options: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_the_two_signature_fixture_and_read_its_record_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let ch = channel(server.addr).await;
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let doc = fixture("two-signatures.pdf");
+    let answer = v
+        .verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(doc.clone(), "494-BC/TU"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let report = answer.report.unwrap();
+    assert_eq!(report.verdict, pb::Verdict::Valid as i32);
+    assert_eq!(report.signatures.len(), 2);
+    assert_eq!(
+        report.signatures[0].indication,
+        pb::Indication::Passed as i32
+    );
+    assert!(answer.summary.contains("HỢP LỆ"), "{}", answer.summary);
+
+    let mut a = AuditServiceClient::new(ch);
+    let record = a
+        .get_record(with_token(
+            Some(AUDITOR),
+            pb::GetRecordRequest {
+                id: answer.audit_record_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(record.principal, "dms-haugiang");
+    assert_eq!(record.method, "/kyso.v1.VerificationService/VerifyDocument");
+    assert_eq!(record.verdict, "VALID");
+    assert_eq!(record.document_number, "494-BC/TU");
+    assert_eq!(
+        record.extra.get("urgency").map(String::as_str),
+        Some("high")
+    );
+    assert_eq!(
+        record.document_sha256.as_deref(),
+        Some(report.sha256.as_str())
+    );
+    assert_eq!(
+        record.signatures[0].signer_common_name.as_deref(),
+        Some("Trần Văn Huyến")
+    );
+    assert_eq!(
+        record.signatures[1].signer_organization.as_deref(),
+        Some("Tỉnh ủy Hậu Giang")
+    );
+    assert!(record.peer.starts_with("127.0.0.1:"));
+
+    for (q, expect) in [
+        (
+            pb::QueryRecordsRequest {
+                signer_name: Some("Huyến".into()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            pb::QueryRecordsRequest {
+                document_sha256: Some(report.sha256.clone()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            pb::QueryRecordsRequest {
+                document_number: Some("494-BC/TU".into()),
+                verdict: Some("VALID".into()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            pb::QueryRecordsRequest {
+                organization: Some("Hậu Giang".into()),
+                caller: Some("dms-haugiang".into()),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            pb::QueryRecordsRequest {
+                signer_name: Some("Nobody".into()),
+                ..Default::default()
+            },
+            0,
+        ),
+    ] {
+        let found = a
+            .query_records(with_token(Some(AUDITOR), q.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(found.records.len(), expect, "{q:?}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_document_streams_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let mut v = VerificationServiceClient::new(channel(server.addr).await);
+    let doc = make_large_document();
+    assert!(doc.len() > 8 << 20);
+    let chunks: Vec<pb::VerifyDocumentChunk> = doc
+        .chunks(1 << 20)
+        .enumerate()
+        .map(|(i, c)| pb::VerifyDocumentChunk {
+            metadata: (i == 0).then(|| pb::CallerMetadata {
+                document_number: "big".into(),
+                ..Default::default()
+            }),
+            options: None,
+            data: c.to_vec(),
+        })
+        .collect();
+    let answer = v
+        .verify_document_stream(with_token(Some(VERIFIER), tokio_stream::iter(chunks)))
+        .await
+        .unwrap()
+        .into_inner();
+    let report = answer.report.unwrap();
+    assert_eq!(report.size as usize, doc.len());
+    assert_eq!(report.verdict, pb::Verdict::Valid as i32);
+    server.stop().await.unwrap();
+}
+
+/// The two-signature document with a 9 MB image, from the committed test keys.
+fn make_large_document() -> Vec<u8> {
+    certs::two_signature_document(&root().join("certs-test/pki"), 9 << 20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_code_and_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_document_bytes = 200_000;
+    let server = kyso::service::start(c).await.unwrap();
+    let ch = channel(server.addr).await;
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let mut a = AuditServiceClient::new(ch);
+    let doc = fixture("two-signatures.pdf");
+
+    let code = |r: Result<tonic::Response<pb::VerifyDocumentResponse>, tonic::Status>| {
+        r.map(|_| ()).unwrap_err()
+    };
+    let e = code(
+        v.verify_document(with_token(None, verify_request(doc.clone(), "")))
+            .await,
+    );
+    assert_eq!(e.code(), Code::Unauthenticated, "{e}");
+    let e = code(
+        v.verify_document(with_token(Some("wrong"), verify_request(doc.clone(), "")))
+            .await,
+    );
+    assert_eq!(e.code(), Code::Unauthenticated, "{e}");
+    let e = code(
+        v.verify_document(with_token(Some(AUDITOR), verify_request(doc.clone(), "")))
+            .await,
+    );
+    assert_eq!(e.code(), Code::PermissionDenied, "{e}");
+    assert!(e.message().contains("verifier role"), "{e}");
+    let e = code(
+        v.verify_document(with_token(Some(VERIFIER), verify_request(Vec::new(), "")))
+            .await,
+    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    let e = code(
+        v.verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(b"not a pdf".to_vec(), ""),
+        ))
+        .await,
+    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("not a PDF"), "{e}");
+    let e = code(
+        v.verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(vec![b'%'; 300_000], ""),
+        ))
+        .await,
+    );
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    let e = a
+        .query_records(with_token(
+            Some(VERIFIER),
+            pb::QueryRecordsRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e}");
+    // A document that fails verification is an answer, not an error.
+    let broken = fixture("flipped-byte.pdf");
+    let answer = v
+        .verify_document(with_token(Some(VERIFIER), verify_request(broken, "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Invalid as i32);
+    // Admin may do both.
+    v.verify_document(with_token(Some(ADMIN), verify_request(doc.clone(), "")))
+        .await
+        .unwrap();
+
+    // Every rejected request is in the log with its error.
+    let all = a
+        .query_records(with_token(
+            Some(ADMIN),
+            pb::QueryRecordsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let errors: Vec<&str> = all.iter().filter_map(|r| r.error.as_deref()).collect();
+    for code in [
+        "Unauthenticated",
+        "PermissionDenied",
+        "InvalidArgument",
+        "ResourceExhausted",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(code)),
+            "{code} not recorded: {errors:?}"
+        );
+    }
+
+    // The store failing under the service: UNAVAILABLE, never an unrecorded answer.
+    let db = rusqlite::Connection::open(dir.path().join("audit.sqlite3")).unwrap();
+    db.execute_batch("DROP TABLE records").unwrap();
+    let e = code(
+        v.verify_document(with_token(Some(VERIFIER), verify_request(doc, "")))
+            .await,
+    );
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let ch = channel(server.addr).await;
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let doc = fixture("two-signatures.pdf");
+    for i in 0..5 {
+        v.verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(doc.clone(), &format!("{i}/BC")),
+        ))
+        .await
+        .unwrap();
+    }
+    let mut a = AuditServiceClient::new(ch);
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = a
+            .query_records(with_token(
+                Some(AUDITOR),
+                pb::QueryRecordsRequest {
+                    caller: Some("dms-haugiang".into()),
+                    page_size: 2,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.records.iter().map(|r| r.document_number.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen, ["4/BC", "3/BC", "2/BC", "1/BC", "0/BC"]);
+    let e = a
+        .query_records(with_token(
+            Some(AUDITOR),
+            pb::QueryRecordsRequest {
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_clients_then_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let addr = server.addr;
+    let doc = fixture("two-signatures.pdf");
+    let mut tasks = Vec::new();
+    for c in 0..32 {
+        let doc = doc.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut v = VerificationServiceClient::new(channel(addr).await);
+            let mut ids = Vec::new();
+            for i in 0..4 {
+                let r = v
+                    .verify_document(with_token(
+                        Some(VERIFIER),
+                        verify_request(doc.clone(), &format!("{c}-{i}")),
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                ids.push(r.audit_record_id);
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 128, "every answer has its own record");
+    let mut a = AuditServiceClient::new(channel(addr).await);
+    let check = a
+        .verify_log(with_token(Some(AUDITOR), pb::VerifyLogRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(check.ok, "{}", check.problem);
+    assert!(check.records_checked >= 128);
+    server.stop().await.unwrap();
+
+    // A restart keeps the log, continues the chain, and the checkpoint still verifies.
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let mut v = VerificationServiceClient::new(channel(server.addr).await);
+    v.verify_document(with_token(
+        Some(VERIFIER),
+        verify_request(doc, "after-restart"),
+    ))
+    .await
+    .unwrap();
+    let mut a = AuditServiceClient::new(channel(server.addr).await);
+    let check = a
+        .verify_log(with_token(Some(AUDITOR), pb::VerifyLogRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(check.ok, "{}", check.problem);
+    assert!(check.checkpoints_checked >= 1);
+    let cp = a
+        .get_checkpoint(with_token(Some(AUDITOR), pb::GetCheckpointRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cp.public_key_pem.contains("PUBLIC KEY"));
+    let found = a
+        .query_records(with_token(
+            Some(AUDITOR),
+            pb::QueryRecordsRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(found
+        .records
+        .iter()
+        .any(|r| r.document_number == "after-restart"));
+    assert!(found.records.iter().any(|r| r.document_number == "31-3"));
+    server.stop().await.unwrap();
+}
+
+/// A stopped server's data with `n` verification records.
+async fn stopped_log(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let mut v = VerificationServiceClient::new(channel(server.addr).await);
+    let doc = fixture("two-signatures.pdf");
+    for i in 0..n {
+        v.verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(doc.clone(), &format!("{i}")),
+        ))
+        .await
+        .unwrap();
+    }
+    server.stop().await.unwrap();
+    dir
+}
+
+fn audit_verify(dir: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected_and_the_record_named() {
+    let cases: [(&str, &str, &str); 5] = [
+        ("UPDATE records SET verdict = 'INVALID' WHERE sequence = 3", "record 3", "changed"),
+        ("DELETE FROM records WHERE sequence = 4", "record 4", "missing"),
+        (
+            "UPDATE records SET sequence = 100 WHERE sequence = 3; UPDATE records SET sequence = 3 WHERE sequence = 4; UPDATE records SET sequence = 4 WHERE sequence = 100",
+            "record 3",
+            "does not follow",
+        ),
+        (
+            "INSERT INTO records SELECT 6, time_ns, principal, peer, method, document_sha256, document_size, document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, trust_fingerprint, previous_hash, hash FROM records WHERE sequence = 2",
+            "record 6",
+            "does not follow",
+        ),
+        ("DELETE FROM records WHERE sequence = 5", "record 5", "missing"),
+    ];
+    for (sql, named, why) in cases {
+        let dir = stopped_log(5).await;
+        let (code, text) = audit_verify(dir.path());
+        assert_eq!(code, 0, "untouched log: {text}");
+        let db = rusqlite::Connection::open(dir.path().join("audit.sqlite3")).unwrap();
+        db.execute_batch(sql).unwrap();
+        drop(db);
+        let (code, text) = audit_verify(dir.path());
+        assert_eq!(code, 1, "{sql}: {text}");
+        assert!(
+            text.contains(&format!("FAILED at {named}")),
+            "{sql}: {text}"
+        );
+        assert!(text.contains(why), "{sql}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let ch = channel(server.addr).await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "kyso.v1.VerificationService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::{
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let mut reflection = ServerReflectionClient::new(ch);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("{answer:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "kyso.v1.VerificationService",
+        "kyso.v1.AuditService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn no_auth_is_refused_off_loopback_and_without_tokens_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["serve", "--no-auth", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-auth"));
+}
