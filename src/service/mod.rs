@@ -296,10 +296,12 @@ impl Verification {
         options: Option<proto::VerifyOptions>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
         let s = &self.0;
-        call.document = Some((sha256_hex(&document), document.len() as u64));
         if let Err(status) = s.check_document(&document) {
+            call.document = Some((sha256_hex(&document), document.len() as u64));
             return Err(s.reject(call, status).await);
         }
+        // The report carries the document's SHA-256; hash here only if it cannot be read.
+        let size = document.len() as u64;
         let options = options.unwrap_or_default();
         let mut ctx = s.context.clone();
         ctx.now = OffsetDateTime::now_utc();
@@ -312,15 +314,19 @@ impl Verification {
         } else {
             Lang::Vi
         };
-        let outcome = s.cpu(move || crate::verify(&document, &ctx)).await?;
+        let outcome = s
+            .cpu(move || crate::verify(&document, &ctx).map_err(|e| (e, sha256_hex(&document))))
+            .await?;
         let report = match outcome {
             Ok(r) => r,
-            Err(e) => {
+            Err((e, sha)) => {
+                call.document = Some((sha, size));
                 let status =
                     Status::invalid_argument(format!("the document cannot be evaluated: {e}"));
                 return Err(s.reject(call, status).await);
             }
         };
+        call.document = Some((report.sha256.clone(), size));
         let mut entry = s.entry(call);
         entry.signatures = Entry::summarize(&report);
         entry.verdict = audit::name(&report.verdict);
@@ -744,7 +750,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         n => n,
     };
     let max_message = config.max_document_bytes.saturating_add(1 << 20);
+    // HTTP/2 windows large enough for a typical document in one go: with the default 64 KiB
+    // a 100 KB request waits for a window update round trip.
     let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(16 << 20))
         .timeout(Duration::from_secs(config.request_timeout_seconds.max(1)))
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1));
     if let Some(tls) = &config.tls {
