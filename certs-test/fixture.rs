@@ -863,6 +863,10 @@ pub enum Role {
         eku: bool,
         nocheck: bool,
     },
+    /// A TLS server for `localhost` and 127.0.0.1 (id-kp-serverAuth).
+    TlsServer,
+    /// A TLS client (id-kp-clientAuth), for mutual TLS.
+    TlsClient,
 }
 
 /// A certificate with a new P-256 key, issued by `issuer` (self-signed when `None`), valid
@@ -880,7 +884,8 @@ pub fn issue(
     use openssl::ec::{EcGroup, EcKey};
     use openssl::nid::Nid;
     use openssl::x509::extension::{
-        AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+        AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage,
+        SubjectAlternativeName, SubjectKeyIdentifier,
     };
     use openssl::x509::{X509Extension, X509NameBuilder};
     let key = PKey::from_ec_key(
@@ -961,6 +966,31 @@ pub fn issue(
                 )
                 .unwrap();
             }
+        }
+        Role::TlsServer | Role::TlsClient => {
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+            let mut eku = ExtendedKeyUsage::new();
+            if role == Role::TlsServer {
+                eku.server_auth();
+                b.append_extension(
+                    SubjectAlternativeName::new()
+                        .dns("localhost")
+                        .ip("127.0.0.1")
+                        .build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))
+                        .unwrap(),
+                )
+                .unwrap();
+            } else {
+                eku.client_auth();
+            }
+            b.append_extension(eku.build().unwrap()).unwrap();
         }
     }
     let ski = SubjectKeyIdentifier::new()

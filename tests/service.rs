@@ -593,3 +593,146 @@ fn no_auth_is_refused_off_loopback_and_without_tokens_nothing_starts() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-auth"));
 }
+
+/// A TLS CA with a server certificate for 127.0.0.1 and two client certificates, as PEM
+/// files in `dir`: `ca.pem`, `server.pem`/`.key`, `dms.pem`/`.key` (has roles) and
+/// `stranger.pem`/`.key` (has none).
+fn tls_files(dir: &Path) {
+    use certs::{issue, Role as R, Urls};
+    let ca = issue("kyso test TLS CA", None, R::Ca, 1, &Urls::default());
+    let write = |name: &str, id: &certs::Identity| {
+        std::fs::write(dir.join(format!("{name}.pem")), id.cert.to_pem().unwrap()).unwrap();
+        let key = id.key.private_key_to_pem_pkcs8().unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key).unwrap();
+    };
+    write("ca", &ca);
+    write(
+        "server",
+        &issue("kyso", Some(&ca), R::TlsServer, 2, &Urls::default()),
+    );
+    write(
+        "dms",
+        &issue("dms", Some(&ca), R::TlsClient, 3, &Urls::default()),
+    );
+    write(
+        "stranger",
+        &issue("stranger", Some(&ca), R::TlsClient, 4, &Urls::default()),
+    );
+}
+
+async fn tls_channel(addr: std::net::SocketAddr, dir: &Path, client: Option<&str>) -> Channel {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |f: String| std::fs::read(dir.join(f)).unwrap();
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem".into())));
+    if let Some(c) = client {
+        tls = tls.identity(Identity::from_pem(
+            read(format!("{c}.pem")),
+            read(format!("{c}.key")),
+        ));
+    }
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect_lazy()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_makes_the_client_certificate_the_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    tls_files(&tls);
+    let subject = "C=VN, O=TỈNH ỦY HẬU GIANG, CN=dms";
+    let mut c = config(&dir.path().join("data"));
+    c.tls = Some(kyso::service::config::TlsConfig {
+        cert: tls.join("server.pem"),
+        key: tls.join("server.key"),
+        client_ca: Some(tls.join("ca.pem")),
+    });
+    c.auth.certificates = vec![kyso::service::config::ClientCertificateEntry {
+        subject: subject.into(),
+        roles: vec![Role::Verifier],
+    }];
+    let server = kyso::service::start(c).await.unwrap();
+    let addr = server.addr;
+    let doc = fixture("two-signatures.pdf");
+
+    // The client certificate alone authenticates, as the subject it names.
+    let mut v = VerificationServiceClient::new(tls_channel(addr, &tls, Some("dms")).await);
+    let r = v
+        .verify_document(with_token(None, verify_request(doc.clone(), "tls-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.report.unwrap().verdict, pb::Verdict::Valid as i32);
+
+    // A certificate from the same CA whose subject has no roles is refused.
+    let mut v = VerificationServiceClient::new(tls_channel(addr, &tls, Some("stranger")).await);
+    let err = v
+        .verify_document(with_token(None, verify_request(doc.clone(), "tls-2")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("CN=stranger"), "{}", err.message());
+
+    // Without a client certificate the handshake fails; plain HTTP/2 gets nothing either.
+    let mut v = VerificationServiceClient::new(tls_channel(addr, &tls, None).await);
+    let refused = v
+        .verify_document(with_token(Some(VERIFIER), verify_request(doc.clone(), "x")))
+        .await;
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was served"
+    );
+    let plain = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let refused = VerificationServiceClient::new(plain)
+        .verify_document(with_token(Some(VERIFIER), verify_request(doc, "x")))
+        .await;
+    assert!(refused.is_err(), "a plaintext client was served");
+
+    // The CLI client over mutual TLS; then the record names the certificate's subject.
+    let f = dir.path().join("doc.pdf");
+    std::fs::write(&f, fixture("two-signatures.pdf")).unwrap();
+    let (t, f2) = (tls.clone(), f.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .args(["client", "verify"])
+            .arg(&f2)
+            .args(["--server", &format!("https://{addr}"), "--ca"])
+            .arg(t.join("ca.pem"))
+            .arg("--cert")
+            .arg(t.join("dms.pem"))
+            .arg("--key")
+            .arg(t.join("dms.key"))
+            .args(["--document-number", "tls-cli"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut a = AuditServiceClient::new(tls_channel(addr, &tls, Some("dms")).await);
+    let found = a
+        .query_records(with_token(
+            Some(ADMIN),
+            pb::QueryRecordsRequest {
+                document_number: Some("tls-cli".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.records.len(), 1);
+    assert_eq!(found.records[0].principal, subject);
+    server.stop().await.unwrap();
+}

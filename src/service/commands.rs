@@ -128,6 +128,12 @@ pub struct Connection {
     /// CA certificate (PEM) of an https:// server.
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs `--key`.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of `--cert`.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -554,13 +560,24 @@ fn print_proto_records(records: &[proto::AuditRecord], format: RecordFormat, out
 async fn channel(c: &Connection) -> Result<tonic::transport::Channel, String> {
     let mut endpoint = tonic::transport::Endpoint::from_shared(c.server.clone())
         .map_err(|e| format!("{}: not a server URL: {e}", c.server))?;
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     if c.server.starts_with("https://") {
         let mut tls = tonic::transport::ClientTlsConfig::new();
         if let Some(ca) = &c.ca {
-            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&c.cert, &c.key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
         }
         endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+    } else if c.ca.is_some() || c.cert.is_some() {
+        return Err(format!(
+            "{}: --ca and --cert need an https:// server URL",
+            c.server
+        ));
     }
     endpoint
         .connect()
