@@ -278,7 +278,18 @@ fn objects_equal(a: &Object, b: &Object) -> bool {
 fn dicts_equal(a: &Dictionary, b: &Dictionary) -> bool {
     a.len() == b.len()
         && a.iter()
-            .all(|(k, v)| b.get(k).is_ok_and(|w| objects_equal(v, w)))
+            .all(|(k, v)| b.get(k).is_ok_and(|w| entries_equal(k, v, w)))
+}
+
+/// Two values of key `key`. A signature value (`/Contents`) is compared without its zero
+/// padding, which lopdf may have been given blanked out ([`crate::pdf::signature_value`]).
+fn entries_equal(key: &[u8], a: &Object, b: &Object) -> bool {
+    match (key, a, b) {
+        (b"Contents", Object::String(x, _), Object::String(y, _)) => {
+            crate::pdf::signature_value(x) == crate::pdf::signature_value(y)
+        }
+        _ => objects_equal(a, b),
+    }
 }
 
 /// Stands for the trailer among referrers (no object has this number: xref numbers are
@@ -944,7 +955,7 @@ fn resolve_array(doc: &Document, o: &Object) -> Vec<Object> {
 fn changed_keys(a: &Dictionary, b: &Dictionary) -> Vec<Vec<u8>> {
     let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
     for (k, v) in a.iter() {
-        if !b.get(k).is_ok_and(|w| objects_equal(v, w)) {
+        if !b.get(k).is_ok_and(|w| entries_equal(k, v, w)) {
             keys.insert(k.clone());
         }
     }

@@ -259,6 +259,9 @@ pub struct PdfFile {
     pub document: Document,
     /// How the document was loaded, so that an earlier revision loads the same way.
     options: lopdf::LoadOptions,
+    /// What lopdf read when it is not the caller's bytes: a copy without signature padding
+    /// ([`blank_padding`]). Same length, same offsets.
+    lopdf_input: Option<Vec<u8>>,
     /// Whether a trailer uses hybrid references (`/XRefStm`, ISO 32000-1 §7.5.8.4): readers
     /// that do not know cross-reference streams see another document than those that do.
     pub hybrid_reference: bool,
@@ -317,7 +320,9 @@ impl PdfFile {
                 other => PdfError::Malformed(other),
             })
         };
-        let mut doc = load(bytes)?;
+        let lopdf_input = blank_padding(bytes);
+        let input = lopdf_input.as_deref().unwrap_or(bytes);
+        let mut doc = load(input)?;
         if matches!(doc.trailer.get(b"Encrypt"), Ok(Object::Null)) {
             // `/Encrypt null` means no encryption (ISO 32000-1 §7.3.7: a null value is the
             // same as an absent key), but lopdf takes the key's presence for encryption and
@@ -345,6 +350,7 @@ impl PdfFile {
         let unsigned_fields = found.unsigned;
         signatures.extend(superseded_signatures(
             bytes,
+            input,
             &revisions,
             &signatures,
             &options,
@@ -367,6 +373,7 @@ impl PdfFile {
         Ok(PdfFile {
             document: doc,
             options,
+            lopdf_input,
             hybrid_reference,
             revisions,
             signatures,
@@ -376,8 +383,10 @@ impl PdfFile {
         })
     }
 
-    /// Loads the document as it was at the end of revision `number` (1-based).
+    /// Loads the document as it was at the end of revision `number` (1-based). `bytes` are
+    /// those [`PdfFile::parse`] read.
     pub fn load_revision(&self, bytes: &[u8], number: usize) -> Result<Document, PdfError> {
+        let bytes = self.lopdf_input.as_deref().unwrap_or(bytes);
         let end = self
             .revisions
             .get(number.wrapping_sub(1))
@@ -439,7 +448,7 @@ impl SignatureDict {
                 end: second_start,
             });
         }
-        if decode_hex(inner) != self.contents {
+        if signature_value(&decode_hex(inner)) != self.contents {
             return Err(ByteRangeError::GapNotContents {
                 start: first_len,
                 end: second_start,
@@ -548,7 +557,10 @@ fn collect(doc: &Document, bytes: &[u8], revisions: &[Revision], found: &mut Fou
             let duplicate = dict
                 .get(b"Contents")
                 .and_then(Object::as_str)
-                .is_ok_and(|c| found.signatures.iter().any(|s| s.contents == c));
+                .is_ok_and(|c| {
+                    let value = signature_value(c);
+                    found.signatures.iter().any(|s| s.contents == value)
+                });
             if is_signature_dict(dict) && !is_placeholder(dict) && !duplicate {
                 seen.insert(*id);
                 found
@@ -572,6 +584,7 @@ pub const MAX_EARLIER_REVISION_LOADS: usize = 16;
 /// revision loaded on its own. An ordinary file pays the scan and nothing more.
 fn superseded_signatures(
     bytes: &[u8],
+    lopdf_input: &[u8],
     revisions: &[Revision],
     known: &[SignatureDict],
     options: &lopdf::LoadOptions,
@@ -588,7 +601,7 @@ fn superseded_signatures(
     let mut out: Vec<SignatureDict> = Vec::new();
     for number in suspects.into_iter().take(MAX_EARLIER_REVISION_LOADS) {
         let end = revisions[number - 1].end;
-        let Ok(old) = Document::load_mem_with_options(&bytes[..end], options.clone()) else {
+        let Ok(old) = Document::load_mem_with_options(&lopdf_input[..end], options.clone()) else {
             continue;
         };
         let mut found = Found::default();
@@ -659,7 +672,7 @@ impl Reader<'_> {
             .ok()
             .and_then(|o| resolve(doc, o).ok())
             .and_then(|o| o.as_str().ok())
-            .map(<[u8]>::to_vec)
+            .map(|c| signature_value(c).to_vec())
             .unwrap_or_default();
         let certs = match dict.get(b"Cert").ok().and_then(|o| resolve(doc, o).ok()) {
             Some(Object::String(s, _)) => vec![s.clone()],
@@ -1078,18 +1091,149 @@ fn is_pdf_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0')
 }
 
+/// The signature value of a `/Contents` string: the DER value it starts with, without the
+/// zero bytes that pad the space writers reserve before signing. Anything else (BER with
+/// an indefinite length, bytes that are not zero after the value, garbage) is kept whole.
+pub fn signature_value(contents: &[u8]) -> &[u8] {
+    match der_extent(contents) {
+        Some(n) if n <= contents.len() && contents[n..].iter().all(|b| *b == 0) => &contents[..n],
+        _ => contents,
+    }
+}
+
+/// The length of the DER value `bytes` starts with (header and content), read from its
+/// header alone: `bytes` may be only the first few bytes of it.
+fn der_extent(bytes: &[u8]) -> Option<usize> {
+    use der::{Decode, Reader as _};
+    let mut reader = der::SliceReader::new(bytes).ok()?;
+    let header = der::Header::decode(&mut reader).ok()?;
+    usize::try_from((reader.position() + header.length).ok()?).ok()
+}
+
+/// A copy of `bytes` for lopdf to read, in which the zero padding after each signature
+/// value a `/ByteRange` points at is turned into spaces; `None` when that would save less
+/// than a sixteenth of the file (the copy then costs more than it saves) or the file is
+/// encrypted (its strings are then not lopdf's to read as written).
+///
+/// Signature writers reserve far more room than the value needs (the BCY's tools 8–16 KB),
+/// and lopdf parses a hexadecimal string a digit at a time: on a typical document that
+/// padding is a third of the whole parse, and it is parsed again for every signed revision
+/// the change analysis loads. Spaces before the closing `>` are ordinary white space in
+/// a hex string, so lopdf reads the same value without its padding, at every offset as
+/// before; [`signature_value`] gives that same value from the original bytes, so a
+/// signature reads alike either way. Only a gap that is a well-formed hex string right
+/// after `/Contents`, starting with a DER header and followed by nothing but `0` digits,
+/// is touched; everything kyso hashes or checks byte for byte is read from `bytes`.
+fn blank_padding(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut gaps: Vec<(usize, usize)> = memchr::memmem::find_iter(bytes, b"/ByteRange")
+        .filter_map(|pos| byte_range_gap(&bytes[pos + b"/ByteRange".len()..]))
+        .filter(|(start, end)| start < end && *end <= bytes.len())
+        .collect();
+    gaps.sort_unstable();
+    gaps.dedup();
+    // Real gaps do not overlap, so together they are shorter than the file; crafted ones
+    // may all span the same megabytes, and then this shortcut is not taken.
+    let walked: usize = gaps.iter().map(|(a, b)| b - a).sum();
+    if walked > bytes.len() {
+        return None;
+    }
+    let blanks: Vec<(usize, usize)> = gaps
+        .into_iter()
+        .filter_map(|(start, end)| padding_in_gap(bytes, start, end))
+        .collect();
+    let saved: usize = blanks.iter().map(|(a, b)| b - a).sum();
+    if saved == 0 || saved < bytes.len() / 16 || find(bytes, b"/Encrypt").is_some() {
+        return None;
+    }
+    let mut copy = bytes.to_vec();
+    for (a, b) in blanks {
+        copy[a..b].fill(b' ');
+    }
+    Some(copy)
+}
+
+/// The gap `[second, third)` of a `/ByteRange [a b c d]` array written out after the key.
+fn byte_range_gap(after_key: &[u8]) -> Option<(usize, usize)> {
+    let mut rest = after_key;
+    let skip_blank = |r: &mut &[u8]| {
+        let n = r.iter().take_while(|b| is_pdf_whitespace(**b)).count();
+        *r = &r[n..];
+    };
+    skip_blank(&mut rest);
+    rest = rest.strip_prefix(b"[")?;
+    let mut numbers = [0usize; 4];
+    for n in &mut numbers {
+        skip_blank(&mut rest);
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 15 {
+            return None;
+        }
+        *n = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        rest = &rest[digits..];
+    }
+    Some((numbers[1], numbers[2]))
+}
+
+/// Where the zero padding of the signature value in the gap `[start, end)` lies, if the gap
+/// is `<hex>` right after `/Contents`, the value in it DER, and the digits after it all `0`.
+fn padding_in_gap(bytes: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+    let gap = bytes.get(start..end)?;
+    let inner = gap.strip_prefix(b"<")?.strip_suffix(b">")?;
+    let key_end = bytes[..start]
+        .iter()
+        .rposition(|b| !is_pdf_whitespace(*b))
+        .map_or(0, |i| i + 1);
+    if !bytes[..key_end].ends_with(b"/Contents") {
+        return None;
+    }
+    // The DER header is in the first few bytes: 16 digits hold any header kyso can use.
+    let head: Vec<u8> = inner
+        .iter()
+        .filter(|b| !is_pdf_whitespace(**b))
+        .take(16)
+        .copied()
+        .collect();
+    let value_digits = der_extent(&decode_hex(&head))?.checked_mul(2)?;
+    let mut digits = 0;
+    let mut padding_from = None;
+    for (i, &b) in inner.iter().enumerate() {
+        if is_pdf_whitespace(b) {
+            continue;
+        }
+        if !b.is_ascii_hexdigit() {
+            return None;
+        }
+        if digits == value_digits {
+            padding_from = Some(i);
+        }
+        if digits >= value_digits && b != b'0' {
+            return None;
+        }
+        digits += 1;
+    }
+    let from = start + 1 + padding_from?;
+    Some((from, end - 1))
+}
+
 /// Decodes a hex string body (ISO 32000-1 §7.3.4.3): whitespace ignored, a final odd digit
 /// taken as followed by 0. The caller has checked that only hex digits and whitespace occur.
 fn decode_hex(inner: &[u8]) -> Vec<u8> {
-    let mut digits: Vec<u8> = inner
-        .iter()
-        .copied()
-        .filter(u8::is_ascii_hexdigit)
-        .collect();
-    if digits.len() % 2 == 1 {
-        digits.push(b'0');
+    let mut out = Vec::with_capacity(inner.len() / 2 + 1);
+    let mut high = None;
+    for &b in inner {
+        let nibble = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => continue,
+        };
+        match high.take() {
+            None => high = Some(nibble << 4),
+            Some(h) => out.push(h | nibble),
+        }
     }
-    hex::decode(digits).unwrap_or_default()
+    out.extend(high);
+    out
 }
 
 impl fmt::Display for SignatureKind {
@@ -1108,6 +1252,86 @@ mod tests {
     #[test]
     fn hex_with_odd_digit_and_whitespace() {
         assert_eq!(decode_hex(b"30 8\n2 1"), vec![0x30, 0x82, 0x10]);
+    }
+
+    #[test]
+    fn signature_value_drops_only_the_padding_after_the_der_value() {
+        // A value whose last byte is zero keeps it: the length says where it ends.
+        assert_eq!(signature_value(&[0x30, 2, 5, 0, 0, 0]), &[0x30, 2, 5, 0]);
+        assert_eq!(signature_value(&[0x30, 2, 5, 0]), &[0x30, 2, 5, 0]);
+        // Anything but zeros after the value, or no DER at all: kept whole.
+        assert_eq!(signature_value(&[0x30, 1, 5, 0, 7]), &[0x30, 1, 5, 0, 7]);
+        assert_eq!(
+            signature_value(&[0x30, 0x80, 5, 0, 0]),
+            &[0x30, 0x80, 5, 0, 0]
+        );
+        assert_eq!(signature_value(&[0x30, 9, 5]), &[0x30, 9, 5]);
+        assert_eq!(signature_value(&[0; 8]), &[0; 8]);
+    }
+
+    /// A file of `len` bytes with a signature dictionary whose gap holds `hex`.
+    fn with_gap(prefix: &str, hex: &str, len: usize) -> (Vec<u8>, usize, usize) {
+        let head = format!("%PDF-1.7\n1 0 obj\n<</ByteRange [0 XXXXX YYYYY 0] {prefix}");
+        let start = head.len();
+        let end = start + hex.len() + 2;
+        let mut file = head
+            .replace("XXXXX", &format!("{start:05}"))
+            .replace("YYYYY", &format!("{end:05}"))
+            .into_bytes();
+        file.extend_from_slice(format!("<{hex}>>>\nendobj\n").as_bytes());
+        file.resize(len.max(file.len()), b'\n');
+        (file, start, end)
+    }
+
+    #[test]
+    fn padding_after_a_signature_value_is_blanked_for_lopdf() {
+        let hex = format!("3003 0102\n03{}", "0".repeat(400));
+        let (file, start, end) = with_gap("/Contents ", &hex, 0);
+        let copy = blank_padding(&file).expect("worth blanking");
+        assert_eq!(copy.len(), file.len());
+        let inner = &copy[start + 1..end - 1];
+        assert_eq!(
+            String::from_utf8_lossy(inner).trim_end(),
+            "3003 0102\n03",
+            "the value stays, its padding is white space"
+        );
+        assert_eq!(copy[..start + 1], file[..start + 1]);
+        assert_eq!(copy[end - 1..], file[end - 1..]);
+        let value = signature_value(&decode_hex(&file[start + 1..end - 1])).to_vec();
+        assert_eq!(value, decode_hex(inner));
+    }
+
+    #[test]
+    fn padding_is_left_alone_unless_it_is_surely_a_signature_value() {
+        let zeros = "0".repeat(400);
+        // Not after /Contents; not DER; a non-zero digit in the padding; not hex at all.
+        for (prefix, hex) in [
+            ("/Other ", format!("300301020300{zeros}")),
+            ("/Contents ", format!("ff{zeros}")),
+            ("/Contents ", format!("3003010203{zeros}1")),
+            ("/Contents ", format!("3003010203{zeros}zz")),
+        ] {
+            let (file, _, _) = with_gap(prefix, &hex, 0);
+            assert!(blank_padding(&file).is_none(), "{prefix}{hex}");
+        }
+        // Too little to gain for the copy, or an encrypted file.
+        let hex = format!("3003010203{zeros}");
+        let (file, _, _) = with_gap("/Contents ", &hex, 100_000);
+        assert!(blank_padding(&file).is_none());
+        let (mut file, _, _) = with_gap("/Contents ", &hex, 0);
+        file.extend_from_slice(b"trailer <</Encrypt 9 0 R>>");
+        assert!(blank_padding(&file).is_none());
+    }
+
+    #[test]
+    fn crafted_byte_ranges_over_one_long_gap_are_not_walked_again_and_again() {
+        let hex = format!("3003010203{}", "0".repeat(4000));
+        let (mut file, start, end) = with_gap("/Contents ", &hex, 0);
+        for cut in 1..100 {
+            let ranges = format!("/ByteRange [0 {start} {} 0]\n", end - cut);
+            file.extend_from_slice(ranges.as_bytes());
+        }
+        assert!(blank_padding(&file).is_none());
     }
 
     #[test]

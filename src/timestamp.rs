@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::cms::{self, CmsError, DigestAlgorithm, SignatureCheckError, SignatureScheme};
 use crate::trust::{
-    self, Certificate, ChainError, PathOptions, Purpose, SignatureMemo, TrustStore, ValidPath,
+    self, Cache, Certificate, ChainError, PathOptions, Purpose, TrustStore, ValidPath,
 };
 
 /// Why a timestamp token does not prove its time.
@@ -56,12 +56,12 @@ pub struct ProvenTime {
 
 /// Verifies `token` (DER of a ContentInfo) as a timestamp over `stamped` (the parts of the
 /// stamped data, hashed in order), with the TSA's chain built from the token's certificates
-/// and `store`, reusing the certificate signature checks in `memo`.
+/// and `store`, reusing the parsed certificates and signature checks in `cache`.
 pub fn verify_token(
     token: &[u8],
     stamped: &[&[u8]],
     store: &TrustStore,
-    memo: &SignatureMemo,
+    cache: &Cache,
 ) -> Result<ProvenTime, TimestampError> {
     let sd = cms::parse_signed_data(token).map_err(TimestampError::Cms)?;
     if sd.econtent_type != cms::oid::TST_INFO {
@@ -86,17 +86,13 @@ pub fn verify_token(
             algorithm: imprint_algorithm.name(),
         });
     }
-    verify_token_signature(&sd, content, store).and_then(|tsa| {
-        let certs: Vec<Certificate> = sd
-            .certificates
-            .iter()
-            .filter_map(|d| Certificate::from_der(d).ok())
-            .collect();
+    let certs = cache.certificates(&sd.certificates);
+    verify_token_signature(&sd, &certs, content, store).and_then(|tsa| {
         let options = PathOptions {
             at: tst.gen_time,
             purpose: Purpose::TimeStamping,
         };
-        let chain = trust::build_path_with(&tsa, &certs, store, options, memo)
+        let chain = trust::build_path_with(&tsa, &certs, store, options, cache)
             .map_err(TimestampError::Chain)?;
         Ok(ProvenTime {
             gen_time: tst.gen_time,
@@ -111,15 +107,11 @@ pub fn verify_token(
 /// signed attributes with the TSA's key. Returns the TSA's certificate.
 fn verify_token_signature(
     sd: &cms::SignedData,
+    certs: &[Certificate],
     content: &[u8],
     store: &TrustStore,
 ) -> Result<Certificate, TimestampError> {
-    let certs: Vec<Certificate> = sd
-        .certificates
-        .iter()
-        .filter_map(|d| Certificate::from_der(d).ok())
-        .collect();
-    let tsa = trust::find_certificate(&sd.signer.sid, &certs, store)
+    let tsa = trust::find_certificate(&sd.signer.sid, certs, store)
         .ok_or(TimestampError::TsaCertificateMissing)?;
     let si = &sd.signer;
     let digest = DigestAlgorithm::from_oid(&si.digest_algorithm.oid).ok_or(
@@ -206,7 +198,7 @@ mod tests {
             b"\x30\x03\x02\x01\x01",
             &[b"x"],
             &TrustStore::default(),
-            &SignatureMemo::default(),
+            &Cache::default(),
         )
         .expect_err("garbage");
         assert!(matches!(e, TimestampError::Cms(_)), "{e}");

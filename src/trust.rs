@@ -11,9 +11,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ::time::OffsetDateTime;
+use lru::LruCache;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 use x509_parser::prelude::*;
@@ -647,29 +650,94 @@ pub struct PathOptions {
     pub purpose: Purpose,
 }
 
-/// Signature checks already made (issuer's and subject's SHA-256) and their outcome, shared
-/// by the path searches of one verification: the same CA certificates sit under the signer,
-/// the TSA and every other signature of a document, and an RSA-4096 check is not free.
-/// Scoped to one verification, not the store: it holds only what that input made kyso check.
-#[derive(Debug, Default)]
-pub struct SignatureMemo(std::sync::Mutex<std::collections::HashMap<IssuerAndSubject, bool>>);
+/// What kyso has already worked out about certificates, shared by every verification of a
+/// [`crate::Context`] (and its clones): parsed certificates by the SHA-256 of their DER, and
+/// signature checks by the SHA-256 of issuer and subject. The same CA, TSA and signer
+/// certificates come back in document after document, and parsing one or checking an
+/// RSA-4096 signature is not free. Both are facts about bytes, true whatever input brought
+/// them, so what the cache holds changes no outcome; both are bounded (least recently used
+/// goes first), so hostile input can evict entries but not grow the cache.
+pub struct Cache {
+    signatures: Mutex<LruCache<IssuerAndSubject, bool>>,
+    certificates: Mutex<LruCache<[u8; 32], Arc<Certificate>>>,
+}
 
 /// The SHA-256 of an issuer's certificate and of a certificate it may have signed.
 type IssuerAndSubject = ([u8; 32], [u8; 32]);
 
-impl SignatureMemo {
+/// Signature checks remembered: about 80 bytes each.
+const CACHED_SIGNATURES: usize = 16_384;
+/// Parsed certificates remembered: a few kilobytes each.
+const CACHED_CERTIFICATES: usize = 1_024;
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(CACHED_SIGNATURES, CACHED_CERTIFICATES)
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache of at most `signatures` checks and `certificates` parsed certificates.
+    pub fn new(signatures: usize, certificates: usize) -> Self {
+        let bound = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        Cache {
+            signatures: Mutex::new(LruCache::new(bound(signatures))),
+            certificates: Mutex::new(LruCache::new(bound(certificates))),
+        }
+    }
+
+    /// Whether `issuer`'s key verifies `child`'s signature.
     fn check(&self, issuer: &Certificate, child: &Certificate) -> bool {
         let key = (issuer.sha256, child.sha256);
-        // The memo is only an optimisation: a poisoned lock (a panic elsewhere while held)
+        // The cache is only an optimisation: a poisoned lock (a panic elsewhere while held)
         // just means checking again.
-        if let Some(known) = self.0.lock().ok().and_then(|m| m.get(&key).copied()) {
+        if let Some(known) = self
+            .signatures
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(&key).copied())
+        {
             return known;
         }
         let outcome = issuer.signed(child);
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(key, outcome);
+        if let Ok(mut m) = self.signatures.lock() {
+            m.put(key, outcome);
         }
         outcome
+    }
+
+    /// [`Certificate::from_der`], parsing each distinct certificate once.
+    pub fn certificate(&self, der: &[u8]) -> Result<Certificate, String> {
+        let key = openssl::sha::sha256(der);
+        if let Some(known) = self
+            .certificates
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(&key).cloned())
+        {
+            return Ok((*known).clone());
+        }
+        let parsed = Certificate::from_der(der)?;
+        if let Ok(mut m) = self.certificates.lock() {
+            m.put(key, Arc::new(parsed.clone()));
+        }
+        Ok(parsed)
+    }
+
+    /// Every certificate of `ders` that parses.
+    pub fn certificates<'a>(
+        &self,
+        ders: impl IntoIterator<Item = &'a Vec<u8>>,
+    ) -> Vec<Certificate> {
+        ders.into_iter()
+            .filter_map(|d| self.certificate(d).ok())
+            .collect()
     }
 }
 
@@ -682,23 +750,23 @@ pub fn build_path(
     store: &TrustStore,
     options: PathOptions,
 ) -> Result<ValidPath, ChainError> {
-    build_path_with(leaf, extra, store, options, &SignatureMemo::default())
+    build_path_with(leaf, extra, store, options, &Cache::new(64, 1))
 }
 
-/// [`build_path`], reusing the signature checks of `memo`. Memoised checks still count
+/// [`build_path`], reusing the signature checks of `cache`. Remembered checks still count
 /// against [`MAX_SIGNATURE_CHECKS`], so the budget does not depend on what came before.
 pub fn build_path_with(
     leaf: &Certificate,
     extra: &[Certificate],
     store: &TrustStore,
     options: PathOptions,
-    memo: &SignatureMemo,
+    cache: &Cache,
 ) -> Result<ValidPath, ChainError> {
     let mut search = Search {
         store,
         extra,
         options,
-        memo,
+        cache,
         checks: 0,
         best: None,
     };
@@ -715,7 +783,7 @@ struct Search<'a> {
     store: &'a TrustStore,
     extra: &'a [Certificate],
     options: PathOptions,
-    memo: &'a SignatureMemo,
+    cache: &'a Cache,
     checks: usize,
     best: Option<ChainError>,
 }
@@ -751,7 +819,7 @@ impl Search<'_> {
             if !self.spend() {
                 return None;
             }
-            if !self.memo.check(anchor, &last) {
+            if !self.cache.check(anchor, &last) {
                 self.note(ChainError::BadSignature {
                     subject: last.names.subject.clone(),
                 });
@@ -788,7 +856,7 @@ impl Search<'_> {
             if !self.spend() {
                 return None;
             }
-            if !self.memo.check(&issuer, &last) {
+            if !self.cache.check(&issuer, &last) {
                 self.note(ChainError::BadSignature {
                     subject: last.names.subject.clone(),
                 });

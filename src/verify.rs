@@ -81,6 +81,9 @@ pub struct Context {
     /// Where revocation data and missing intermediates are fetched from, in the modes that
     /// fetch; `None` fetches nothing.
     pub online: Option<std::sync::Arc<Online>>,
+    /// Parsed certificates and signature checks, shared by every verification made with this
+    /// context and its clones ([`trust::Cache`]: bounded, and changing no outcome).
+    pub cache: std::sync::Arc<trust::Cache>,
 }
 
 /// Where revocation data may come from, and what to do when none decides a certificate's
@@ -143,6 +146,7 @@ impl Context {
             crls: RevocationData::default(),
             revocation: RevocationMode::default(),
             online: None,
+            cache: std::sync::Arc::default(),
         }
     }
 }
@@ -177,6 +181,10 @@ pub fn signed_version(bytes: &[u8], number: usize) -> Result<&[u8], ExtractError
     Ok(&bytes[..range.end()])
 }
 
+/// From this size on, the change analysis runs on a thread of its own beside the hashing;
+/// below it, starting a thread costs more than the hashing it would overlap.
+const PARALLEL_ANALYSIS_FROM: usize = 1 << 20;
+
 /// Verifies every signature of the PDF in `bytes`.
 pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
     let pdf = PdfFile::parse(bytes)?;
@@ -186,22 +194,28 @@ pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         .map(|sig| Prepared::new(sig, bytes, &pdf))
         .collect();
     let coverages: Vec<Option<Coverage>> = prepared.iter().map(|p| p.coverage).collect();
-    let (file_sha256, outcomes) = std::thread::scope(|scope| {
-        let analysis = scope.spawn(|| analyse_changes(bytes, &pdf, &coverages));
-        let digests = hash_ranges_and_file(bytes, &mut prepared);
-        // The analysis thread only panics on a bug; its signatures then say so.
-        let outcomes = analysis.join().unwrap_or_else(|_| {
-            coverages
-                .iter()
-                .map(|_| {
-                    ChangeOutcome::NotAnalysed("the change analysis failed unexpectedly".into())
-                })
-                .collect()
-        });
-        digests.map(|file| (file, outcomes))
-    })?;
+    // The analysis only panics on a bug; its signatures then say so.
+    let failed = |_| {
+        coverages
+            .iter()
+            .map(|_| ChangeOutcome::NotAnalysed("the change analysis failed unexpectedly".into()))
+            .collect()
+    };
+    let (file_sha256, outcomes) = if bytes.len() < PARALLEL_ANALYSIS_FROM {
+        let digests = hash_ranges_and_file(bytes, &mut prepared)?;
+        let analysed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            analyse_changes(bytes, &pdf, &coverages)
+        }));
+        (digests, analysed.unwrap_or_else(failed))
+    } else {
+        std::thread::scope(|scope| {
+            let analysis = scope.spawn(|| analyse_changes(bytes, &pdf, &coverages));
+            let digests = hash_ranges_and_file(bytes, &mut prepared);
+            let outcomes = analysis.join().unwrap_or_else(failed);
+            digests.map(|file| (file, outcomes))
+        })?
+    };
     apply_changes(&mut prepared, outcomes);
-    let memo = trust::SignatureMemo::default();
     // The document's /DSS, parsed once for all signatures; unreadable items are skipped (a
     // signature's revocation check then reports what it could not use).
     let dss = DocumentData {
@@ -210,16 +224,11 @@ pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
             pdf.dss.ocsp.iter().map(Vec::as_slice),
             &revocation::Source::Dss,
         ),
-        certs: pdf
-            .dss
-            .certs
-            .iter()
-            .filter_map(|d| Certificate::from_der(d).ok())
-            .collect(),
+        certs: ctx.cache.certificates(&pdf.dss.certs),
     };
     let signatures = prepared
         .into_iter()
-        .map(|p| evaluate(p, bytes, ctx, &memo, &dss))
+        .map(|p| evaluate(p, bytes, ctx, &dss))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = Report {
         sha256: hex::encode(file_sha256),
@@ -636,7 +645,6 @@ fn evaluate(
     mut p: Prepared<'_>,
     bytes: &[u8],
     ctx: &Context,
-    memo: &trust::SignatureMemo,
     dss: &DocumentData,
 ) -> Result<SignatureReport, VerifyError> {
     let dict = p.dict;
@@ -651,7 +659,7 @@ fn evaluate(
         evaluate_x509_rsa_sha1(&mut p, bytes, &mut signer_cert, ctx);
     } else if let Some(sd) = p.cms.take() {
         for (i, der) in sd.certificates.iter().enumerate() {
-            match Certificate::from_der(der) {
+            match ctx.cache.certificate(der) {
                 Ok(c) => embedded.push(c),
                 // A certificate that does not parse is a malformed SignedData, not a
                 // certificate to skip: the signer may well be the one that is unreadable.
@@ -687,8 +695,8 @@ fn evaluate(
                 .signing_time()
                 .map(|t| (t, TimeSource::CmsSigningTime));
             let sources = [&embedded_data, &dss.revocation, &ctx.crls];
-            proven = check_signature_timestamp(&mut p, &sd, ctx, memo, &sources, &mut timestamps);
-            check_content_timestamp(&mut p, &sd, bytes, ctx, memo, &mut timestamps);
+            proven = check_signature_timestamp(&mut p, &sd, ctx, &sources, &mut timestamps);
+            check_content_timestamp(&mut p, &sd, bytes, ctx, &mut timestamps);
         }
     }
     // Certificates of the document's /DSS help build paths (a B-LT document keeps the
@@ -748,11 +756,12 @@ fn evaluate(
                 SignatureKind::DocumentTimestamp => trust::Purpose::TimeStamping,
             },
         };
-        let mut built = trust::build_path_with(cert, &embedded, &ctx.trust, options, memo);
+        let mut built = trust::build_path_with(cert, &embedded, &ctx.trust, options, &ctx.cache);
         if matches!(built, Err(ChainError::NoPathToAnchor { .. })) {
             if let Some(online) = ctx.online.as_deref().filter(|_| ctx.revocation.fetches()) {
                 if fetch_missing_issuers(&mut p, online, cert, &mut embedded, ctx) {
-                    built = trust::build_path_with(cert, &embedded, &ctx.trust, options, memo);
+                    built =
+                        trust::build_path_with(cert, &embedded, &ctx.trust, options, &ctx.cache);
                 }
             }
         }
@@ -1448,7 +1457,6 @@ fn check_signature_timestamp(
     p: &mut Prepared<'_>,
     sd: &SignedData,
     ctx: &Context,
-    memo: &trust::SignatureMemo,
     sources: &[&RevocationData],
     out: &mut Vec<TimestampReport>,
 ) -> Option<ProvenTime> {
@@ -1457,7 +1465,7 @@ fn check_signature_timestamp(
         .unsigned_attr(&cms::oid::SIGNATURE_TIMESTAMP)?
         .values
         .first()?;
-    match timestamp::verify_token(token, &[&sd.signer.signature], &ctx.trust, memo) {
+    match timestamp::verify_token(token, &[&sd.signer.signature], &ctx.trust, &ctx.cache) {
         Ok(proof) => {
             let tsa = display_subject(&proof.tsa);
             let (revocation, problem) = check_tsa_revocation(&proof, sources, ctx);
@@ -1545,7 +1553,6 @@ fn check_content_timestamp(
     sd: &SignedData,
     bytes: &[u8],
     ctx: &Context,
-    memo: &trust::SignatureMemo,
     out: &mut Vec<TimestampReport>,
 ) {
     let Some(token) = sd
@@ -1562,7 +1569,7 @@ fn check_content_timestamp(
         &bytes[..range.first_len],
         &bytes[range.second_start..range.second_start + range.second_len],
     ];
-    match timestamp::verify_token(token, &parts, &ctx.trust, memo) {
+    match timestamp::verify_token(token, &parts, &ctx.trust, &ctx.cache) {
         Ok(proof) => {
             p.push(
                 CheckId::ContentTimestamp,
@@ -1614,13 +1621,8 @@ fn evaluate_x509_rsa_sha1(
     );
     let Some(range) = p.range else { return };
     let parts = range.slices(bytes);
-    let candidates: Vec<Certificate> = p
-        .dict
-        .certs
-        .iter()
-        .filter_map(|d| Certificate::from_der(d).ok())
-        .chain(ctx.trust.anchors().iter().cloned())
-        .collect();
+    let mut candidates = ctx.cache.certificates(&p.dict.certs);
+    candidates.extend(ctx.trust.anchors().iter().cloned());
     let found = candidates.into_iter().find(|c| {
         c.public_key().is_some_and(|k| {
             cms::verify_signature(
