@@ -494,7 +494,7 @@ fn extracted(
             location: d.location.clone(),
             name: d.name.clone(),
             certification: d.certification.map(|c| u32::from(c.permissions)),
-            contents: trim_der(&d.contents).to_vec(),
+            contents: d.contents.clone(),
         })
         .collect();
     let unsigned = pdf
@@ -506,31 +506,6 @@ fn extracted(
         })
         .collect();
     (signatures, unsigned)
-}
-
-/// `/Contents` without the zero padding after its DER value.
-fn trim_der(contents: &[u8]) -> &[u8] {
-    let len = (|| {
-        let first = *contents.get(1)?;
-        let (header, body) = if first < 0x80 {
-            (2, usize::from(first))
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 {
-                return None;
-            }
-            let mut v = 0usize;
-            for b in contents.get(2..2 + n)? {
-                v = (v << 8) | usize::from(*b);
-            }
-            (2 + n, v)
-        };
-        header.checked_add(body)
-    })();
-    match len {
-        Some(n) if n <= contents.len() => &contents[..n],
-        _ => contents,
-    }
 }
 
 #[tonic::async_trait]
@@ -755,6 +730,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let mut builder = tonic::transport::Server::builder()
         .initial_stream_window_size(Some(4 << 20))
         .initial_connection_window_size(Some(16 << 20))
+        .max_frame_size(Some(1 << 20))
         .timeout(Duration::from_secs(config.request_timeout_seconds.max(1)))
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1));
     if let Some(tls) = &config.tls {
@@ -799,7 +775,9 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .add_service(verification)
         .add_service(audit_service);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Responses are small writes after a large request: without TCP_NODELAY, Nagle's
+    // algorithm holds them for the client's delayed acknowledgement.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(async move {
         let served = router
             .serve_with_incoming_shutdown(incoming, async {
