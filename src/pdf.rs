@@ -437,18 +437,19 @@ impl SignatureDict {
         }
         let gap = &bytes[first_len..second_start];
         let inner = &gap[1..gap.len() - 1];
-        if gap[0] != b'<'
-            || gap[gap.len() - 1] != b'>'
-            || !inner
-                .iter()
-                .all(|b| b.is_ascii_hexdigit() || is_pdf_whitespace(*b))
-        {
-            return Err(ByteRangeError::GapNotHexString {
-                start: first_len,
-                end: second_start,
-            });
+        let not_hex = ByteRangeError::GapNotHexString {
+            start: first_len,
+            end: second_start,
+        };
+        if gap[0] != b'<' || gap[gap.len() - 1] != b'>' {
+            return Err(not_hex);
         }
-        if signature_value(&decode_hex(inner)) != self.contents {
+        let value = match split_padding(inner) {
+            Err(NotHex) => return Err(not_hex),
+            Ok(Some(padding)) => decode_hex(&inner[..padding]),
+            Ok(None) => decode_hex(inner),
+        };
+        if value != self.contents {
             return Err(ByteRangeError::GapNotContents {
                 start: first_len,
                 end: second_start,
@@ -1186,33 +1187,71 @@ fn padding_in_gap(bytes: &[u8], start: usize, end: usize) -> Option<(usize, usiz
     if !bytes[..key_end].ends_with(b"/Contents") {
         return None;
     }
-    // The DER header is in the first few bytes: 16 digits hold any header kyso can use.
+    match split_padding(inner) {
+        Ok(Some(padding)) if padding < inner.len() => Some((start + 1 + padding, end - 1)),
+        _ => None,
+    }
+}
+
+/// A hex string body with something other than hex digits and white space in it.
+struct NotHex;
+
+/// Where, in a `/Contents` hex string body, the zero padding after the DER value begins
+/// (`None`: the value is all there is, or is not DER, or is followed by more than zeros):
+/// [`signature_value`] read on the digits, without decoding the padding. Long runs of `0`
+/// are compared eight digits at a time, as they make up most of a reserved `/Contents`.
+fn split_padding(inner: &[u8]) -> Result<Option<usize>, NotHex> {
+    let is_hex_or_blank = |b: &u8| b.is_ascii_hexdigit() || is_pdf_whitespace(*b);
+    // A DER header is in the first few bytes: 16 digits hold any kyso can use.
     let head: Vec<u8> = inner
         .iter()
         .filter(|b| !is_pdf_whitespace(**b))
         .take(16)
         .copied()
         .collect();
-    let value_digits = der_extent(&decode_hex(&head))?.checked_mul(2)?;
-    let mut digits = 0;
-    let mut padding_from = None;
-    for (i, &b) in inner.iter().enumerate() {
-        if is_pdf_whitespace(b) {
-            continue;
+    let value_digits = der_extent(&decode_hex(&head)).and_then(|n| n.checked_mul(2));
+    let mut split = None;
+    // Most writers put no white space in the value: check its digits in one sweep.
+    let all_hex = |part: &[u8]| part.iter().fold(true, |ok, b| ok & b.is_ascii_hexdigit());
+    if let Some(wanted) = value_digits.filter(|w| *w < inner.len() && all_hex(&inner[..*w])) {
+        split = Some(wanted);
+    } else if let Some(wanted) = value_digits {
+        let mut seen = 0;
+        for (i, b) in inner.iter().enumerate() {
+            if seen == wanted {
+                split = Some(i);
+                break;
+            }
+            if is_pdf_whitespace(*b) {
+                continue;
+            }
+            if !b.is_ascii_hexdigit() {
+                return Err(NotHex);
+            }
+            seen += 1;
         }
-        if !b.is_ascii_hexdigit() {
-            return None;
-        }
-        if digits == value_digits {
-            padding_from = Some(i);
-        }
-        if digits >= value_digits && b != b'0' {
-            return None;
-        }
-        digits += 1;
     }
-    let from = start + 1 + padding_from?;
-    Some((from, end - 1))
+    let Some(split) = split else {
+        // Shorter than its header says, or exactly as long, or not DER: no padding.
+        return if inner.iter().all(is_hex_or_blank) {
+            Ok(None)
+        } else {
+            Err(NotHex)
+        };
+    };
+    let rest = &inner[split..];
+    let eights = rest.chunks_exact(8);
+    let tail = eights.remainder();
+    if eights.clone().all(|c| c == b"00000000") && tail.iter().all(|b| *b == b'0') {
+        return Ok(Some(split));
+    }
+    if rest.iter().all(|b| *b == b'0' || is_pdf_whitespace(*b)) {
+        Ok(Some(split))
+    } else if rest.iter().all(is_hex_or_blank) {
+        Ok(None)
+    } else {
+        Err(NotHex)
+    }
 }
 
 /// Decodes a hex string body (ISO 32000-1 §7.3.4.3): whitespace ignored, a final odd digit
@@ -1267,6 +1306,39 @@ mod tests {
         );
         assert_eq!(signature_value(&[0x30, 9, 5]), &[0x30, 9, 5]);
         assert_eq!(signature_value(&[0; 8]), &[0; 8]);
+    }
+
+    #[test]
+    fn the_gap_is_read_as_signature_value_reads_the_decoded_bytes() {
+        let zeros = "0".repeat(37);
+        for inner in [
+            format!("300301020{zeros}"),
+            format!("3003 01\n0203{zeros} 0 0"),
+            format!("30030102030{zeros}7"),
+            "3003010203".into(),
+            "30030102".into(),
+            "308000000000".into(),
+            format!("ff{zeros}"),
+            zeros.clone(),
+            String::new(),
+            "3".into(),
+        ] {
+            let inner = inner.as_bytes();
+            let read = match split_padding(inner) {
+                Ok(Some(i)) => decode_hex(&inner[..i]),
+                Ok(None) => decode_hex(inner),
+                Err(NotHex) => panic!("{inner:?} is hex"),
+            };
+            let decoded = decode_hex(inner);
+            assert_eq!(
+                read,
+                signature_value(&decoded),
+                "{:?}",
+                String::from_utf8_lossy(inner)
+            );
+        }
+        assert!(split_padding(b"3003010203000x").is_err());
+        assert!(split_padding(b"30030102x3").is_err());
     }
 
     /// A file of `len` bytes with a signature dictionary whose gap holds `hex`.
