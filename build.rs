@@ -17,7 +17,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("kyso_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_prost_build::configure()
+    // Documents as `bytes::Bytes`: decoded as a view of the received buffer, not a copy.
+    let mut builder = tonic_prost_build::configure();
+    for field in [
+        ".kyso.v1.VerifyDocumentRequest.document",
+        ".kyso.v1.VerifyDocumentChunk.data",
+        ".kyso.v1.ExtractSignaturesRequest.document",
+        ".kyso.v1.GetSignedRevisionRequest.document",
+    ] {
+        builder = builder.bytes(field);
+    }
+    builder
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;

@@ -36,7 +36,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pki = root.join("certs-test/pki");
-    let doc = Arc::new(fixture::two_signature_document(&pki, 80_000));
+    let doc = bytes::Bytes::from(fixture::two_signature_document(&pki, 80_000));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,6 +85,10 @@ fn main() {
         intermediates: vec![pki.join("party-ca.pem")],
         revocation: "offline".into(),
         no_auth: true,
+        max_concurrent_verifications: std::env::var("PERMITS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..Config::default()
     };
     let (rps, latencies) = rt.block_on(async {
@@ -108,7 +112,7 @@ fn main() {
                     let t = Instant::now();
                     let r = client
                         .verify_document(pb::VerifyDocumentRequest {
-                            document: doc.to_vec(),
+                            document: doc.clone(),
                             metadata: None,
                             options: None,
                         })

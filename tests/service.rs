@@ -63,7 +63,7 @@ fn with_token<T>(t: Option<&str>, message: T) -> Request<T> {
 
 fn verify_request(document: Vec<u8>, number: &str) -> pb::VerifyDocumentRequest {
     pb::VerifyDocumentRequest {
-        document,
+        document: document.into(),
         metadata: Some(pb::CallerMetadata {
             document_id: "dms-42".into(),
             document_number: number.into(),
@@ -196,7 +196,7 @@ async fn a_large_document_streams_in_chunks() {
                 ..Default::default()
             }),
             options: None,
-            data: c.to_vec(),
+            data: c.to_vec().into(),
         })
         .collect();
     let answer = v

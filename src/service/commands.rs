@@ -635,13 +635,14 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
             proto::Locale::Vi as i32
         },
     };
+    let bytes = bytes::Bytes::from(bytes);
     let response = if a.stream {
         let mut chunks = Vec::new();
-        for (i, part) in bytes.chunks(1 << 20).enumerate() {
+        for (i, start) in (0..bytes.len()).step_by(1 << 20).enumerate() {
             chunks.push(proto::VerifyDocumentChunk {
                 metadata: (i == 0).then(|| metadata.clone()),
                 options: (i == 0).then_some(options),
-                data: part.to_vec(),
+                data: bytes.slice(start..bytes.len().min(start + (1 << 20))),
             });
         }
         let request = authorized(&a.connection, tokio_stream::iter(chunks))?;

@@ -292,7 +292,7 @@ impl Verification {
     async fn verify_and_record(
         &self,
         mut call: Call,
-        document: Vec<u8>,
+        document: bytes::Bytes,
         options: Option<proto::VerifyOptions>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
         let s = &self.0;
@@ -388,7 +388,7 @@ impl VerificationService for Verification {
             }
             document.extend_from_slice(&chunk.data);
         }
-        self.verify_and_record(call, document, options).await
+        self.verify_and_record(call, document.into(), options).await
     }
 
     async fn extract_signatures(
