@@ -915,6 +915,17 @@ pub fn issue(
     b.set_not_after(&Asn1Time::from_str("20400101000000Z").unwrap())
         .unwrap();
     b.set_pubkey(&key).unwrap();
+    if !matches!(role, Role::Ca | Role::Signer) {
+        // Responders and TLS peers sign, and only that.
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    }
     match role {
         Role::Ca => {
             b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
@@ -941,14 +952,6 @@ pub fn issue(
             .unwrap();
         }
         Role::OcspResponder { eku, nocheck } => {
-            b.append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .digital_signature()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
             if eku {
                 b.append_extension(
                     ExtendedKeyUsage::new()
@@ -968,14 +971,6 @@ pub fn issue(
             }
         }
         Role::TlsServer | Role::TlsClient => {
-            b.append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .digital_signature()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
             let mut eku = ExtendedKeyUsage::new();
             if role == Role::TlsServer {
                 eku.server_auth();
