@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check, context, fixture, verify_fixture};
+use common::{check, context, fixture, root, verify_fixture};
 use kyso::pdf::{Coverage, SignatureKind};
 use kyso::report::{CheckId, Indication, Outcome, SubIndication, TimeSource};
 use kyso::Verdict;
@@ -525,5 +525,35 @@ fn the_document_hash_is_the_sha256_of_the_whole_file() {
             hex::encode(openssl::sha::sha256(&bytes)),
             "{file}"
         );
+    }
+}
+
+/// The cache a context shares between verifications (parsed certificates, signature checks)
+/// changes no outcome: every fixture reads the same with a fresh context, after all the
+/// others through one shared context, and through a cache so small it evicts all the time.
+#[test]
+fn a_shared_cache_changes_no_outcome() {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("certs-test/pdf"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pdf"))
+        .collect();
+    names.sort();
+    let fresh: Vec<_> = names
+        .iter()
+        .map(|n| {
+            kyso::verify(&fixture(n), &context())
+                .map(|r| r.to_json(n))
+                .ok()
+        })
+        .collect();
+    let shared = context();
+    let mut tiny = context();
+    tiny.cache = std::sync::Arc::new(kyso::trust::Cache::new(1, 1));
+    for ctx in [&shared, &shared, &tiny] {
+        for (n, expected) in names.iter().zip(&fresh).rev() {
+            let got = kyso::verify(&fixture(n), ctx).map(|r| r.to_json(n)).ok();
+            assert_eq!(&got, expected, "{n}");
+        }
     }
 }
