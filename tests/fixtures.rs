@@ -534,8 +534,13 @@ fn the_document_hash_is_the_sha256_of_the_whole_file() {
 #[test]
 fn a_shared_cache_changes_no_outcome() {
     let mut names: Vec<String> = std::fs::read_dir(root().join("certs-test/pdf"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .expect("the fixture folder")
+        .map(|e| {
+            e.expect("a fixture")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|n| n.ends_with(".pdf"))
         .collect();
     names.sort();
