@@ -447,7 +447,8 @@ enum ChangeOutcome {
 /// Analyses what later revisions changed after each signature that covers an earlier
 /// revision (`integrity`). Each signed revision is loaded once, however many signatures
 /// cover it, and at most [`crate::pdf::MAX_EARLIER_REVISION_LOADS`] of them. It needs only
-/// the parsed file and the coverages, so it runs beside the hashing of the signed ranges.
+/// the parsed file and the coverages, so a large file has it run beside the hashing of the
+/// signed ranges ([`PARALLEL_ANALYSIS_FROM`]).
 fn analyse_changes(
     bytes: &[u8],
     pdf: &PdfFile,
