@@ -736,3 +736,266 @@ async fn mutual_tls_makes_the_client_certificate_the_principal() {
     assert_eq!(found.records[0].principal, subject);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_signatures_and_get_signed_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let ch = channel(server.addr).await;
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let doc = fixture("two-signatures.pdf");
+
+    let found = v
+        .extract_signatures(with_token(
+            Some(VERIFIER),
+            pb::ExtractSignaturesRequest {
+                document: doc.clone().into(),
+                metadata: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.signatures.len(), 2);
+    assert_eq!(found.revisions, 3, "the original and two signed updates");
+    let numbers: Vec<u32> = found.signatures.iter().map(|s| s.number).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert!(found.signatures.iter().all(|s| s.byte_range.len() == 4));
+    assert!(
+        found.signatures[0].contents.starts_with(&[0x30]),
+        "the DER CMS, not hex"
+    );
+    assert_eq!(found.sha256, hex::encode(openssl::sha::sha256(&doc)));
+
+    for number in [1, 2] {
+        let signed = v
+            .get_signed_revision(with_token(
+                Some(VERIFIER),
+                pb::GetSignedRevisionRequest {
+                    document: doc.clone().into(),
+                    signature: number,
+                    metadata: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = kyso::signed_version(&doc, number as usize).unwrap();
+        assert_eq!(signed.signed_revision, expected, "signature {number}");
+        assert_eq!(signed.sha256, hex::encode(openssl::sha::sha256(expected)));
+        assert!(!signed.audit_record_id.is_empty());
+    }
+    for (number, code) in [(3, Code::NotFound), (0, Code::InvalidArgument)] {
+        let e = v
+            .get_signed_revision(with_token(
+                Some(VERIFIER),
+                pb::GetSignedRevisionRequest {
+                    document: doc.clone().into(),
+                    signature: number,
+                    metadata: None,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "signature {number}: {e}");
+    }
+    let e = v
+        .extract_signatures(with_token(
+            Some(VERIFIER),
+            pb::ExtractSignaturesRequest {
+                document: b"%PDF-1.7 truncated".to_vec().into(),
+                metadata: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+
+    // Each call is in the log, the refused ones with their status.
+    let mut a = AuditServiceClient::new(ch);
+    let records = a
+        .query_records(with_token(
+            Some(AUDITOR),
+            pb::QueryRecordsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let methods = |suffix: &str| {
+        records
+            .iter()
+            .filter(|r| r.method.ends_with(suffix))
+            .map(|r| r.error.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(methods("/ExtractSignatures").len(), 2);
+    let revisions = methods("/GetSignedRevision");
+    assert_eq!(revisions.len(), 4, "{revisions:?}");
+    assert!(revisions.iter().any(|e| e.starts_with("NotFound")));
+    server.stop().await.unwrap();
+}
+
+/// Sends the first chunk of a stream and then nothing more; returns the call.
+fn stalled_stream(
+    ch: &Channel,
+    number: &str,
+    timeout: Option<&str>,
+) -> (
+    tokio::sync::mpsc::Sender<pb::VerifyDocumentChunk>,
+    tokio::task::JoinHandle<Result<tonic::Response<pb::VerifyDocumentResponse>, tonic::Status>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::VerifyDocumentChunk>(4);
+    let first = pb::VerifyDocumentChunk {
+        metadata: Some(pb::CallerMetadata {
+            document_number: number.into(),
+            ..Default::default()
+        }),
+        options: None,
+        data: fixture("two-signatures.pdf")[..1000].to_vec().into(),
+    };
+    tx.try_send(first).unwrap();
+    let mut request = with_token(
+        Some(VERIFIER),
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    );
+    if let Some(t) = timeout {
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", t.parse().unwrap());
+    }
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let call = tokio::spawn(async move { v.verify_document_stream(request).await });
+    (tx, call)
+}
+
+/// The records with this document number, waiting up to 10 s for one to appear.
+async fn records_numbered(ch: &Channel, number: &str) -> Vec<pb::AuditRecord> {
+    let mut a = AuditServiceClient::new(ch.clone());
+    let started = std::time::Instant::now();
+    loop {
+        let records = a
+            .query_records(with_token(
+                Some(AUDITOR),
+                pb::QueryRecordsRequest {
+                    document_number: Some(number.into()),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .records;
+        if !records.is_empty() || started.elapsed().as_secs() > 10 {
+            return records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_is_honoured_and_the_request_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.request_timeout_seconds = 1;
+    let server = kyso::service::start(c).await.unwrap();
+    let ch = channel(server.addr).await;
+
+    // The service's own limit: a stream still arriving after a second is cut off.
+    let started = std::time::Instant::now();
+    let (_tx, call) = stalled_stream(&ch, "server-limit", None);
+    let e = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("the service cut the stalled stream off")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e}");
+    assert!(e.message().contains("still arriving"), "{e}");
+    assert!(started.elapsed().as_millis() < 5000);
+
+    // A shorter deadline from the caller wins over the service's.
+    let started = std::time::Instant::now();
+    let (_tx, call) = stalled_stream(&ch, "caller-limit", Some("200m"));
+    call.await.unwrap().unwrap_err();
+    assert!(
+        started.elapsed().as_millis() < 900,
+        "{:?}",
+        started.elapsed()
+    );
+
+    for number in ["server-limit", "caller-limit"] {
+        let records = records_numbered(&ch, number).await;
+        assert_eq!(records.len(), 1, "{number}");
+        let error = records[0].error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("DeadlineExceeded"), "{number}: {error}");
+    }
+
+    // A deadline that is not one is named.
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let mut request = with_token(
+        Some(VERIFIER),
+        verify_request(fixture("two-signatures.pdf"), "garbled"),
+    );
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "soon".parse().unwrap());
+    let e = v.verify_document(request).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("grpc-timeout"), "{e}");
+    let newest = AuditServiceClient::new(ch.clone())
+        .query_records(with_token(
+            Some(AUDITOR),
+            pb::QueryRecordsRequest {
+                caller: Some("dms-haugiang".into()),
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let error = newest[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("InvalidArgument") && error.contains("grpc-timeout"),
+        "{error}"
+    );
+
+    // A deadline the work fits in changes nothing.
+    let mut request = with_token(
+        Some(VERIFIER),
+        verify_request(fixture("two-signatures.pdf"), "in-time"),
+    );
+    request.set_timeout(std::time::Duration::from_secs(30));
+    let answer = v.verify_document(request).await.unwrap().into_inner();
+    assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Valid as i32);
+    assert_eq!(records_numbered(&ch, "in-time").await[0].verdict, "VALID");
+
+    let check = AuditServiceClient::new(ch)
+        .verify_log(with_token(Some(AUDITOR), pb::VerifyLogRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(check.ok, "{}", check.problem);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_caller_abandons_is_recorded_as_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let ch = channel(server.addr).await;
+
+    // The service is waiting for the rest of the document when the caller gives up.
+    let (tx, call) = stalled_stream(&ch, "abandoned", None);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    call.abort();
+    drop(tx);
+
+    let records = records_numbered(&ch, "abandoned").await;
+    assert_eq!(records.len(), 1, "the abandoned request has its record");
+    let error = records[0].error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("Cancelled"), "{error}");
+    assert_eq!(records[0].principal, "dms-haugiang");
+    server.stop().await.unwrap();
+}

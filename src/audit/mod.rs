@@ -410,6 +410,17 @@ impl AuditLog {
             .map_err(AuditError::Store)
     }
 
+    /// Hands `entry` to the writer without waiting for its commit, for callers that cannot
+    /// wait (a request dropped mid-way). Nothing is lost once it is handed over: `close`
+    /// commits every record waiting. Returns whether the log still takes records.
+    pub fn append_detached(&self, entry: Entry) -> bool {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .is_some_and(|tx| tx.send(Job { entry, reply }).is_ok())
+    }
+
     /// Stops taking records, commits those waiting, signs a final checkpoint, and waits for
     /// the writer to finish.
     pub fn close(&self) {

@@ -79,7 +79,9 @@ struct Shared {
     config: Config,
     context: Context,
     audit: AuditLog,
-    cpu: Semaphore,
+    /// Permits for CPU work; a permit stays with its work until the work ends, even if the
+    /// request it served has already been answered (deadline) or abandoned.
+    cpu: Arc<Semaphore>,
 }
 
 /// Who is calling, with which roles.
@@ -95,18 +97,49 @@ impl Principal {
     }
 }
 
-/// What an audit record says about the request before its outcome.
+/// One request on its way to the audit log: what its record says before the outcome, and
+/// the deadline it must meet. Every call ends in exactly one record: [`Call::record`] for an
+/// answer, [`Call::reject`] for an error, or, when the handler is dropped unanswered (the
+/// caller cancelled or went away, or tonic gave up at the caller's `grpc-timeout`), a
+/// record of that, written as the call is dropped.
 struct Call {
+    shared: Arc<Shared>,
     method: &'static str,
     peer: String,
     principal: String,
     document: Option<(String, u64)>,
     metadata: audit::Metadata,
+    /// The shorter of the caller's `grpc-timeout` and `request_timeout_seconds`.
+    deadline: tokio::time::Instant,
+    recorded: bool,
 }
 
-impl Shared {
+impl Call {
+    fn new<T>(shared: &Arc<Shared>, request: &Request<T>, method: &'static str) -> Call {
+        let limit = Duration::from_secs(shared.config.request_timeout_seconds.max(1));
+        let asked = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout);
+        let timeout = asked.map_or(limit, |t| t.min(limit));
+        Call {
+            shared: shared.clone(),
+            method,
+            peer: request
+                .remote_addr()
+                .map_or_else(|| "unknown".into(), |a| a.to_string()),
+            principal: String::new(),
+            document: None,
+            metadata: audit::Metadata::default(),
+            deadline: tokio::time::Instant::now() + timeout,
+            recorded: false,
+        }
+    }
+
     fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        if self.config.no_auth {
+        let config = &self.shared.config;
+        if config.no_auth {
             return Ok(Principal {
                 name: "anonymous".into(),
                 roles: vec![Role::Admin],
@@ -124,8 +157,7 @@ impl Shared {
                     Status::unauthenticated("the authorization header is not \"Bearer <token>\"")
                 })?;
             let digest = hex::encode(openssl::sha::sha256(token.trim().as_bytes()));
-            return self
-                .config
+            return config
                 .auth
                 .tokens
                 .iter()
@@ -137,8 +169,7 @@ impl Shared {
                 .ok_or_else(|| Status::unauthenticated("the bearer token is not known"));
         }
         if let Some(subject) = client_subject(request) {
-            return self
-                .config
+            return config
                 .auth
                 .certificates
                 .iter()
@@ -158,26 +189,11 @@ impl Shared {
         ))
     }
 
-    fn call<T>(&self, request: &Request<T>, method: &'static str) -> Call {
-        Call {
-            method,
-            peer: request
-                .remote_addr()
-                .map_or_else(|| "unknown".into(), |a| a.to_string()),
-            principal: String::new(),
-            document: None,
-            metadata: audit::Metadata::default(),
-        }
-    }
-
-    fn authorize<T>(
-        &self,
-        request: &Request<T>,
-        call: &mut Call,
-        role: Role,
-    ) -> Result<Principal, Status> {
+    /// Authenticates the caller and checks it holds `role`; also checks the request's
+    /// `grpc-timeout` reads as one.
+    fn authorize<T>(&mut self, request: &Request<T>, role: Role) -> Result<Principal, Status> {
         let principal = self.authenticate(request)?;
-        call.principal = principal.name.clone();
+        self.principal = principal.name.clone();
         if !principal.may(role) {
             let needed = match role {
                 Role::Verifier => "verifier",
@@ -186,45 +202,59 @@ impl Shared {
             };
             return Err(Status::permission_denied(format!(
                 "{} may not call {}: it needs the {needed} role",
-                principal.name, call.method
+                principal.name, self.method
             )));
+        }
+        if let Some(v) = request.metadata().get("grpc-timeout") {
+            if v.to_str().ok().and_then(grpc_timeout).is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "the grpc-timeout header {v:?} is not 1 to 8 digits and a unit (H, M, S, m, u, n)"
+                )));
+            }
         }
         Ok(principal)
     }
 
-    fn entry(&self, call: Call) -> Entry {
-        let (sha, size) = call
+    /// The record's fields so far; the call counts as recorded from here on.
+    fn entry(&mut self) -> Entry {
+        self.recorded = true;
+        let (sha, size) = self
             .document
+            .take()
             .map_or((None, None), |(s, n)| (Some(s), Some(n)));
         Entry {
             time: OffsetDateTime::now_utc(),
-            principal: call.principal,
-            peer: call.peer,
-            method: call.method.to_owned(),
+            principal: std::mem::take(&mut self.principal),
+            peer: std::mem::take(&mut self.peer),
+            method: self.method.to_owned(),
             document_sha256: sha,
             document_size: size,
-            metadata: call.metadata,
+            metadata: std::mem::take(&mut self.metadata),
             signatures: Vec::new(),
             verdict: String::new(),
             error: None,
             kyso_version: env!("CARGO_PKG_VERSION").to_owned(),
-            trust_fingerprint: self.context.trust.fingerprint(),
+            trust_fingerprint: self.shared.context.trust.fingerprint(),
         }
     }
 
     /// Records a rejected request and returns its status.
-    async fn reject(&self, call: Call, status: Status) -> Status {
-        let mut entry = self.entry(call);
+    async fn reject(mut self, status: Status) -> Status {
+        let mut entry = self.entry();
         entry.error = Some(format!("{:?}: {}", status.code(), status.message()));
         // The caller gets the rejection even if the log cannot take it; the log's own
         // failure is what an operator sees in the next accepted request.
-        let _ = self.audit.append(entry).await;
+        let _ = self.shared.audit.append(entry).await;
         status
     }
 
-    /// Records an answered request; its id, once committed.
-    async fn record(&self, entry: Entry) -> Result<String, Status> {
-        self.audit
+    /// Records an answered request, after `fill` has added its outcome; its id, once
+    /// committed.
+    async fn record(mut self, fill: impl FnOnce(&mut Entry)) -> Result<String, Status> {
+        let mut entry = self.entry();
+        fill(&mut entry);
+        self.shared
+            .audit
             .append(entry)
             .await
             .map(|seq| seq.to_string())
@@ -234,33 +264,93 @@ impl Shared {
     }
 
     fn check_document(&self, document: &[u8]) -> Result<(), Status> {
+        let limit = self.shared.config.max_document_bytes;
         if document.is_empty() {
             return Err(Status::invalid_argument("the document is empty"));
         }
-        if document.len() > self.config.max_document_bytes {
+        if document.len() > limit {
             return Err(Status::resource_exhausted(format!(
-                "the document has {} bytes; this service accepts at most {}",
+                "the document has {} bytes; this service accepts at most {limit}",
                 document.len(),
-                self.config.max_document_bytes
             )));
         }
         Ok(())
     }
 
-    /// Runs CPU work on the blocking pool, at most `max_concurrent_verifications` at once.
+    fn deadline_exceeded(&self, waiting_for: &str) -> Status {
+        Status::deadline_exceeded(format!(
+            "the request's deadline passed while {waiting_for}; send a longer grpc-timeout \
+             (this service allows at most {} s)",
+            self.shared.config.request_timeout_seconds.max(1)
+        ))
+    }
+
+    /// Runs `work` on the blocking pool, at most `max_concurrent_verifications` at once,
+    /// within the call's deadline.
     async fn cpu<R: Send + 'static>(
         &self,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Status> {
-        let _permit = self
-            .cpu
-            .acquire()
+        let permit =
+            tokio::time::timeout_at(self.deadline, self.shared.cpu.clone().acquire_owned())
+                .await
+                .map_err(|_| self.deadline_exceeded("it waited for a free worker"))?
+                .map_err(|_| Status::unavailable("the service is shutting down"))?;
+        let job = tokio::task::spawn_blocking(move || {
+            let answer = work();
+            drop(permit);
+            answer
+        });
+        tokio::time::timeout_at(self.deadline, job)
             .await
-            .map_err(|_| Status::unavailable("the service is shutting down"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Status::internal(format!("the verification failed unexpectedly: {e}")))
+            .map_err(|_| self.deadline_exceeded("kyso was working on it"))?
+            .map_err(|e| Status::internal(format!("the work failed unexpectedly: {e}")))
     }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        // The handler was dropped before an answer: tonic enforces the caller's
+        // `grpc-timeout` itself (and so does the caller), or the caller cancelled or went
+        // away.
+        let expired = tokio::time::Instant::now() >= self.deadline;
+        let mut entry = self.entry();
+        entry.error = Some(if expired {
+            format!(
+                "{:?}: {}",
+                tonic::Code::DeadlineExceeded,
+                "the caller's deadline passed before the answer"
+            )
+        } else {
+            format!(
+                "{:?}: {}",
+                tonic::Code::Cancelled,
+                "the caller cancelled the request or closed the connection before the answer"
+            )
+        });
+        self.shared.audit.append_detached(entry);
+    }
+}
+
+/// A `grpc-timeout` value: at most 8 digits and a unit (gRPC over HTTP/2).
+fn grpc_timeout(value: &str) -> Option<Duration> {
+    let digits = value.get(..value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match &value[digits.len()..] {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The subject of the client's certificate under mutual TLS.
@@ -287,56 +377,64 @@ const VERIFY_STREAM: &str = "/kyso.v1.VerificationService/VerifyDocumentStream";
 const EXTRACT: &str = "/kyso.v1.VerificationService/ExtractSignatures";
 const SIGNED_REVISION: &str = "/kyso.v1.VerificationService/GetSignedRevision";
 
-impl Verification {
-    /// Verifies and records: the shared tail of the two verify calls.
-    async fn verify_and_record(
-        &self,
-        mut call: Call,
-        document: bytes::Bytes,
-        options: Option<proto::VerifyOptions>,
-    ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-        let s = &self.0;
-        if let Err(status) = s.check_document(&document) {
-            call.document = Some((sha256_hex(&document), document.len() as u64));
-            return Err(s.reject(call, status).await);
-        }
-        // The report carries the document's SHA-256; hash here only if it cannot be read.
-        let size = document.len() as u64;
-        let options = options.unwrap_or_default();
-        let mut ctx = s.context.clone();
-        ctx.now = OffsetDateTime::now_utc();
-        ctx.at = options
-            .validation_time
-            .as_ref()
-            .and_then(convert::from_timestamp);
-        let lang = if options.locale == proto::Locale::En as i32 {
-            Lang::En
-        } else {
-            Lang::Vi
-        };
-        let outcome = s
-            .cpu(move || crate::verify(&document, &ctx).map_err(|e| (e, sha256_hex(&document))))
-            .await?;
-        let report = match outcome {
-            Ok(r) => r,
-            Err((e, sha)) => {
-                call.document = Some((sha, size));
-                let status =
-                    Status::invalid_argument(format!("the document cannot be evaluated: {e}"));
-                return Err(s.reject(call, status).await);
-            }
-        };
-        call.document = Some((report.sha256.clone(), size));
-        let mut entry = s.entry(call);
-        entry.signatures = Entry::summarize(&report);
-        entry.verdict = audit::name(&report.verdict);
-        let id = s.record(entry).await?;
-        Ok(Response::new(proto::VerifyDocumentResponse {
-            summary: render_text(&report, "", lang),
-            report: Some(convert::report(&report)),
-            audit_record_id: id,
-        }))
+/// Verifies and records: the shared tail of the two verify calls.
+async fn verify_and_record(
+    mut call: Call,
+    document: bytes::Bytes,
+    options: Option<proto::VerifyOptions>,
+) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
+    if let Err(status) = call.check_document(&document) {
+        call.document = Some((sha256_hex(&document), document.len() as u64));
+        return Err(call.reject(status).await);
     }
+    // The report carries the document's SHA-256; hash here only if it cannot be read.
+    let size = document.len() as u64;
+    let options = options.unwrap_or_default();
+    let mut ctx = call.shared.context.clone();
+    ctx.now = OffsetDateTime::now_utc();
+    ctx.at = options
+        .validation_time
+        .as_ref()
+        .and_then(convert::from_timestamp);
+    let lang = if options.locale == proto::Locale::En as i32 {
+        Lang::En
+    } else {
+        Lang::Vi
+    };
+    let sha = sha256_hex_lazily(&document);
+    let outcome = call
+        .cpu(move || crate::verify(&document, &ctx).map_err(|e| (e, sha256_hex(&document))))
+        .await;
+    let report = match outcome {
+        Ok(Ok(r)) => r,
+        Ok(Err((e, sha))) => {
+            call.document = Some((sha, size));
+            let status = Status::invalid_argument(format!("the document cannot be evaluated: {e}"));
+            return Err(call.reject(status).await);
+        }
+        Err(status) => {
+            call.document = Some((sha(), size));
+            return Err(call.reject(status).await);
+        }
+    };
+    call.document = Some((report.sha256.clone(), size));
+    let id = call
+        .record(|entry| {
+            entry.signatures = Entry::summarize(&report);
+            entry.verdict = audit::name(&report.verdict);
+        })
+        .await?;
+    Ok(Response::new(proto::VerifyDocumentResponse {
+        summary: render_text(&report, "", lang),
+        report: Some(convert::report(&report)),
+        audit_record_id: id,
+    }))
+}
+
+/// The document's SHA-256, computed only if asked for (the report usually carries it).
+fn sha256_hex_lazily(document: &bytes::Bytes) -> impl FnOnce() -> String {
+    let document = document.clone();
+    move || sha256_hex(&document)
 }
 
 #[tonic::async_trait]
@@ -345,84 +443,89 @@ impl VerificationService for Verification {
         &self,
         request: Request<proto::VerifyDocumentRequest>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-        let s = &self.0;
-        let mut call = s.call(&request, VERIFY);
-        if let Err(status) = s.authorize(&request, &mut call, Role::Verifier) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, VERIFY);
+        if let Err(status) = call.authorize(&request, Role::Verifier) {
+            return Err(call.reject(status).await);
         }
         let req = request.into_inner();
         call.metadata = convert::metadata(req.metadata);
-        self.verify_and_record(call, req.document, req.options)
-            .await
+        verify_and_record(call, req.document, req.options).await
     }
 
     async fn verify_document_stream(
         &self,
         request: Request<tonic::Streaming<proto::VerifyDocumentChunk>>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-        let s = &self.0;
-        let mut call = s.call(&request, VERIFY_STREAM);
-        if let Err(status) = s.authorize(&request, &mut call, Role::Verifier) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, VERIFY_STREAM);
+        if let Err(status) = call.authorize(&request, Role::Verifier) {
+            return Err(call.reject(status).await);
         }
+        let limit = call.shared.config.max_document_bytes;
         let mut stream = request.into_inner();
         let mut document = Vec::new();
         let mut options = None;
         let mut first = true;
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(status) => return Err(s.reject(call, status).await),
+        loop {
+            let chunk = match tokio::time::timeout_at(call.deadline, stream.next()).await {
+                Ok(Some(Ok(c))) => c,
+                Ok(None) => break,
+                Ok(Some(Err(status))) => return Err(call.reject(status).await),
+                Err(_) => {
+                    let status = call.deadline_exceeded("the document was still arriving");
+                    return Err(call.reject(status).await);
+                }
             };
             if first {
                 call.metadata = convert::metadata(chunk.metadata);
                 options = chunk.options;
                 first = false;
             }
-            if document.len() + chunk.data.len() > s.config.max_document_bytes {
+            if document.len() + chunk.data.len() > limit {
                 let status = Status::resource_exhausted(format!(
-                    "the document is over {} bytes, the most this service accepts",
-                    s.config.max_document_bytes
+                    "the document is over {limit} bytes, the most this service accepts"
                 ));
-                return Err(s.reject(call, status).await);
+                return Err(call.reject(status).await);
             }
             document.extend_from_slice(&chunk.data);
         }
-        self.verify_and_record(call, document.into(), options).await
+        verify_and_record(call, document.into(), options).await
     }
 
     async fn extract_signatures(
         &self,
         request: Request<proto::ExtractSignaturesRequest>,
     ) -> Result<Response<proto::ExtractSignaturesResponse>, Status> {
-        let s = &self.0;
-        let mut call = s.call(&request, EXTRACT);
-        if let Err(status) = s.authorize(&request, &mut call, Role::Verifier) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, EXTRACT);
+        if let Err(status) = call.authorize(&request, Role::Verifier) {
+            return Err(call.reject(status).await);
         }
         let req = request.into_inner();
         call.metadata = convert::metadata(req.metadata);
         call.document = Some((sha256_hex(&req.document), req.document.len() as u64));
-        if let Err(status) = s.check_document(&req.document) {
-            return Err(s.reject(call, status).await);
+        if let Err(status) = call.check_document(&req.document) {
+            return Err(call.reject(status).await);
         }
         let document = req.document;
-        let parsed = s
+        let parsed = call
             .cpu(move || {
-                crate::pdf::PdfFile::parse(&document).map(|pdf| {
-                    let sha = sha256_hex(&document);
-                    (sha, extracted(&pdf), pdf.revisions.len())
-                })
+                crate::pdf::PdfFile::parse(&document)
+                    .map(|pdf| (extracted(&pdf), pdf.revisions.len()))
             })
-            .await?;
-        let (sha256, (signatures, unsigned_fields), revisions) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
+            .await;
+        let ((signatures, unsigned_fields), revisions) = match parsed {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
                 let status = Status::invalid_argument(format!("the document cannot be read: {e}"));
-                return Err(s.reject(call, status).await);
+                return Err(call.reject(status).await);
             }
+            Err(status) => return Err(call.reject(status).await),
         };
-        let id = s.record(s.entry(call)).await?;
+        let sha256 = call
+            .document
+            .as_ref()
+            .map(|d| d.0.clone())
+            .unwrap_or_default();
+        let id = call.record(|_| {}).await?;
         Ok(Response::new(proto::ExtractSignaturesResponse {
             sha256,
             revisions: revisions as u32,
@@ -436,36 +539,36 @@ impl VerificationService for Verification {
         &self,
         request: Request<proto::GetSignedRevisionRequest>,
     ) -> Result<Response<proto::GetSignedRevisionResponse>, Status> {
-        let s = &self.0;
-        let mut call = s.call(&request, SIGNED_REVISION);
-        if let Err(status) = s.authorize(&request, &mut call, Role::Verifier) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, SIGNED_REVISION);
+        if let Err(status) = call.authorize(&request, Role::Verifier) {
+            return Err(call.reject(status).await);
         }
         let req = request.into_inner();
         call.metadata = convert::metadata(req.metadata);
         call.document = Some((sha256_hex(&req.document), req.document.len() as u64));
-        if let Err(status) = s.check_document(&req.document) {
-            return Err(s.reject(call, status).await);
+        if let Err(status) = call.check_document(&req.document) {
+            return Err(call.reject(status).await);
         }
         if req.signature == 0 {
             let status = Status::invalid_argument("signature numbers start at 1");
-            return Err(s.reject(call, status).await);
+            return Err(call.reject(status).await);
         }
         let (document, number) = (req.document, req.signature as usize);
-        let signed = s
+        let signed = call
             .cpu(move || crate::signed_version(&document, number).map(<[u8]>::to_vec))
-            .await?;
+            .await;
         let signed = match signed {
-            Ok(b) => b,
-            Err(e) => {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
                 let status = match e {
                     crate::ExtractError::NoSuchSignature { .. } => Status::not_found(e.to_string()),
                     e => Status::invalid_argument(e.to_string()),
                 };
-                return Err(s.reject(call, status).await);
+                return Err(call.reject(status).await);
             }
+            Err(status) => return Err(call.reject(status).await),
         };
-        let id = s.record(s.entry(call)).await?;
+        let id = call.record(|_| {}).await?;
         Ok(Response::new(proto::GetSignedRevisionResponse {
             sha256: sha256_hex(&signed),
             signed_revision: signed,
@@ -514,10 +617,9 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::QueryRecordsRequest>,
     ) -> Result<Response<proto::QueryRecordsResponse>, Status> {
-        let s = self.0.clone();
-        let mut call = s.call(&request, "/kyso.v1.AuditService/QueryRecords");
-        if let Err(status) = s.authorize(&request, &mut call, Role::Auditor) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/QueryRecords");
+        if let Err(status) = call.authorize(&request, Role::Auditor) {
+            return Err(call.reject(status).await);
         }
         let r = request.into_inner();
         let limit = match r.page_size {
@@ -530,7 +632,7 @@ impl AuditService for Audit {
                 Ok(n) => Some(n),
                 Err(_) => {
                     let status = Status::invalid_argument("the page token is not one kyso gave");
-                    return Err(s.reject(call, status).await);
+                    return Err(call.reject(status).await);
                 }
             },
         };
@@ -548,11 +650,13 @@ impl AuditService for Audit {
             before,
             limit: limit + 1,
         };
-        let s2 = s.clone();
-        let mut records = s
-            .cpu(move || s2.audit.store().query(&query))
-            .await?
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let store = call.shared.audit.store().clone();
+        let found = call.cpu(move || store.query(&query)).await;
+        let mut records = match found {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
+            Err(status) => return Err(call.reject(status).await),
+        };
         let next_page_token = if records.len() > limit {
             records.truncate(limit);
             records
@@ -562,7 +666,7 @@ impl AuditService for Audit {
         } else {
             String::new()
         };
-        s.record(s.entry(call)).await?;
+        call.record(|_| {}).await?;
         Ok(Response::new(proto::QueryRecordsResponse {
             records: records.iter().map(convert::record).collect(),
             next_page_token,
@@ -573,51 +677,57 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::GetRecordRequest>,
     ) -> Result<Response<proto::AuditRecord>, Status> {
-        let s = self.0.clone();
-        let mut call = s.call(&request, "/kyso.v1.AuditService/GetRecord");
-        if let Err(status) = s.authorize(&request, &mut call, Role::Auditor) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/GetRecord");
+        if let Err(status) = call.authorize(&request, Role::Auditor) {
+            return Err(call.reject(status).await);
         }
         let id = request.into_inner().id;
         let Ok(sequence) = id.parse::<u64>() else {
             let status = Status::invalid_argument(format!("{id:?} is not a record id"));
-            return Err(s.reject(call, status).await);
+            return Err(call.reject(status).await);
         };
-        let s2 = s.clone();
-        let found = s
-            .cpu(move || s2.audit.store().get(sequence))
-            .await?
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        s.record(s.entry(call)).await?;
-        found
-            .map(|r| Response::new(convert::record(&r)))
-            .ok_or_else(|| Status::not_found(format!("no record {id}")))
+        let store = call.shared.audit.store().clone();
+        let found = match call.cpu(move || store.get(sequence)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
+            Err(status) => return Err(call.reject(status).await),
+        };
+        let Some(record) = found else {
+            return Err(call
+                .reject(Status::not_found(format!("no record {id}")))
+                .await);
+        };
+        call.record(|_| {}).await?;
+        Ok(Response::new(convert::record(&record)))
     }
 
     async fn verify_log(
         &self,
         request: Request<proto::VerifyLogRequest>,
     ) -> Result<Response<proto::VerifyLogResponse>, Status> {
-        let s = self.0.clone();
-        let mut call = s.call(&request, "/kyso.v1.AuditService/VerifyLog");
-        if let Err(status) = s.authorize(&request, &mut call, Role::Auditor) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/VerifyLog");
+        if let Err(status) = call.authorize(&request, Role::Auditor) {
+            return Err(call.reject(status).await);
         }
         let r = request.into_inner();
-        let s2 = s.clone();
+        let shared = call.shared.clone();
         let to = (r.to_sequence > 0).then_some(r.to_sequence);
-        let check = s
+        let checked = call
             .cpu(move || {
                 audit::verify_log(
-                    s2.audit.store().as_ref(),
-                    s2.audit.key().public_key(),
+                    shared.audit.store().as_ref(),
+                    shared.audit.key().public_key(),
                     r.from_sequence,
                     to,
                 )
             })
-            .await?
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        s.record(s.entry(call)).await?;
+            .await;
+        let check = match checked {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
+            Err(status) => return Err(call.reject(status).await),
+        };
+        call.record(|_| {}).await?;
         Ok(Response::new(proto::VerifyLogResponse {
             ok: check.ok,
             records_checked: check.records_checked,
@@ -631,24 +741,28 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::Checkpoint>, Status> {
-        let s = self.0.clone();
-        let mut call = s.call(&request, "/kyso.v1.AuditService/GetCheckpoint");
-        if let Err(status) = s.authorize(&request, &mut call, Role::Auditor) {
-            return Err(s.reject(call, status).await);
+        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/GetCheckpoint");
+        if let Err(status) = call.authorize(&request, Role::Auditor) {
+            return Err(call.reject(status).await);
         }
-        let cp = s
-            .audit
-            .store()
-            .latest_checkpoint()
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        s.record(s.entry(call)).await?;
-        let cp = cp.ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))?;
+        let store = call.shared.audit.store().clone();
+        let cp = match call.cpu(move || store.latest_checkpoint()).await {
+            Ok(Ok(cp)) => cp,
+            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
+            Err(status) => return Err(call.reject(status).await),
+        };
+        let Some(cp) = cp else {
+            let status = Status::not_found("no checkpoint has been signed yet");
+            return Err(call.reject(status).await);
+        };
+        let public_key_pem = call.shared.audit.key().public_key_pem();
+        call.record(|_| {}).await?;
         Ok(Response::new(proto::Checkpoint {
             sequence: cp.sequence,
             head_hash: hex::encode(cp.head_hash),
             time: Some(convert::timestamp(cp.time)),
             signature: hex::encode(&cp.signature),
-            public_key_pem: s.audit.key().public_key_pem(),
+            public_key_pem,
         }))
     }
 }
@@ -731,7 +845,6 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .initial_stream_window_size(Some(4 << 20))
         .initial_connection_window_size(Some(16 << 20))
         .max_frame_size(Some(1 << 20))
-        .timeout(Duration::from_secs(config.request_timeout_seconds.max(1)))
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1));
     if let Some(tls) = &config.tls {
         let read = |p: &PathBuf| {
@@ -751,7 +864,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         config,
         context,
         audit,
-        cpu: Semaphore::new(workers),
+        cpu: Arc::new(Semaphore::new(workers)),
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -794,4 +907,30 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         shutdown: Some(tx),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_read_as_the_protocol_writes_them() {
+        for (value, expected) in [
+            ("1u", Some(Duration::from_micros(1))),
+            ("200m", Some(Duration::from_millis(200))),
+            ("30S", Some(Duration::from_secs(30))),
+            ("2M", Some(Duration::from_secs(120))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("99999999n", Some(Duration::from_nanos(99_999_999))),
+            ("123456789S", None),
+            ("S", None),
+            ("", None),
+            ("5x", None),
+            ("-5S", None),
+            ("5é", None),
+            ("soon", None),
+        ] {
+            assert_eq!(grpc_timeout(value), expected, "{value:?}");
+        }
+    }
 }
