@@ -999,3 +999,208 @@ async fn a_request_the_caller_abandons_is_recorded_as_cancelled() {
     assert_eq!(records[0].principal, "dms-haugiang");
     server.stop().await.unwrap();
 }
+
+/// Runs the kyso binary to the end; (exit code, stdout, stderr).
+fn kyso_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(args)
+        .env_remove("KYSO_TOKEN")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `kyso serve` as an operator runs it: a configuration file named by `KYSO_CONFIG`, an
+/// environment variable and a flag overriding it; the clerk's and auditor's commands
+/// against it; SIGTERM while requests are in flight, which are answered and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kyso_serve_runs_from_its_configuration_and_drains_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sha = |t: &str| hex::encode(openssl::sha::sha256(t.as_bytes()));
+    let config = format!(
+        "listen = \"127.0.0.1:1\"\n\
+         data_dir = \"/nonexistent/kyso-data\"\n\
+         trust = [{:?}]\n\
+         intermediates = [{:?}]\n\
+         revocation = \"offline\"\n\
+         max_concurrent_verifications = 1\n\
+         [[auth.tokens]]\nsha256 = \"{}\"\nprincipal = \"dms-haugiang\"\nroles = [\"verifier\"]\n\
+         [[auth.tokens]]\nsha256 = \"{}\"\nprincipal = \"thanh-tra\"\nroles = [\"auditor\"]\n",
+        pki("root-ca.pem").to_str().unwrap(),
+        pki("party-ca.pem").to_str().unwrap(),
+        sha(VERIFIER),
+        sha(AUDITOR),
+    );
+    let config_file = dir.path().join("kyso.toml");
+    std::fs::write(&config_file, config).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KYSO_CONFIG", &config_file)
+        .env("KYSO_DATA_DIR", &data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).unwrap();
+    assert!(banner.contains(&data.display().to_string()), "{banner}");
+    let addr: std::net::SocketAddr = banner
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    let url = format!("http://{addr}");
+
+    // The clerk's commands.
+    let doc = dir.path().join("494-BC-TU.pdf");
+    std::fs::write(&doc, fixture("two-signatures.pdf")).unwrap();
+    let doc = doc.to_str().unwrap();
+    let (code, text, err) = kyso_cli(
+        &[
+            "client",
+            "verify",
+            doc,
+            "--server",
+            &url,
+            "--token",
+            VERIFIER,
+            "--document-number",
+            "494-BC/TU",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("HỢP LỆ"), "{text}");
+    let (code, text, err) = kyso_cli(
+        &["client", "verify", doc, "--server", &url, "--stream"],
+        &[("KYSO_TOKEN", VERIFIER)],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    let (code, _, err) = kyso_cli(&["client", "verify", doc, "--server", &url], &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("Unauthenticated") || err.contains("token"),
+        "{err}"
+    );
+
+    // The auditor's, through the service.
+    let (code, text, err) = kyso_cli(
+        &[
+            "client",
+            "audit",
+            "query",
+            "--server",
+            &url,
+            "--token",
+            AUDITOR,
+            "--document-number",
+            "494-BC/TU",
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].iter().any(|c| c == "VALID"), "{text}");
+    assert!(
+        rows[0].iter().any(|c| c.contains("Trần Văn Huyến")),
+        "{text}"
+    );
+    let (code, text, err) = kyso_cli(
+        &[
+            "client", "audit", "verify", "--server", &url, "--token", AUDITOR,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+
+    // Requests in flight when SIGTERM comes: each stream has sent its first chunk, the
+    // rest follows after the signal; every one is answered.
+    let ch = channel(addr).await;
+    let whole = fixture("two-signatures.pdf");
+    let calls: Vec<_> = (0..4)
+        .map(|i| stalled_stream(&ch, &format!("in-flight-{i}"), None))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refused = Channel::from_shared(url.clone()).unwrap().connect().await;
+    assert!(refused.is_err(), "a new connection was taken after SIGTERM");
+    let mut ids = Vec::new();
+    for (tx, call) in calls {
+        tx.send(pb::VerifyDocumentChunk {
+            metadata: None,
+            options: None,
+            data: whole[1000..].to_vec().into(),
+        })
+        .await
+        .unwrap();
+        drop(tx);
+        let answer = call.await.unwrap().unwrap().into_inner();
+        assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Valid as i32);
+        ids.push(answer.audit_record_id);
+    }
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+
+    // The stopped server's data: the chain verifies, and the in-flight answers are there.
+    let data = data.to_str().unwrap();
+    let (code, text, _) = kyso_cli(&["audit", "verify", "--data-dir", data], &[]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text, err) = kyso_cli(
+        &[
+            "audit",
+            "query",
+            "--data-dir",
+            data,
+            "--format",
+            "json",
+            "--limit",
+            "100",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let r = records
+            .iter()
+            .find(|r| r["id"].as_str() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("record {id} of in-flight-{i} is missing"));
+        assert_eq!(r["document_number"], format!("in-flight-{i}"));
+        assert_eq!(r["verdict"], "VALID");
+    }
+    let (code, text, _) = kyso_cli(
+        &["audit", "query", "--data-dir", data, "--verdict", "VALID"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        text.starts_with("sequence"),
+        "a table with a header: {text}"
+    );
+    assert!(text.contains("494-BC/TU"), "{text}");
+}
