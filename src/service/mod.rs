@@ -912,6 +912,59 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Work that takes `ms` and notes how many such works run at once.
+    fn tracked(ms: u64, running: &Arc<AtomicUsize>, peak: &Arc<AtomicUsize>) -> impl FnOnce() {
+        let (running, peak) = (running.clone(), peak.clone());
+        move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(ms));
+            running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_past_its_deadline_keeps_its_permit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let shared = Arc::new(Shared {
+            config: Config::default(),
+            context: Context::new(TrustStore::default(), OffsetDateTime::now_utc()),
+            audit: open_audit(dir.path()).expect("audit log"),
+            cpu: Arc::new(Semaphore::new(1)),
+        });
+        let (running, peak) = (Arc::default(), Arc::default());
+
+        // The first request gives up after 20 ms; its work goes on for 300 ms.
+        let mut hurried = Request::new(());
+        hurried
+            .metadata_mut()
+            .insert("grpc-timeout", "20m".parse().expect("header value"));
+        let call = Call::new(&shared, &hurried, VERIFY);
+        let started = std::time::Instant::now();
+        let e = call
+            .cpu(tracked(300, &running, &peak))
+            .await
+            .expect_err("past its deadline");
+        assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e}");
+        assert!(started.elapsed() < Duration::from_millis(250));
+        drop(call);
+
+        // The next waits for that work to end instead of running beside it.
+        let call = Call::new(&shared, &Request::new(()), VERIFY);
+        call.cpu(tracked(10, &running, &peak))
+            .await
+            .expect("within the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            1,
+            "one permit, one work at a time"
+        );
+        drop(call);
+        shared.audit.close();
+    }
 
     #[test]
     fn grpc_timeouts_read_as_the_protocol_writes_them() {
