@@ -202,8 +202,8 @@ fn main() {
         total as f64 / start.elapsed().as_secs_f64()
     });
     log.close();
-    let check =
-        kyso::audit::verify_log(log.store().as_ref(), log.key().public_key(), 0, None).unwrap();
+    let check = kyso::audit::verify_log(log.store().as_ref(), log.key().public_key(), 0, None, &[])
+        .unwrap();
     assert!(check.ok, "{}", check.problem);
     println!(
         "audit: 64 concurrent writers, group commit: {appended:.0} appends/s ({:.0}× one per transaction); chain of {} records verifies",

@@ -1204,3 +1204,146 @@ async fn kyso_serve_runs_from_its_configuration_and_drains_on_sigterm() {
     );
     assert!(text.contains("494-BC/TU"), "{text}");
 }
+
+/// What the log alone cannot prove — that its tail was not cut together with the
+/// checkpoints stored beside it — a checkpoint the auditor saved earlier does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_checkpoint_catches_a_log_cut_with_its_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let doc = fixture("two-signatures.pdf");
+    let verify_some = |addr, n: usize| {
+        let doc = doc.clone();
+        async move {
+            let mut v = VerificationServiceClient::new(channel(addr).await);
+            for i in 0..n {
+                v.verify_document(with_token(
+                    Some(VERIFIER),
+                    verify_request(doc.clone(), &format!("{i}")),
+                ))
+                .await
+                .unwrap();
+            }
+        }
+    };
+    let server = kyso::service::start(config(&data)).await.unwrap();
+    verify_some(server.addr, 3).await;
+    server.stop().await.unwrap(); // seals records 1–3 with a checkpoint
+
+    let server = kyso::service::start(config(&data)).await.unwrap();
+    let url = format!("http://{}", server.addr);
+    let saved = dir.path().join("checkpoint.json");
+    let (code, json, err) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            kyso_cli(
+                &[
+                    "client",
+                    "audit",
+                    "checkpoint",
+                    "--server",
+                    &url,
+                    "--token",
+                    AUDITOR,
+                    "--format",
+                    "json",
+                ],
+                &[],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(&saved, &json).unwrap();
+    let checkpoint: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(checkpoint["sequence"], 3);
+    let public_key = dir.path().join("kyso-audit.pub.pem");
+    std::fs::write(&public_key, checkpoint["public_key_pem"].as_str().unwrap()).unwrap();
+    verify_some(server.addr, 2).await;
+    server.stop().await.unwrap();
+
+    // Cut the log from record 3 on, and every checkpoint with it.
+    let db = rusqlite::Connection::open(data.join("audit.sqlite3")).unwrap();
+    db.execute_batch("DELETE FROM records WHERE sequence >= 3; DELETE FROM checkpoints;")
+        .unwrap();
+    drop(db);
+    let data_s = data.to_str().unwrap();
+    let (saved_s, key_s) = (saved.to_str().unwrap(), public_key.to_str().unwrap());
+    let (code, text, _) = kyso_cli(&["audit", "verify", "--data-dir", data_s], &[]);
+    assert_eq!(code, 0, "the log alone agrees with itself: {text}");
+    for extra in [vec![], vec!["--public-key", key_s]] {
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--data-dir",
+            data_s,
+            "--checkpoint",
+            saved_s,
+        ];
+        args.extend(extra);
+        let (code, text, err) = kyso_cli(&args, &[]);
+        assert_eq!(code, 1, "{text}{err}");
+        assert!(text.contains("FAILED at record 3"), "{text}");
+        assert!(text.contains("kept checkpoint"), "{text}");
+    }
+    // A key kept elsewhere that is not the service's: the saved checkpoint does not verify.
+    let other = dir.path().join("other.pub.pem");
+    let stranger = openssl::pkey::PKey::generate_ed25519().unwrap();
+    std::fs::write(&other, stranger.public_key_to_pem().unwrap()).unwrap();
+    let (code, text, _) = kyso_cli(
+        &[
+            "audit",
+            "verify",
+            "--data-dir",
+            data_s,
+            "--checkpoint",
+            saved_s,
+            "--public-key",
+            other.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("does not verify"), "{text}");
+    // A file that is no checkpoint is named.
+    let (code, _, err) = kyso_cli(
+        &[
+            "audit",
+            "verify",
+            "--data-dir",
+            data_s,
+            "--checkpoint",
+            key_s,
+        ],
+        &[],
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("kyso-audit.pub.pem"), "{err}");
+
+    // The same through the service, which has since written a new record 3.
+    let server = kyso::service::start(config(&data)).await.unwrap();
+    let url = format!("http://{}", server.addr);
+    let (plain, with_saved) = tokio::task::spawn_blocking({
+        let saved = saved_s.to_owned();
+        move || {
+            let base = [
+                "client", "audit", "verify", "--server", &url, "--token", AUDITOR,
+            ];
+            let plain = kyso_cli(&base, &[]);
+            let mut args = base.to_vec();
+            args.extend(["--checkpoint", &saved]);
+            (plain, kyso_cli(&args, &[]))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(plain.0, 0, "{}{}", plain.1, plain.2);
+    assert_eq!(with_saved.0, 1, "{}{}", with_saved.1, with_saved.2);
+    assert!(
+        with_saved.1.contains("FAILED at record 3"),
+        "{}",
+        with_saved.1
+    );
+    server.stop().await.unwrap();
+}

@@ -222,6 +222,15 @@ pub struct Checkpoint {
     pub signature: Vec<u8>,
 }
 
+/// The Ed25519 public key in `pem` (SubjectPublicKeyInfo), which verifies checkpoints.
+pub fn public_key_from_pem(pem: &[u8]) -> Result<PKey<Public>, String> {
+    let key = PKey::public_key_from_pem(pem).map_err(|e| e.to_string())?;
+    if key.id() != openssl::pkey::Id::ED25519 {
+        return Err("not an Ed25519 public key".into());
+    }
+    Ok(key)
+}
+
 impl Checkpoint {
     fn message(sequence: u64, head: &[u8; 32], time: OffsetDateTime) -> Vec<u8> {
         let mut m = CHECKPOINT_DOMAIN.to_vec();
@@ -288,18 +297,13 @@ pub struct CheckpointKey {
 impl CheckpointKey {
     /// Loads `path`, or creates it (readable by the owner only) when absent.
     pub fn load_or_create(path: &Path) -> Result<CheckpointKey, AuditError> {
+        if path.exists() {
+            return Self::load(path);
+        }
         let err = |reason: String| AuditError::Key {
             path: path.display().to_string(),
             reason,
         };
-        if path.exists() {
-            let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-            let key = PKey::private_key_from_pem(&pem).map_err(|e| err(e.to_string()))?;
-            if key.id() != openssl::pkey::Id::ED25519 {
-                return Err(err("not an Ed25519 key".into()));
-            }
-            return Self::with_public(key).map_err(err);
-        }
         let key = PKey::generate_ed25519().map_err(|e| err(e.to_string()))?;
         let pem = key
             .private_key_to_pem_pkcs8()
@@ -311,6 +315,20 @@ impl CheckpointKey {
         let mut f = options.open(path).map_err(|e| err(e.to_string()))?;
         std::io::Write::write_all(&mut f, &pem).map_err(|e| err(e.to_string()))?;
         f.sync_all().map_err(|e| err(e.to_string()))?;
+        Self::with_public(key).map_err(err)
+    }
+
+    /// Loads the key at `path`, which must exist.
+    pub fn load(path: &Path) -> Result<CheckpointKey, AuditError> {
+        let err = |reason: String| AuditError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let key = PKey::private_key_from_pem(&pem).map_err(|e| err(e.to_string()))?;
+        if key.id() != openssl::pkey::Id::ED25519 {
+            return Err(err("not an Ed25519 key".into()));
+        }
         Self::with_public(key).map_err(err)
     }
 
@@ -527,12 +545,18 @@ pub struct LogCheck {
 }
 
 /// Recomputes the chain from `from` to `to` (whole log when 0/None) and checks every
-/// checkpoint in that range with `key`. Names the first record that fails.
+/// checkpoint in that range with `key`: those in the store and the `kept` ones, saved
+/// outside the log by an auditor earlier. Names the first record that fails.
+///
+/// The stored checkpoints catch a record changed, deleted or reordered, and a chain
+/// rewritten after them; only checkpoints kept elsewhere (and a key kept elsewhere) catch
+/// a log whose tail was cut or rewritten together with its checkpoints.
 pub fn verify_log(
     store: &dyn AuditStore,
     key: &PKey<Public>,
     from: u64,
     to: Option<u64>,
+    kept: &[Checkpoint],
 ) -> Result<LogCheck, AuditError> {
     let from = from.max(1);
     let mut previous = if from > 1 {
@@ -546,8 +570,19 @@ pub fn verify_log(
     let mut expected = from;
     let mut checked = 0u64;
     let mut failure: Option<(u64, String)> = None;
-    let checkpoints = store.checkpoints(from, to)?;
-    let wanted: std::collections::HashSet<u64> = checkpoints.iter().map(|c| c.sequence).collect();
+    let mut checkpoints: Vec<(Checkpoint, &str)> = store
+        .checkpoints(from, to)?
+        .into_iter()
+        .map(|c| (c, "signed"))
+        .collect();
+    checkpoints.extend(
+        kept.iter()
+            .filter(|c| c.sequence >= from && to.is_none_or(|to| c.sequence <= to))
+            .map(|c| (c.clone(), "kept")),
+    );
+    checkpoints.sort_by_key(|(c, _)| c.sequence);
+    let wanted: std::collections::HashSet<u64> =
+        checkpoints.iter().map(|(c, _)| c.sequence).collect();
     let mut hashes = std::collections::HashMap::new();
     store.scan(from, to, &mut |r| {
         let r = match r {
@@ -596,13 +631,13 @@ pub fn verify_log(
     })?;
     let mut checkpoints_checked = 0;
     if failure.is_none() {
-        for cp in checkpoints {
+        for (cp, which) in checkpoints {
             checkpoints_checked += 1;
             if !cp.verify(key) {
                 failure = Some((
                     cp.sequence,
                     format!(
-                        "the checkpoint at record {} does not verify with the service's key",
+                        "the {which} checkpoint at record {} does not verify with the service's key",
                         cp.sequence
                     ),
                 ));
@@ -614,7 +649,7 @@ pub fn verify_log(
                     failure = Some((
                         cp.sequence,
                         format!(
-                            "record {}: the chain differs from the signed checkpoint at it: the log was rewritten",
+                            "record {}: the chain differs from the {which} checkpoint at it: the log was rewritten",
                             cp.sequence
                         ),
                     ));
@@ -624,7 +659,7 @@ pub fn verify_log(
                     failure = Some((
                         cp.sequence,
                         format!(
-                            "record {} is missing: a signed checkpoint covers it (deleted from the end of the log)",
+                            "record {} is missing: a {which} checkpoint covers it (deleted from the end of the log)",
                             cp.sequence
                         ),
                     ));
@@ -649,4 +684,151 @@ pub fn verify_log(
             problem,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite::SqliteStore;
+    use super::*;
+
+    fn entry(n: u64) -> Entry {
+        Entry {
+            time: OffsetDateTime::from_unix_timestamp(1_700_000_000 + n as i64).expect("time"),
+            principal: "dms-haugiang".into(),
+            peer: "127.0.0.1:1".into(),
+            method: "/kyso.v1.VerificationService/VerifyDocument".into(),
+            document_sha256: Some(format!("{n:064x}")),
+            document_size: Some(1000 + n),
+            metadata: Metadata {
+                document_number: format!("{n}-BC/TU"),
+                ..Default::default()
+            },
+            signatures: Vec::new(),
+            verdict: "VALID".into(),
+            error: None,
+            kyso_version: "test".into(),
+            trust_fingerprint: "fp".into(),
+        }
+    }
+
+    /// A closed log of `n` records (its closing checkpoint at `n`) in `dir`, and its key.
+    fn closed_log(dir: &Path, n: u64) -> PKey<Public> {
+        let store = Arc::new(SqliteStore::open(&dir.join("audit.sqlite3")).expect("store"));
+        let key = CheckpointKey::load_or_create(&dir.join("audit-key.pem")).expect("key");
+        let public = key.public_key().clone();
+        let log = AuditLog::start(store, key).expect("log");
+        for i in 1..=n {
+            assert_eq!(log.append_blocking(entry(i)).expect("append"), i);
+        }
+        log.close();
+        public
+    }
+
+    fn check(
+        dir: &Path,
+        key: &PKey<Public>,
+        from: u64,
+        to: Option<u64>,
+        kept: &[Checkpoint],
+    ) -> LogCheck {
+        let store = SqliteStore::open(&dir.join("audit.sqlite3")).expect("store");
+        verify_log(&store, key, from, to, kept).expect("readable")
+    }
+
+    fn sql(dir: &Path, statements: &str) {
+        let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).expect("database");
+        db.execute_batch(statements).expect("statements");
+    }
+
+    #[test]
+    fn a_range_is_checked_on_its_own() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = closed_log(dir.path(), 6);
+        assert!(check(dir.path(), &key, 0, None, &[]).ok);
+        sql(
+            dir.path(),
+            "UPDATE records SET verdict = 'INVALID' WHERE sequence = 5",
+        );
+        let before = check(dir.path(), &key, 1, Some(4), &[]);
+        assert!(before.ok, "{}", before.problem);
+        assert_eq!(before.records_checked, 4);
+        for (from, to) in [(0, None), (3, Some(6)), (5, Some(5))] {
+            let c = check(dir.path(), &key, from, to, &[]);
+            assert_eq!(
+                c.first_bad_sequence,
+                Some(5),
+                "{from}..{to:?}: {}",
+                c.problem
+            );
+            assert!(c.problem.contains("was changed"), "{}", c.problem);
+        }
+    }
+
+    #[test]
+    fn a_rewritten_chain_contradicts_the_signed_checkpoint() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = closed_log(dir.path(), 5);
+        // Change record 3 and recompute every hash after it, as someone with write access
+        // to the database but not the key would.
+        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
+        let db = rusqlite::Connection::open(dir.path().join("audit.sqlite3")).expect("database");
+        let mut previous = store.get(2).expect("read").expect("record 2").hash;
+        for sequence in 3..=5 {
+            let mut r = store.get(sequence).expect("read").expect("record");
+            if sequence == 3 {
+                r.entry.verdict = "INVALID".into();
+            }
+            let hash = Record::compute_hash(sequence, &previous, &r.entry);
+            db.execute(
+                "UPDATE records SET verdict = ?1, previous_hash = ?2, hash = ?3 WHERE sequence = ?4",
+                rusqlite::params![r.entry.verdict, previous.to_vec(), hash.to_vec(), sequence as i64],
+            )
+            .expect("update");
+            previous = hash;
+        }
+        let c = check(dir.path(), &key, 0, None, &[]);
+        assert!(!c.ok);
+        assert_eq!(c.first_bad_sequence, Some(5));
+        assert!(c.problem.contains("the log was rewritten"), "{}", c.problem);
+    }
+
+    #[test]
+    fn only_a_kept_checkpoint_catches_a_tail_cut_with_its_checkpoints() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = closed_log(dir.path(), 6);
+        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
+        let kept = store
+            .latest_checkpoint()
+            .expect("read")
+            .expect("closing checkpoint");
+        assert_eq!(kept.sequence, 6);
+        drop(store);
+        sql(
+            dir.path(),
+            "DELETE FROM records WHERE sequence >= 5; DELETE FROM checkpoints;",
+        );
+        let alone = check(dir.path(), &key, 0, None, &[]);
+        assert!(
+            alone.ok,
+            "what the log alone cannot tell: {}",
+            alone.problem
+        );
+        let c = check(dir.path(), &key, 0, None, std::slice::from_ref(&kept));
+        assert_eq!(c.first_bad_sequence, Some(6), "{}", c.problem);
+        assert!(
+            c.problem.contains("a kept checkpoint covers it"),
+            "{}",
+            c.problem
+        );
+
+        // A kept checkpoint must itself be the service's.
+        let mut forged = kept.clone();
+        forged.sequence = 4;
+        let c = check(dir.path(), &key, 0, None, &[forged]);
+        assert_eq!(c.first_bad_sequence, Some(4));
+        assert!(c.problem.contains("does not verify"), "{}", c.problem);
+        // Outside the range checked, it is not consulted.
+        let c = check(dir.path(), &key, 1, Some(3), std::slice::from_ref(&kept));
+        assert!(c.ok, "{}", c.problem);
+    }
 }

@@ -61,6 +61,79 @@ pub struct AuditVerifyArgs {
     /// Last record to check (default: the last).
     #[arg(long)]
     to: Option<u64>,
+    /// A checkpoint saved earlier (`kyso client audit checkpoint --format json`): the log
+    /// must still agree with it. Repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    checkpoints: Vec<PathBuf>,
+    /// The service's checkpoint public key (PEM), kept outside the data directory
+    /// (default: the key in the data directory).
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_key: Option<PathBuf>,
+}
+
+/// A checkpoint as `kyso client audit checkpoint --format json` prints it and
+/// `--checkpoint FILE` reads it back.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedCheckpoint {
+    sequence: u64,
+    head_hash: String,
+    /// RFC 3339, to the nanosecond (the signature covers it).
+    time: String,
+    signature: String,
+    #[serde(default)]
+    public_key_pem: String,
+}
+
+impl SavedCheckpoint {
+    fn from_proto(c: &proto::Checkpoint) -> SavedCheckpoint {
+        let time = c
+            .time
+            .as_ref()
+            .and_then(super::convert::from_timestamp)
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        SavedCheckpoint {
+            sequence: c.sequence,
+            head_hash: c.head_hash.clone(),
+            time,
+            signature: c.signature.clone(),
+            public_key_pem: c.public_key_pem.clone(),
+        }
+    }
+
+    /// Reads the saved checkpoint at `path`, as the protocol carries it.
+    fn read(path: &std::path::Path) -> Result<proto::Checkpoint, String> {
+        let named = |e: String| format!("checkpoint {}: {e}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+        let saved: SavedCheckpoint = serde_json::from_str(&text).map_err(|e| {
+            named(format!(
+                "{e} (expected the JSON of `kyso client audit checkpoint --format json`)"
+            ))
+        })?;
+        let time = rfc3339(&saved.time).map_err(|e| named(format!("time: {e}")))?;
+        Ok(proto::Checkpoint {
+            sequence: saved.sequence,
+            head_hash: saved.head_hash,
+            time: Some(super::convert::timestamp(time)),
+            signature: saved.signature,
+            public_key_pem: saved.public_key_pem,
+        })
+    }
+}
+
+/// The checkpoints saved at `paths`, as the audit log checks them.
+fn kept_checkpoints(paths: &[PathBuf]) -> Result<Vec<audit::Checkpoint>, String> {
+    paths
+        .iter()
+        .map(|p| {
+            SavedCheckpoint::read(p).and_then(|c| {
+                super::convert::from_checkpoint(&c).map_err(|e| format!("{}: {e}", p.display()))
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -186,11 +259,18 @@ pub enum ClientAuditCommand {
     Verify {
         #[command(flatten)]
         connection: Connection,
+        /// A checkpoint saved earlier (`checkpoint --format json`): the log must still
+        /// agree with it. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
-    /// The latest signed checkpoint and the key that verifies it.
+    /// The latest signed checkpoint and the key that verifies it; save it (`--format
+    /// json`) to check the log against it later.
     Checkpoint {
         #[command(flatten)]
         connection: Connection,
+        #[arg(long, value_enum, default_value_t = ClientFormat::Text)]
+        format: ClientFormat,
     },
 }
 
@@ -326,15 +406,30 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
             let Some(store) = open_store(&a.data_dir, err) else {
                 return exit::UNREADABLE;
             };
-            let key = match audit::CheckpointKey::load_or_create(&a.data_dir.join("audit-key.pem"))
-            {
+            let key = match &a.public_key {
+                Some(path) => std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| audit::public_key_from_pem(&pem))
+                    .map_err(|e| format!("{}: {e}", path.display())),
+                None => audit::CheckpointKey::load(&a.data_dir.join("audit-key.pem"))
+                    .map(|k| k.public_key().clone())
+                    .map_err(|e| e.to_string()),
+            };
+            let key = match key {
                 Ok(k) => k,
                 Err(e) => {
                     let _ = writeln!(err, "kyso: {e}");
                     return exit::UNREADABLE;
                 }
             };
-            match audit::verify_log(&store, key.public_key(), a.from, a.to) {
+            let kept = match kept_checkpoints(&a.checkpoints) {
+                Ok(k) => k,
+                Err(e) => {
+                    let _ = writeln!(err, "kyso: {e}");
+                    return exit::USAGE;
+                }
+            };
+            match audit::verify_log(&store, &key, a.from, a.to, &kept) {
                 Ok(check) if check.ok => {
                     let _ = writeln!(
                         out,
@@ -713,10 +808,21 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
             print_proto_records(&response.records, format, out);
             Ok(exit::VALID)
         }
-        ClientAuditCommand::Verify { connection } => {
+        ClientAuditCommand::Verify {
+            connection,
+            checkpoints,
+        } => {
+            let kept_checkpoints = checkpoints
+                .iter()
+                .map(|p| SavedCheckpoint::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = proto::VerifyLogRequest {
+                kept_checkpoints,
+                ..Default::default()
+            };
             let mut client = AuditServiceClient::new(channel(&connection).await?);
             let r = client
-                .verify_log(authorized(&connection, proto::VerifyLogRequest::default())?)
+                .verify_log(authorized(&connection, request)?)
                 .await
                 .map_err(|s| status_text(&s))?
                 .into_inner();
@@ -737,17 +843,27 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
                 Ok(exit::INVALID)
             }
         }
-        ClientAuditCommand::Checkpoint { connection } => {
+        ClientAuditCommand::Checkpoint { connection, format } => {
             let mut client = AuditServiceClient::new(channel(&connection).await?);
             let c = client
                 .get_checkpoint(authorized(&connection, proto::GetCheckpointRequest {})?)
                 .await
                 .map_err(|s| status_text(&s))?
                 .into_inner();
-            let _ = writeln!(out, "sequence  {}", c.sequence);
-            let _ = writeln!(out, "head      {}", c.head_hash);
-            let _ = writeln!(out, "signature {}", c.signature);
-            let _ = write!(out, "{}", c.public_key_pem);
+            let saved = SavedCheckpoint::from_proto(&c);
+            match format {
+                ClientFormat::Json => {
+                    let json = serde_json::to_string_pretty(&saved).map_err(|e| e.to_string())?;
+                    let _ = writeln!(out, "{json}");
+                }
+                ClientFormat::Text => {
+                    let _ = writeln!(out, "sequence  {}", saved.sequence);
+                    let _ = writeln!(out, "time      {}", saved.time);
+                    let _ = writeln!(out, "head      {}", saved.head_hash);
+                    let _ = writeln!(out, "signature {}", saved.signature);
+                    let _ = write!(out, "{}", saved.public_key_pem);
+                }
+            }
             Ok(exit::VALID)
         }
     }

@@ -20,6 +20,38 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
         .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos.clamp(0, 999_999_999))))
 }
 
+/// A checkpoint as the protocol carries it, with the key that verifies it.
+pub fn checkpoint(cp: &crate::audit::Checkpoint, public_key_pem: String) -> pb::Checkpoint {
+    pb::Checkpoint {
+        sequence: cp.sequence,
+        head_hash: hex::encode(cp.head_hash),
+        time: Some(timestamp(cp.time)),
+        signature: hex::encode(&cp.signature),
+        public_key_pem,
+    }
+}
+
+/// A checkpoint a caller sent back; the error names the field that is wrong.
+pub fn from_checkpoint(c: &pb::Checkpoint) -> Result<crate::audit::Checkpoint, String> {
+    let head_hash = hex::decode(&c.head_hash)
+        .ok()
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        .ok_or_else(|| format!("checkpoint {}: head_hash is not 64 hex digits", c.sequence))?;
+    let time = c
+        .time
+        .as_ref()
+        .and_then(from_timestamp)
+        .ok_or_else(|| format!("checkpoint {}: time is missing or out of range", c.sequence))?;
+    let signature = hex::decode(&c.signature)
+        .map_err(|_| format!("checkpoint {}: signature is not hex", c.sequence))?;
+    Ok(crate::audit::Checkpoint {
+        sequence: c.sequence,
+        head_hash,
+        time,
+        signature,
+    })
+}
+
 fn verdict(v: Verdict) -> pb::Verdict {
     match v {
         Verdict::Valid => pb::Verdict::Valid,

@@ -710,6 +710,15 @@ impl AuditService for Audit {
             return Err(call.reject(status).await);
         }
         let r = request.into_inner();
+        let kept = match r
+            .kept_checkpoints
+            .iter()
+            .map(convert::from_checkpoint)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(k) => k,
+            Err(e) => return Err(call.reject(Status::invalid_argument(e)).await),
+        };
         let shared = call.shared.clone();
         let to = (r.to_sequence > 0).then_some(r.to_sequence);
         let checked = call
@@ -719,6 +728,7 @@ impl AuditService for Audit {
                     shared.audit.key().public_key(),
                     r.from_sequence,
                     to,
+                    &kept,
                 )
             })
             .await;
@@ -757,13 +767,7 @@ impl AuditService for Audit {
         };
         let public_key_pem = call.shared.audit.key().public_key_pem();
         call.record(|_| {}).await?;
-        Ok(Response::new(proto::Checkpoint {
-            sequence: cp.sequence,
-            head_hash: hex::encode(cp.head_hash),
-            time: Some(convert::timestamp(cp.time)),
-            signature: hex::encode(&cp.signature),
-            public_key_pem,
-        }))
+        Ok(Response::new(convert::checkpoint(&cp, public_key_pem)))
     }
 }
 
