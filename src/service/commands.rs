@@ -86,15 +86,7 @@ struct SavedCheckpoint {
 
 impl SavedCheckpoint {
     fn from_proto(c: &proto::Checkpoint) -> SavedCheckpoint {
-        let time = c
-            .time
-            .as_ref()
-            .and_then(super::convert::from_timestamp)
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
+        let time = rfc3339_text(c.time.as_ref()).unwrap_or_default();
         SavedCheckpoint {
             sequence: c.sequence,
             head_hash: c.head_hash.clone(),
@@ -272,6 +264,14 @@ pub enum ClientAuditCommand {
         #[arg(long, value_enum, default_value_t = ClientFormat::Text)]
         format: ClientFormat,
     },
+}
+
+/// A protocol time as RFC 3339 text, to the nanosecond.
+fn rfc3339_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
+    t.and_then(super::convert::from_timestamp).and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
 }
 
 fn rfc3339(s: &str) -> Result<OffsetDateTime, String> {
@@ -520,15 +520,7 @@ const RECORD_COLUMNS: [&str; 9] = [
 ];
 
 fn record_row(r: &proto::AuditRecord) -> [String; 9] {
-    let time = r
-        .time
-        .as_ref()
-        .and_then(super::convert::from_timestamp)
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let time = rfc3339_text(r.time.as_ref()).unwrap_or_default();
     let signers: Vec<String> = r
         .signatures
         .iter()
@@ -554,14 +546,7 @@ fn record_row(r: &proto::AuditRecord) -> [String; 9] {
 }
 
 fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
-    let time = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .and_then(super::convert::from_timestamp)
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-    };
+    let time = |t: &Option<prost_types::Timestamp>| rfc3339_text(t.as_ref());
     serde_json::json!({
         "id": r.id,
         "sequence": r.sequence,
