@@ -1347,3 +1347,164 @@ async fn a_saved_checkpoint_catches_a_log_cut_with_its_checkpoints() {
     );
     server.stop().await.unwrap();
 }
+
+/// Calls `path` with `message`, whatever the method expects.
+async fn raw_call<M: prost::Message + Default + Send + Sync + 'static>(
+    ch: &Channel,
+    path: &'static str,
+    message: M,
+) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(ch.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<M, pb::VerifyDocumentResponse>::default();
+    grpc.unary(
+        with_token(Some(VERIFIER), message),
+        http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err()
+}
+
+/// Requests tonic refuses before a kyso handler runs get the API's codes and their records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_any_handler_are_recorded_with_the_api_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_document_bytes = 100_000;
+    let server = kyso::service::start(c).await.unwrap();
+    let ch = channel(server.addr).await;
+
+    // Not the method's message: a varint where the document's bytes should be.
+    let e = raw_call(
+        &ch,
+        "/kyso.v1.VerificationService/VerifyDocument",
+        pb::VerifyLogRequest {
+            from_sequence: 7,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("not a valid"), "{e}");
+
+    // Over the message limit (the document limit plus 1 MiB for the rest).
+    let e = raw_call(
+        &ch,
+        "/kyso.v1.VerificationService/VerifyDocument",
+        verify_request(vec![b'%'; 1_300_000], "huge"),
+    )
+    .await;
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+
+    // No such method.
+    let e = raw_call(
+        &ch,
+        "/kyso.v1.VerificationService/Forge",
+        pb::GetRecordRequest { id: "1".into() },
+    )
+    .await;
+    assert_eq!(e.code(), Code::Unimplemented, "{e}");
+
+    // Health checks are not requests to kyso and leave no record.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+    health
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+
+    let records = AuditServiceClient::new(ch)
+        .query_records(with_token(Some(ADMIN), pb::QueryRecordsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    let seen: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.principal.as_str(),
+                r.error.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (method, code) in [
+        ("/kyso.v1.VerificationService/Forge", "Unimplemented"),
+        (
+            "/kyso.v1.VerificationService/VerifyDocument",
+            "ResourceExhausted",
+        ),
+        (
+            "/kyso.v1.VerificationService/VerifyDocument",
+            "InvalidArgument",
+        ),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|(m, p, e)| *m == method && *p == "dms-haugiang" && e.starts_with(code)),
+            "{method} {code}: {seen:?}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+/// A caller that walks away while its message is still arriving — before tonic has a whole
+/// message to hand to a handler — still leaves a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_gone_mid_message_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let addr = server.addr;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!(
+        "http://{addr}/kyso.v1.VerificationService/VerifyDocument"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", format!("Bearer {VERIFIER}"))
+    .body(())
+    .unwrap();
+    let (_response, mut body) = client.send_request(request, false).unwrap();
+    // A gRPC frame announcing 65,536 bytes, of which 100 come.
+    let mut half = vec![0u8, 0, 1, 0, 0];
+    half.extend_from_slice(&[0x0a; 100]);
+    body.send_data(half.into(), false).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    body.send_reset(h2::Reason::CANCEL);
+
+    let ch = channel(addr).await;
+    let mut a = AuditServiceClient::new(ch);
+    let started = std::time::Instant::now();
+    let records = loop {
+        let records = a
+            .query_records(with_token(
+                Some(ADMIN),
+                pb::QueryRecordsRequest {
+                    caller: Some("dms-haugiang".into()),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .records;
+        if !records.is_empty() || started.elapsed().as_secs() > 10 {
+            break records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0].method,
+        "/kyso.v1.VerificationService/VerifyDocument"
+    );
+    let error = records[0].error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("Cancelled"), "{error}");
+    server.stop().await.unwrap();
+}

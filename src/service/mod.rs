@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod convert;
 pub mod proto;
+mod unhandled;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,7 +105,7 @@ impl Principal {
 /// record of that, written as the call is dropped.
 struct Call {
     shared: Arc<Shared>,
-    method: &'static str,
+    method: String,
     peer: String,
     principal: String,
     document: Option<(String, u64)>,
@@ -115,7 +116,10 @@ struct Call {
 }
 
 impl Call {
-    fn new<T>(shared: &Arc<Shared>, request: &Request<T>, method: &'static str) -> Call {
+    fn new<T>(shared: &Arc<Shared>, request: &Request<T>, method: &str) -> Call {
+        if let Some(handled) = request.extensions().get::<unhandled::Handled>() {
+            handled.mark();
+        }
         let limit = Duration::from_secs(shared.config.request_timeout_seconds.max(1));
         let asked = request
             .metadata()
@@ -125,7 +129,7 @@ impl Call {
         let timeout = asked.map_or(limit, |t| t.min(limit));
         Call {
             shared: shared.clone(),
-            method,
+            method: method.to_owned(),
             peer: request
                 .remote_addr()
                 .map_or_else(|| "unknown".into(), |a| a.to_string()),
@@ -226,7 +230,7 @@ impl Call {
             time: OffsetDateTime::now_utc(),
             principal: std::mem::take(&mut self.principal),
             peer: std::mem::take(&mut self.peer),
-            method: self.method.to_owned(),
+            method: self.method.clone(),
             document_sha256: sha,
             document_size: size,
             metadata: std::mem::take(&mut self.metadata),
@@ -886,7 +890,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let audit_service = AuditServiceServer::new(Audit(shared.clone()))
         .max_decoding_message_size(1 << 20)
         .max_encoding_message_size(64 << 20);
+    let recorder = shared.clone();
     let router = builder
+        .layer(tower_layer::layer_fn(move |inner| {
+            unhandled::RecordUnhandled {
+                inner,
+                shared: recorder.clone(),
+            }
+        }))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(verification)
