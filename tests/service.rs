@@ -911,6 +911,7 @@ async fn a_deadline_is_honoured_and_the_request_recorded() {
         .unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e}");
     assert!(e.message().contains("still arriving"), "{e}");
+    assert!(e.message().contains("request_timeout_seconds"), "{e}");
     assert!(started.elapsed().as_millis() < 5000);
 
     // A shorter deadline from the caller wins over the service's.

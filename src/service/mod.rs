@@ -112,6 +112,8 @@ struct Call {
     metadata: audit::Metadata,
     /// The shorter of the caller's `grpc-timeout` and `request_timeout_seconds`.
     deadline: tokio::time::Instant,
+    /// Whether the deadline is the caller's (shorter than the service's limit).
+    callers_deadline: bool,
     recorded: bool,
 }
 
@@ -126,6 +128,7 @@ impl Call {
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(grpc_timeout);
+        let callers_deadline = asked.is_some_and(|t| t < limit);
         let timeout = asked.map_or(limit, |t| t.min(limit));
         Call {
             shared: shared.clone(),
@@ -137,6 +140,7 @@ impl Call {
             document: None,
             metadata: audit::Metadata::default(),
             deadline: tokio::time::Instant::now() + timeout,
+            callers_deadline,
             recorded: false,
         }
     }
@@ -282,11 +286,18 @@ impl Call {
     }
 
     fn deadline_exceeded(&self, waiting_for: &str) -> Status {
-        Status::deadline_exceeded(format!(
-            "the request's deadline passed while {waiting_for}; send a longer grpc-timeout \
-             (this service allows at most {} s)",
-            self.shared.config.request_timeout_seconds.max(1)
-        ))
+        let limit = self.shared.config.request_timeout_seconds.max(1);
+        Status::deadline_exceeded(if self.callers_deadline {
+            format!(
+                "the caller's deadline (grpc-timeout) passed while {waiting_for}; this \
+                 service allows up to {limit} s"
+            )
+        } else {
+            format!(
+                "this service's limit of {limit} s per request (request_timeout_seconds) \
+                 passed while {waiting_for}"
+            )
+        })
     }
 
     /// Runs `work` on the blocking pool, at most `max_concurrent_verifications` at once,
