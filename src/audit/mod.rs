@@ -266,13 +266,62 @@ pub struct Query {
     pub limit: usize,
 }
 
-/// Where records and checkpoints are kept. Appends are atomic: all of a batch and its
-/// checkpoint, or nothing.
+/// Where the chain ends: the last record's sequence and hash (0 and zeros when empty), and
+/// the sequence the last checkpoint covers (0 when none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Head {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    pub checkpointed: u64,
+}
+
+/// An entry's place in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub sequence: u64,
+    pub previous_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl Head {
+    /// The places of `entries` chained onto this head, and the head after them.
+    pub fn extend(&self, entries: &[Entry]) -> (Vec<Place>, Head) {
+        let mut head = *self;
+        let places = entries
+            .iter()
+            .map(|e| {
+                let sequence = head.sequence + 1;
+                let hash = Record::compute_hash(sequence, &head.hash, e);
+                let place = Place {
+                    sequence,
+                    previous_hash: head.hash,
+                    hash,
+                };
+                head.sequence = sequence;
+                head.hash = hash;
+                place
+            })
+            .collect();
+        (places, head)
+    }
+}
+
+/// Where records and checkpoints are kept.
+///
+/// A store places the records itself: [`AuditStore::append`] reads the head inside its
+/// transaction, so that several writers sharing one store — several kyso instances on one
+/// database, each with the same checkpoint key — extend one chain.
 pub trait AuditStore: Send + Sync {
-    /// The last record's sequence and hash, if any.
-    fn head(&self) -> Result<Option<(u64, [u8; 32])>, AuditError>;
-    fn append(&self, records: &[Record], checkpoint: Option<&Checkpoint>)
-        -> Result<(), AuditError>;
+    /// Where the chain ends now.
+    fn head(&self) -> Result<Head, AuditError>;
+    /// In one transaction, all or nothing: chains `entries` onto the head as it stands in
+    /// that transaction ([`Head::extend`]), and stores the checkpoint `seal` gives for the
+    /// new head, if any. Returns the new head.
+    fn append(
+        &self,
+        entries: &[Entry],
+        seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
+    ) -> Result<Head, AuditError>;
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError>;
     fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError>;
     /// Visits the records from `from` to `to` (inclusive) in sequence order; a record that
@@ -381,14 +430,14 @@ pub struct AuditLog {
 impl AuditLog {
     /// Starts the writer over `store`, signing checkpoints with `key`.
     pub fn start(store: Arc<dyn AuditStore>, key: CheckpointKey) -> Result<AuditLog, AuditError> {
-        let head = store.head()?;
-        let checkpointed = store.latest_checkpoint()?.map_or(0, |c| c.sequence);
+        // Fail now, not at the first request, if the store cannot be read.
+        store.head()?;
         let key = Arc::new(key);
         let (tx, rx) = mpsc::channel::<Job>();
         let (s, k) = (store.clone(), key.clone());
         let writer = std::thread::Builder::new()
             .name("kyso-audit-writer".into())
-            .spawn(move || write_loop(s.as_ref(), &k, rx, head, checkpointed))
+            .spawn(move || write_loop(s.as_ref(), &k, rx))
             .map_err(|e| AuditError::Store(format!("cannot start the writer: {e}")))?;
         Ok(AuditLog {
             store,
@@ -464,13 +513,7 @@ impl Drop for AuditLog {
     }
 }
 
-fn write_loop(
-    store: &dyn AuditStore,
-    key: &CheckpointKey,
-    rx: mpsc::Receiver<Job>,
-    mut head: Option<(u64, [u8; 32])>,
-    mut checkpointed: u64,
-) {
+fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Job>) {
     let mut last_checkpoint = Instant::now();
     let mut closing = false;
     while !closing {
@@ -490,43 +533,34 @@ fn write_loop(
                 }
             }
         }
-        let (mut sequence, mut previous) = head.unwrap_or((0, [0; 32]));
-        let mut records = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            sequence += 1;
-            let hash = Record::compute_hash(sequence, &previous, &job.entry);
-            records.push(Record {
-                sequence,
-                entry: job.entry.clone(),
-                previous_hash: previous,
-                hash,
-            });
-            previous = hash;
-        }
-        let due = sequence > checkpointed
-            && (sequence - checkpointed >= CHECKPOINT_EVERY
-                || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL
-                || closing);
-        let checkpoint = due.then(|| key.sign(sequence, previous, OffsetDateTime::now_utc()));
-        if records.is_empty() && checkpoint.is_none() {
+        let interval_over = last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
+        if jobs.is_empty() && !interval_over && !closing {
             continue;
         }
-        match store.append(&records, checkpoint.as_ref()) {
-            Ok(()) => {
-                if !records.is_empty() {
-                    head = Some((sequence, previous));
-                }
-                if checkpoint.is_some() {
-                    checkpointed = sequence;
+        let (entries, replies): (Vec<Entry>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.entry, j.reply)).unzip();
+        let mut sealed = false;
+        let mut seal = |head: &Head| {
+            let due = head.sequence > head.checkpointed
+                && (head.sequence - head.checkpointed >= CHECKPOINT_EVERY
+                    || interval_over
+                    || closing);
+            sealed = due;
+            due.then(|| key.sign(head.sequence, head.hash, OffsetDateTime::now_utc()))
+        };
+        match store.append(&entries, &mut seal) {
+            Ok(head) => {
+                if sealed || interval_over {
                     last_checkpoint = Instant::now();
                 }
-                for (job, r) in jobs.into_iter().zip(&records) {
-                    let _ = job.reply.send(Ok(r.sequence));
+                let first = head.sequence + 1 - replies.len() as u64;
+                for (reply, sequence) in replies.into_iter().zip(first..) {
+                    let _ = reply.send(Ok(sequence));
                 }
             }
             Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(e.to_string()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
                 }
             }
         }
@@ -738,6 +772,55 @@ mod tests {
     fn sql(dir: &Path, statements: &str) {
         let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).expect("database");
         db.execute_batch(statements).expect("statements");
+    }
+
+    #[test]
+    fn two_writers_on_one_database_extend_one_chain() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let open = || {
+            let store =
+                Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
+            let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem"))
+                .expect("the shared key");
+            AuditLog::start(store, key).expect("log")
+        };
+        // Two kyso instances on one database, each with four busy callers.
+        let logs = [open(), open()];
+        let mut sequences: Vec<u64> = std::thread::scope(|s| {
+            let callers: Vec<_> = logs
+                .iter()
+                .flat_map(|log| std::iter::repeat_n(log, 4))
+                .enumerate()
+                .map(|(c, log)| {
+                    s.spawn(move || {
+                        (0..50)
+                            .map(|i| {
+                                log.append_blocking(entry(c as u64 * 100 + i))
+                                    .expect("append")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .flat_map(|c| c.join().expect("caller"))
+                .collect()
+        });
+        for log in &logs {
+            log.close();
+        }
+        sequences.sort_unstable();
+        assert_eq!(
+            sequences,
+            (1..=400).collect::<Vec<_>>(),
+            "each record its own place"
+        );
+        let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
+        let c = check(dir.path(), key.public_key(), 0, None, &[]);
+        assert!(c.ok, "{}", c.problem);
+        assert_eq!(c.records_checked, 400);
+        assert!(c.checkpoints_checked >= 1);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The embedded audit store: SQLite in WAL mode with full synchronous commits, schema by
 //! embedded migrations (`PRAGMA user_version`). One connection writes, one reads: WAL lets
-//! auditors query while the writer commits.
+//! auditors query while the writer commits. Each append takes the database's write lock
+//! before it reads the head, so several processes may write to one database.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::{AuditError, AuditStore, Checkpoint, Entry, Metadata, Query, Record};
+use super::{AuditError, AuditStore, Checkpoint, Entry, Head, Metadata, Query, Record};
 
 /// The schema, one step per version; applied in order from the database's `user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -137,6 +138,31 @@ fn read_row(row: &Row<'_>) -> Result<Record, AuditError> {
     })
 }
 
+/// The head as `c` sees it (inside a transaction, as that transaction sees it).
+fn read_head(c: &Connection) -> Result<Head, AuditError> {
+    let last: Option<(i64, Vec<u8>)> = c
+        .query_row(
+            "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let checkpointed: i64 = c.query_row(
+        "SELECT COALESCE(MAX(sequence), 0) FROM checkpoints",
+        [],
+        |r| r.get(0),
+    )?;
+    let (sequence, hash) = match last {
+        Some((s, h)) => (s as u64, hash32(h).map_err(AuditError::Store)?),
+        None => (0, [0; 32]),
+    };
+    Ok(Head {
+        sequence,
+        hash,
+        checkpointed: checkpointed as u64,
+    })
+}
+
 fn read_checkpoint(row: &Row<'_>) -> rusqlite::Result<Checkpoint> {
     let head: Vec<u8> = row.get(1)?;
     let time_ns: i64 = row.get(2)?;
@@ -150,34 +176,28 @@ fn read_checkpoint(row: &Row<'_>) -> rusqlite::Result<Checkpoint> {
 }
 
 impl AuditStore for SqliteStore {
-    fn head(&self) -> Result<Option<(u64, [u8; 32])>, AuditError> {
-        let c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let row: Option<(i64, Vec<u8>)> = c
-            .query_row(
-                "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(s, h)| Ok((s as u64, hash32(h).map_err(AuditError::Store)?)))
-            .transpose()
+    fn head(&self) -> Result<Head, AuditError> {
+        let c = self.reader();
+        read_head(&c)
     }
 
     fn append(
         &self,
-        records: &[Record],
-        checkpoint: Option<&Checkpoint>,
-    ) -> Result<(), AuditError> {
+        entries: &[Entry],
+        seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
+    ) -> Result<Head, AuditError> {
         let mut c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = c.transaction()?;
+        // IMMEDIATE takes the write lock before the head is read: another writer on the
+        // same database (another kyso) waits, and then chains after these records.
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (places, mut head) = read_head(&tx)?.extend(entries);
         {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
             ))?;
-            for r in records {
-                let e = &r.entry;
+            for (e, place) in entries.iter().zip(&places) {
                 insert.execute(params![
-                    r.sequence as i64,
+                    place.sequence as i64,
                     e.time.unix_timestamp_nanos() as i64,
                     e.principal,
                     e.peer,
@@ -193,24 +213,25 @@ impl AuditStore for SqliteStore {
                     e.error,
                     e.kyso_version,
                     e.trust_fingerprint,
-                    &r.previous_hash[..],
-                    &r.hash[..],
+                    &place.previous_hash[..],
+                    &place.hash[..],
                 ])?;
             }
-            if let Some(cp) = checkpoint {
-                tx.execute(
-                    "INSERT OR REPLACE INTO checkpoints (sequence, head_hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        cp.sequence as i64,
-                        &cp.head_hash[..],
-                        cp.time.unix_timestamp_nanos() as i64,
-                        cp.signature
-                    ],
-                )?;
-            }
+        }
+        if let Some(cp) = seal(&head) {
+            tx.execute(
+                "INSERT OR REPLACE INTO checkpoints (sequence, head_hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    cp.sequence as i64,
+                    &cp.head_hash[..],
+                    cp.time.unix_timestamp_nanos() as i64,
+                    cp.signature
+                ],
+            )?;
+            head.checkpointed = cp.sequence;
         }
         tx.commit()?;
-        Ok(())
+        Ok(head)
     }
 
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError> {
