@@ -516,30 +516,35 @@ impl VerificationService for Verification {
         }
         let req = request.into_inner();
         call.metadata = convert::metadata(req.metadata);
-        call.document = Some((sha256_hex(&req.document), req.document.len() as u64));
+        let size = req.document.len() as u64;
+        let sha = sha256_hex_lazily(&req.document);
         if let Err(status) = call.check_document(&req.document) {
+            call.document = Some((sha(), size));
             return Err(call.reject(status).await);
         }
         let document = req.document;
-        let parsed = call
+        let done = call
             .cpu(move || {
-                crate::pdf::PdfFile::parse(&document)
-                    .map(|pdf| (extracted(&pdf), pdf.revisions.len()))
+                let parsed = crate::pdf::PdfFile::parse(&document)
+                    .map(|pdf| (extracted(&pdf), pdf.revisions.len()));
+                (sha256_hex(&document), parsed)
             })
             .await;
+        let (sha256, parsed) = match done {
+            Ok(d) => d,
+            Err(status) => {
+                call.document = Some((sha(), size));
+                return Err(call.reject(status).await);
+            }
+        };
+        call.document = Some((sha256.clone(), size));
         let ((signatures, unsigned_fields), revisions) = match parsed {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
+            Ok(p) => p,
+            Err(e) => {
                 let status = Status::invalid_argument(format!("the document cannot be read: {e}"));
                 return Err(call.reject(status).await);
             }
-            Err(status) => return Err(call.reject(status).await),
         };
-        let sha256 = call
-            .document
-            .as_ref()
-            .map(|d| d.0.clone())
-            .unwrap_or_default();
         let id = call.record(|_| {}).await?;
         Ok(Response::new(proto::ExtractSignaturesResponse {
             sha256,
@@ -560,33 +565,47 @@ impl VerificationService for Verification {
         }
         let req = request.into_inner();
         call.metadata = convert::metadata(req.metadata);
-        call.document = Some((sha256_hex(&req.document), req.document.len() as u64));
+        let size = req.document.len() as u64;
+        let sha = sha256_hex_lazily(&req.document);
         if let Err(status) = call.check_document(&req.document) {
+            call.document = Some((sha(), size));
             return Err(call.reject(status).await);
         }
         if req.signature == 0 {
+            call.document = Some((sha(), size));
             let status = Status::invalid_argument("signature numbers start at 1");
             return Err(call.reject(status).await);
         }
         let (document, number) = (req.document, req.signature as usize);
-        let signed = call
-            .cpu(move || crate::signed_version(&document, number).map(<[u8]>::to_vec))
+        let done = call
+            .cpu(move || {
+                let signed =
+                    crate::signed_version(&document, number).map(|b| (b.to_vec(), sha256_hex(b)));
+                (sha256_hex(&document), signed)
+            })
             .await;
-        let signed = match signed {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
+        let (document_sha256, signed) = match done {
+            Ok(d) => d,
+            Err(status) => {
+                call.document = Some((sha(), size));
+                return Err(call.reject(status).await);
+            }
+        };
+        call.document = Some((document_sha256, size));
+        let (signed_revision, sha256) = match signed {
+            Ok(s) => s,
+            Err(e) => {
                 let status = match e {
                     crate::ExtractError::NoSuchSignature { .. } => Status::not_found(e.to_string()),
                     e => Status::invalid_argument(e.to_string()),
                 };
                 return Err(call.reject(status).await);
             }
-            Err(status) => return Err(call.reject(status).await),
         };
         let id = call.record(|_| {}).await?;
         Ok(Response::new(proto::GetSignedRevisionResponse {
-            sha256: sha256_hex(&signed),
-            signed_revision: signed,
+            sha256,
+            signed_revision,
             audit_record_id: id,
         }))
     }
