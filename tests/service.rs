@@ -869,19 +869,13 @@ fn stalled_stream(
     (tx, call)
 }
 
-/// The records with this document number, waiting up to 10 s for one to appear.
-async fn records_numbered(ch: &Channel, number: &str) -> Vec<pb::AuditRecord> {
+/// The records `query` finds, waiting up to 10 s for one to appear.
+async fn records_matching(ch: &Channel, query: pb::QueryRecordsRequest) -> Vec<pb::AuditRecord> {
     let mut a = AuditServiceClient::new(ch.clone());
     let started = std::time::Instant::now();
     loop {
         let records = a
-            .query_records(with_token(
-                Some(AUDITOR),
-                pb::QueryRecordsRequest {
-                    document_number: Some(number.into()),
-                    ..Default::default()
-                },
-            ))
+            .query_records(with_token(Some(AUDITOR), query.clone()))
             .await
             .unwrap()
             .into_inner()
@@ -891,6 +885,15 @@ async fn records_numbered(ch: &Channel, number: &str) -> Vec<pb::AuditRecord> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The records with this document number, waiting up to 10 s for one to appear.
+async fn records_numbered(ch: &Channel, number: &str) -> Vec<pb::AuditRecord> {
+    let query = pb::QueryRecordsRequest {
+        document_number: Some(number.into()),
+        ..Default::default()
+    };
+    records_matching(ch, query).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1479,27 +1482,11 @@ async fn a_caller_gone_mid_message_is_recorded() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     body.send_reset(h2::Reason::CANCEL);
 
-    let ch = channel(addr).await;
-    let mut a = AuditServiceClient::new(ch);
-    let started = std::time::Instant::now();
-    let records = loop {
-        let records = a
-            .query_records(with_token(
-                Some(ADMIN),
-                pb::QueryRecordsRequest {
-                    caller: Some("dms-haugiang".into()),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .records;
-        if !records.is_empty() || started.elapsed().as_secs() > 10 {
-            break records;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let query = pb::QueryRecordsRequest {
+        caller: Some("dms-haugiang".into()),
+        ..Default::default()
     };
+    let records = records_matching(&channel(addr).await, query).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(
         records[0].method,
