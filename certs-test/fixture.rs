@@ -432,6 +432,9 @@ pub struct SigSpec<'a> {
     pub rect: [i32; 4],
     /// Size of the /Contents placeholder in bytes.
     pub contents_len: usize,
+    /// Lines of a visible text layer, drawn in the widget's normal appearance the way the
+    /// BCY signing tools write theirs: a composite font, two-byte codes, a `/ToUnicode` CMap.
+    pub appearance: Option<Vec<String>>,
 }
 
 impl<'a> SigSpec<'a> {
@@ -446,6 +449,7 @@ impl<'a> SigSpec<'a> {
             docmdp: None,
             rect: [0, 0, 0, 0],
             contents_len: 12_000,
+            appearance: None,
         }
     }
 }
@@ -462,6 +466,8 @@ pub struct Doc {
     page_extra: String,
     /// Entries every later catalog repeats (the `/DSS` once one is added).
     catalog_extra: String,
+    /// The object number of the last signature dictionary [`Doc::sign`] wrote.
+    last_sig: u32,
 }
 
 /// The text of the sample: report 494-BC/TU of the Hậu Giang Provincial Party Committee,
@@ -548,6 +554,7 @@ impl Doc {
             perms: None,
             page_extra,
             catalog_extra: String::new(),
+            last_sig: 0,
         }
     }
 
@@ -588,6 +595,7 @@ impl Doc {
     pub fn sign(&mut self, spec: &SigSpec<'_>, build_contents: impl FnOnce(&[u8]) -> Vec<u8>) {
         let sig = self.alloc();
         let widget = self.alloc();
+        self.last_sig = sig;
         self.annots.push(widget);
         self.fields.push(widget);
         let mut sig_dict = String::from("<< ");
@@ -620,17 +628,32 @@ impl Doc {
         sig_body.extend(std::iter::repeat_n(b'0', spec.contents_len * 2));
         sig_body.extend_from_slice(b"> >>");
         let [x1, y1, x2, y2] = spec.rect;
+        let mut extra_objects = Vec::new();
+        let ap = match &spec.appearance {
+            Some(lines) => {
+                let (font, descriptor, cmap, form) =
+                    (self.alloc(), self.alloc(), self.alloc(), self.alloc());
+                extra_objects.extend(appearance_objects(
+                    lines,
+                    [x2 - x1, y2 - y1],
+                    [font, descriptor, cmap, form],
+                ));
+                format!(" /AP << /N {form} 0 R >>")
+            }
+            None => String::new(),
+        };
         let widget_body = format!(
-            "<< /Type /Annot /Subtype /Widget /FT /Sig /T {} /V {sig} 0 R /F 132 /Rect [{x1} {y1} {x2} {y2}] /P 3 0 R >>",
+            "<< /Type /Annot /Subtype /Widget /FT /Sig /T {} /V {sig} 0 R /F 132 /Rect [{x1} {y1} {x2} {y2}] /P 3 0 R{ap} >>",
             pdf_text(spec.field)
         )
         .into_bytes();
-        let objects = vec![
+        let mut objects = vec![
             (sig, sig_body),
             (widget, widget_body),
             (3, page_dict(&self.annots, &self.page_extra).into_bytes()),
             (1, self.catalog().into_bytes()),
         ];
+        objects.extend(extra_objects);
         let sig_offset = self.bytes.len();
         self.append_update(&objects);
         // Patch /ByteRange and /Contents in place.
@@ -672,7 +695,7 @@ impl Doc {
 
     /// The object number of the last signature dictionary written by [`Doc::sign`].
     pub fn last_signature_object(&self) -> u32 {
-        self.next_obj - 2
+        self.last_sig
     }
 
     fn catalog(&self) -> String {
@@ -687,6 +710,45 @@ impl Doc {
             self.catalog_extra
         )
     }
+}
+
+/// The objects of a visible text layer: a Type0 font with Identity-H codes equal to the
+/// characters' Unicode values, its descriptor, its `/ToUnicode` CMap, and the form that
+/// writes `lines` top to bottom in a box of `size`.
+fn appearance_objects(lines: &[String], size: [i32; 2], ids: [u32; 4]) -> Vec<(u32, Vec<u8>)> {
+    let [font, descriptor, cmap, form] = ids;
+    let mut chars: Vec<char> = lines.iter().flat_map(|l| l.chars()).collect();
+    chars.sort_unstable();
+    chars.dedup();
+    let mut cmap_text = String::from(
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n/CMapName /kyso-Test-UCS def /CMapType 2 def\n1 begincodespacerange <0000> <FFFF> endcodespacerange\n",
+    );
+    for chunk in chars.chunks(100) {
+        cmap_text.push_str(&format!("{} beginbfchar\n", chunk.len()));
+        for c in chunk {
+            cmap_text.push_str(&format!("<{:04X}> <{:04X}>\n", *c as u32, *c as u32));
+        }
+        cmap_text.push_str("endbfchar\n");
+    }
+    cmap_text.push_str("endcmap CMapName currentdict /CMap defineresource pop end end\n");
+    let mut content = String::from("BT /F1 9 Tf 11 TL\n");
+    content.push_str(&format!("4 {} Td\n", size[1] - 12));
+    for line in lines {
+        let hex: String = line.chars().map(|c| format!("{:04X}", c as u32)).collect();
+        content.push_str(&format!("<{hex}> Tj T*\n"));
+    }
+    content.push_str("ET\n");
+    vec![
+        (font, format!(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /TimesNewRoman /Encoding /Identity-H /DescendantFonts [<< /Type /Font /Subtype /CIDFontType2 /BaseFont /TimesNewRoman /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor {descriptor} 0 R /CIDToGIDMap /Identity >>] /ToUnicode {cmap} 0 R >>"
+        ).into_bytes()),
+        (descriptor, b"<< /Type /FontDescriptor /FontName /TimesNewRoman /Flags 34 /FontBBox [-568 -307 2000 1007] /ItalicAngle 0 /Ascent 891 /Descent -216 /CapHeight 662 /StemV 80 >>".to_vec()),
+        (cmap, format!("<< /Length {} >>\nstream\n{cmap_text}endstream", cmap_text.len()).into_bytes()),
+        (form, format!(
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 {} {}] /Resources << /Font << /F1 {font} 0 R >> >> /Length {} >>\nstream\n{content}endstream",
+            size[0], size[1], content.len()
+        ).into_bytes()),
+    ]
 }
 
 fn page_dict(annots: &[u32], extra: &str) -> String {

@@ -173,6 +173,21 @@ fn specs() -> Vec<Spec> {
             )
         },
         Spec {
+            role: Role::Organisation,
+            ..ee(
+                "organisation-other",
+                &[
+                    ("C", "VN"),
+                    ("L", "Cần Thơ"),
+                    ("O", "Tỉnh ủy Cần Thơ"),
+                    ("CN", "Tỉnh ủy Cần Thơ"),
+                    ("emailAddress", "TUCanThoQTB1@TUCanTho"),
+                ],
+                KeyKind::Rsa(2048),
+                0x100C,
+            )
+        },
+        Spec {
             role: Role::Tsa,
             ..ee(
                 "tsa",
@@ -284,9 +299,14 @@ fn new_key(kind: &KeyKind) -> PKey<Private> {
     }
 }
 
-fn make_pki(dir: &Path) {
+/// Makes the PKI of [`specs`]: every certificate and key anew, or with `only_missing` just
+/// those not there yet (a certificate added to the list), leaving the others as they are.
+fn make_pki(dir: &Path, only_missing: bool) {
     std::fs::create_dir_all(dir).unwrap();
     for spec in specs() {
+        if only_missing && dir.join(format!("{}.pem", spec.file)).exists() {
+            continue;
+        }
         let key = new_key(&spec.key);
         let issuer = spec.issuer.map(|i| Identity::load(dir, i));
         let mut name = X509NameBuilder::new().unwrap();
@@ -517,6 +537,7 @@ fn single_embedding(
 
 fn make_pdfs(pki: &Path, out: &Path) {
     std::fs::create_dir_all(out).unwrap();
+    make_vn_cases(pki, out);
     let two = two_signature_document(pki, 0);
     write(out, "two-signatures.pdf", &two);
     write(out, "unsigned.pdf", &Doc::base(0).bytes);
@@ -1120,8 +1141,244 @@ fn crafted_byte_range(pki: &Path, ranges: impl Fn(usize, usize, usize) -> [usize
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-test");
     let pki = root.join("pki");
-    if std::env::args().any(|a| a == "--pki") || !pki.join("root-ca.pem").exists() {
-        make_pki(&pki);
+    let all = std::env::args().any(|a| a == "--pki") || !pki.join("root-ca.pem").exists();
+    make_pki(&pki, !all);
+    if std::env::args().any(|a| a == "--vn") {
+        make_vn_cases(&pki, &root.join("pdf"));
+    } else {
+        make_pdfs(&pki, &root.join("pdf"));
     }
-    make_pdfs(&pki, &root.join("pdf"));
+}
+
+/// A signature of the Vietnamese document shapes: who signs, in which field, what it shows.
+struct VnSig<'a> {
+    signer: &'a str,
+    field: &'a str,
+    time: time::OffsetDateTime,
+    reason: String,
+    rect: [i32; 4],
+    text: Option<Vec<String>>,
+    docmdp: Option<u8>,
+}
+
+impl<'a> VnSig<'a> {
+    /// The competent person, Trần Văn Huyến, as the BCY desktop signer writes it.
+    fn person() -> Self {
+        VnSig {
+            signer: "personal-rsa",
+            field: "Signature1",
+            time: personal_time(),
+            reason: PERSONAL_REASON.into(),
+            rect: [330, 80, 530, 160],
+            text: Some(lines(&[
+                "Người ký: Trần Văn Huyến",
+                "Email: huyentv@haugiang.gov.vn",
+                "Cơ quan: Tỉnh ủy Hậu Giang",
+                "Chức vụ: Phó Bí thư",
+                "Thời gian ký: 2023-12-29T10:50:25+0700",
+            ])),
+            docmdp: Some(2),
+        }
+    }
+
+    /// The body, Tỉnh ủy Hậu Giang, its seal over the left third of the person's image.
+    fn seal() -> Self {
+        VnSig {
+            signer: "organisation",
+            field: "Signature2",
+            time: organisation_time(),
+            reason: ORGANISATION_REASON.into(),
+            rect: [300, 70, 400, 170],
+            text: Some(lines(&[
+                "Tỉnh ủy Hậu Giang",
+                "Cơ quan: Tỉnh ủy Hậu Giang",
+                "Thời gian ký: 2023-12-29T10:50:42+07:00",
+            ])),
+            docmdp: None,
+        }
+    }
+
+    fn sign(&self, pki: &Path, doc: &mut Doc) {
+        let id = Identity::load(pki, self.signer);
+        let tsa = Identity::load(pki, "tsa");
+        let mut s = SigSpec::new(self.field, self.time);
+        s.reason = Some(&self.reason);
+        s.location = Some("Việt Nam");
+        s.docmdp = self.docmdp;
+        s.rect = self.rect;
+        s.appearance = self.text.clone();
+        let scheme = if self.signer.contains("ecdsa") {
+            Scheme::Ecdsa
+        } else {
+            Scheme::Pkcs1
+        };
+        doc.sign(&s, |data| {
+            let mut c = CmsSpec::new(&id, scheme, vec![]);
+            c.signing_time = Some(self.time);
+            c.timestamp = Some((&tsa, self.time + time::Duration::seconds(1)));
+            c.build(data)
+        });
+    }
+}
+
+fn lines(l: &[&str]) -> Vec<String> {
+    l.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn signed(pki: &Path, sigs: &[VnSig<'_>]) -> Doc {
+    let mut doc = Doc::base(0);
+    for s in sigs {
+        s.sign(pki, &mut doc);
+    }
+    doc
+}
+
+/// The shapes of Decree 30's Appendix I and the ways a file misses them (policy
+/// `decree-30`), one file each.
+fn make_vn_cases(pki: &Path, out: &Path) {
+    let person = VnSig::person;
+    let seal = VnSig::seal;
+    write(
+        out,
+        "vn-issued.pdf",
+        &signed(pki, &[person(), seal()]).bytes,
+    );
+    write(out, "vn-person-only.pdf", &signed(pki, &[person()]).bytes);
+    let bare_seal = VnSig {
+        field: "Signature1",
+        rect: [0, 0, 0, 0],
+        text: None,
+        docmdp: Some(2),
+        ..seal()
+    };
+    write(out, "vn-seal-only.pdf", &signed(pki, &[bare_seal]).bytes);
+    let seal_first = VnSig {
+        field: "Signature1",
+        docmdp: Some(2),
+        ..seal()
+    };
+    let person_second = VnSig {
+        field: "Signature2",
+        time: organisation_time() + time::Duration::seconds(30),
+        docmdp: None,
+        ..person()
+    };
+    write(
+        out,
+        "vn-seal-before-person.pdf",
+        &signed(pki, &[seal_first, person_second]).bytes,
+    );
+    let other_body = VnSig {
+        signer: "organisation-other",
+        reason: "Tỉnh ủy Cần Thơ<TUCanThoQTB1@TUCanTho> đã ký lên văn bản này!".into(),
+        text: Some(lines(&[
+            "Tỉnh ủy Cần Thơ",
+            "Cơ quan: Tỉnh ủy Cần Thơ",
+            "Thời gian ký: 2023-12-29T10:50:42+07:00",
+        ])),
+        ..seal()
+    };
+    write(
+        out,
+        "vn-seal-other-body.pdf",
+        &signed(pki, &[person(), other_body]).bytes,
+    );
+    let other_reason = VnSig {
+        reason: "Nguyễn Văn Khác<khacnv@haugiang.gov.vn> đã ký lên văn bản này!".into(),
+        ..person()
+    };
+    write(
+        out,
+        "vn-reason-other-person.pdf",
+        &signed(pki, &[other_reason, seal()]).bytes,
+    );
+    let other_text = VnSig {
+        text: Some(lines(&[
+            "Người ký: Lê Văn Khác",
+            "Email: huyentv@haugiang.gov.vn",
+            "Cơ quan: Tỉnh ủy Hậu Giang",
+            "Thời gian ký: 2023-12-29T10:50:25+0700",
+        ])),
+        ..person()
+    };
+    write(
+        out,
+        "vn-text-other-person.pdf",
+        &signed(pki, &[other_text, seal()]).bytes,
+    );
+    let after_seal = VnSig {
+        signer: "personal-ecdsa-p384",
+        field: "Signature3",
+        time: organisation_time() + time::Duration::seconds(60),
+        reason: "Nguyễn Thị Lan<lannt@tuyengiao.vn> đã ký lên văn bản này!".into(),
+        rect: [60, 80, 260, 160],
+        text: None,
+        docmdp: None,
+    };
+    write(
+        out,
+        "vn-signature-after-seal.pdf",
+        &signed(pki, &[person(), seal(), after_seal]).bytes,
+    );
+    let attachment = VnSig {
+        field: "Signature1",
+        rect: [400, 770, 580, 830],
+        text: Some(lines(&[
+            "Tỉnh ủy Hậu Giang",
+            "494-BC/TU",
+            "2023-12-29T10:50:42+07:00",
+        ])),
+        docmdp: Some(2),
+        ..seal()
+    };
+    write(out, "vn-attachment.pdf", &signed(pki, &[attachment]).bytes);
+    let copy = VnSig {
+        field: "Signature1",
+        time: time::macros::datetime!(2024-01-05 09:00:00 +07:00),
+        rect: [400, 770, 580, 830],
+        text: Some(lines(&[
+            "SAO Y",
+            "Tỉnh ủy Hậu Giang",
+            "2024-01-05T09:00:00+07:00",
+        ])),
+        docmdp: Some(2),
+        ..seal()
+    };
+    write(out, "vn-copy.pdf", &signed(pki, &[copy]).bytes);
+    let person_local_time = VnSig {
+        text: Some(lines(&[
+            "Người ký: Trần Văn Huyến",
+            "Cơ quan: Tỉnh ủy Hậu Giang",
+            "Thời gian ký: 29/12/2023 10:50:25",
+        ])),
+        ..person()
+    };
+    let seal_aside = VnSig {
+        rect: [480, 60, 580, 160],
+        ..seal()
+    };
+    write(
+        out,
+        "vn-appearance-off.pdf",
+        &signed(pki, &[person_local_time, seal_aside]).bytes,
+    );
+    // The seal's signature value blanked after signing: its /ByteRange stays, its
+    // appearance still shows, its /Contents is all zero.
+    let mut blanked = signed(pki, &[person(), seal()]).bytes;
+    let (lt, gt) = contents_span_last(&blanked);
+    blanked[lt + 1..gt].fill(b'0');
+    write(out, "vn-signature-blanked.pdf", &blanked);
+}
+
+/// The hex digits of the last `/Contents <…>` in the file.
+fn contents_span_last(bytes: &[u8]) -> (usize, usize) {
+    let needle = b"/Contents <";
+    let lt = bytes
+        .windows(needle.len())
+        .rposition(|w| w == needle)
+        .unwrap()
+        + needle.len()
+        - 1;
+    let gt = lt + bytes[lt..].iter().position(|b| *b == b'>').unwrap();
+    (lt, gt)
 }

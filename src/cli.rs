@@ -25,6 +25,9 @@ pub mod exit {
     pub const INDETERMINATE: u8 = 2;
     pub const UNSIGNED: u8 = 3;
     pub const UNREADABLE: u8 = 4;
+    /// Every signature is VALID, but the document is not a proper document of the expected
+    /// profile under the policy (`decree-30`).
+    pub const NOT_CONFORMING: u8 = 5;
     /// BSD sysexits EX_USAGE.
     pub const USAGE: u8 = 64;
 }
@@ -104,6 +107,17 @@ struct VerifyArgs {
     /// Language of the text output.
     #[arg(long, value_enum, default_value_t = LangArg::Vi)]
     lang: LangArg,
+    /// The document rules judged beside the signatures: `decree-30` (Vietnamese official
+    /// documents, Decree 30/2020/NĐ-CP) or `none`.
+    #[arg(long, value_name = "POLICY", default_value = "decree-30")]
+    policy: crate::policy::PolicyChoice,
+    /// The profile the document must be: issued (a main document), attachment, copy, or any.
+    #[arg(long, value_name = "PROFILE", default_value = "issued")]
+    expect: crate::policy::Expect,
+    /// Roles file (TOML): the operator's known organisation and personal certificates and
+    /// certificate-policy OIDs, tried before the default role rules.
+    #[arg(long, value_name = "FILE")]
+    roles: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -232,16 +246,28 @@ fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
             args.cache_dir.clone(),
         )));
     }
+    ctx.policy.choice = args.policy;
+    ctx.policy.expect = args.expect;
+    if let Some(path) = &args.roles {
+        ctx.policy.roles = match crate::policy::RoleRules::with_operator(path) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(err, "kyso: {e}");
+                return exit::USAGE;
+            }
+        };
+    }
     let lang = match args.lang {
         LangArg::Vi => Lang::Vi,
         LangArg::En => Lang::En,
     };
     // With several files the status is the most severe one: unreadable, then INVALID,
-    // INDETERMINATE, UNSIGNED, VALID.
+    // INDETERMINATE, not conforming, UNSIGNED, VALID.
     let severity = |code: u8| match code {
-        exit::UNREADABLE => 4,
-        exit::INVALID => 3,
-        exit::INDETERMINATE => 2,
+        exit::UNREADABLE => 5,
+        exit::INVALID => 4,
+        exit::INDETERMINATE => 3,
+        exit::NOT_CONFORMING => 2,
         exit::UNSIGNED => 1,
         _ => 0,
     };
@@ -271,6 +297,9 @@ fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
                         }
                     }
                     match report.verdict {
+                        Verdict::Valid if report.policy.as_ref().is_some_and(|p| !p.conforms) => {
+                            exit::NOT_CONFORMING
+                        }
                         Verdict::Valid => exit::VALID,
                         Verdict::Invalid => exit::INVALID,
                         Verdict::Indeterminate => exit::INDETERMINATE,

@@ -19,6 +19,7 @@
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
+//! | [`policy`] | signer roles (personal / organisation) and the `decree-30` rules for Vietnamese official documents |
 //! | [`cli`] | `kyso verify` and `kyso extract`: arguments, output, exit status (a thin layer over [`verify()`]) |
 //!
 //! Each module owns its error type. A signature that fails verification is not an error: it
@@ -31,6 +32,7 @@ pub mod integrity;
 pub mod ocsp;
 pub mod online;
 pub mod pdf;
+pub mod policy;
 pub mod report;
 pub mod revocation;
 pub mod service;

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::integrity::ChangeClass;
 use crate::pdf::{Coverage, SignatureKind, UnsignedField, Widget};
+use crate::policy::{PolicyReport, Role};
 
 /// ETSI EN 319 102-1 §5.1.3 main indication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,6 +137,10 @@ pub struct Signer {
     pub serial: String,
     pub certificate_sha256: String,
     pub key: String,
+    /// Subject `UID` attributes (citizen-ID, tax code…).
+    pub identifiers: Vec<String>,
+    /// Certificate policy OIDs.
+    pub certificate_policies: Vec<String>,
 }
 
 /// Where the time a signature was judged at came from.
@@ -295,6 +301,11 @@ pub struct SignatureReport {
     /// Every change later revisions made to the signed revision, with the rule that judged it.
     pub modifications: Vec<crate::integrity::Change>,
     pub checks: Vec<Check>,
+    /// Whose signature this is in a Vietnamese official document ([`crate::policy::roles`]).
+    pub role: Role,
+    /// The rule that decided the role, in words.
+    pub role_evidence: String,
+    pub role_evidence_vi: String,
 }
 
 /// A reason for the document verdict, in both languages a reader may ask for.
@@ -321,6 +332,8 @@ pub struct Report {
     pub unsigned_fields: Vec<UnsignedField>,
     pub trust_fingerprint: String,
     pub kyso_version: &'static str,
+    /// The document rules' judgement (`null` under policy `none`), beside the verdict.
+    pub policy: Option<PolicyReport>,
 }
 
 impl Report {
@@ -513,6 +526,20 @@ fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
         (Some(S::ModificationsNotAnalysed), Lang::Vi) => {
             "không phân tích được các thay đổi sau khi ký"
         }
+    }
+}
+
+/// A change's class as a clerk reads it.
+pub fn change_class_vi(c: ChangeClass) -> &'static str {
+    match c {
+        ChangeClass::Bookkeeping => "dữ liệu quản lý tệp",
+        ChangeClass::Dss => "dữ liệu kiểm tra chữ ký (DSS)",
+        ChangeClass::Metadata => "thông tin mô tả văn bản",
+        ChangeClass::Signing => "thêm chữ ký",
+        ChangeClass::DocumentTimestamp => "thêm dấu thời gian văn bản",
+        ChangeClass::FormFilling => "điền biểu mẫu",
+        ChangeClass::Annotation => "thêm ghi chú",
+        ChangeClass::Disallowed => "thay đổi nội dung văn bản",
     }
 }
 
@@ -719,6 +746,13 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
             let _ = writeln!(out, "  {}: {l}", labels[6]);
         }
         let _ = writeln!(out, "  {}: {status}", labels[4]);
+        if s.kind == SignatureKind::Signature {
+            let (label, role, evidence) = match lang {
+                Lang::Vi => ("Vai trò", s.role.vi(), &s.role_evidence_vi),
+                Lang::En => ("Role", s.role.en(), &s.role_evidence),
+            };
+            let _ = writeln!(out, "  {label}: {role} ({evidence})");
+        }
         for c in s
             .checks
             .iter()
@@ -740,11 +774,71 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
         };
         let _ = writeln!(out, "\n{label}: {}", f.field);
     }
-    let _ = writeln!(out, "\n{l_verdict}: {verdict}");
+    // A VALID verdict reached without any revocation check says so in the line itself.
+    let unchecked = report.verdict == Verdict::Valid
+        && report.signatures.iter().any(|s| {
+            s.checks
+                .iter()
+                .any(|c| c.id == CheckId::Revocation && c.outcome == Outcome::Warning)
+        });
+    let caveat = match (unchecked, lang) {
+        (false, _) => "",
+        (true, Lang::Vi) => "; tình trạng thu hồi của chứng thư số chưa kiểm tra được",
+        (true, Lang::En) => "; the certificates' revocation status could not be checked",
+    };
+    let _ = writeln!(out, "\n{l_verdict}: {verdict}{caveat}");
     for r in &report.reasons {
         if report.verdict != Verdict::Valid && report.verdict != Verdict::Unsigned {
             let _ = writeln!(out, "  - {}", if lang == Lang::Vi { &r.vi } else { &r.en });
         }
     }
+    if let Some(p) = &report.policy {
+        render_policy(&mut out, p, report.verdict, lang);
+    }
     out
+}
+
+/// The document rules' conclusion: whether the file is a properly issued document of the
+/// expected profile, and if not, what is missing.
+fn render_policy(out: &mut String, p: &PolicyReport, verdict: Verdict, lang: Lang) {
+    use crate::policy::{Expect, RuleOutcome};
+    let what = match (p.expected, lang) {
+        (Expect::Issued | Expect::Any, Lang::Vi) => "văn bản điện tử đã được ban hành hợp lệ",
+        (Expect::Attachment, Lang::Vi) => "phụ lục gửi kèm hợp lệ",
+        (Expect::Copy, Lang::Vi) => "bản sao điện tử hợp lệ",
+        (Expect::Issued | Expect::Any, Lang::En) => "a properly issued electronic document",
+        (Expect::Attachment, Lang::En) => "a proper attachment",
+        (Expect::Copy, Lang::En) => "a proper electronic copy",
+    };
+    let label = match lang {
+        Lang::Vi => "Thể thức (Nghị định 30/2020/NĐ-CP)",
+        Lang::En => "Form (Decree 30/2020/NĐ-CP)",
+    };
+    let line = match (p.conforms, verdict == Verdict::Valid, lang) {
+        (true, true, Lang::Vi) => format!("ĐÚNG — {what}: {}", p.profile.vi()),
+        (true, true, Lang::En) => format!("CONFORMS — {what}: {}", p.profile.en()),
+        (true, false, Lang::Vi) => format!(
+            "đúng dạng {}, nhưng các chữ ký chưa được khẳng định hợp lệ",
+            p.profile.vi()
+        ),
+        (true, false, Lang::En) => format!(
+            "the shape of {}, but the signatures do not hold",
+            p.profile.en()
+        ),
+        (false, _, Lang::Vi) => format!("KHÔNG ĐÚNG — chưa phải {what}"),
+        (false, _, Lang::En) => format!("DOES NOT CONFORM — not {what}"),
+    };
+    let _ = writeln!(out, "{label}: {line}");
+    for r in &p.rules {
+        let mark = match r.outcome {
+            RuleOutcome::Failed => "✗",
+            RuleOutcome::Warning => "!",
+            RuleOutcome::Passed | RuleOutcome::Skipped => continue,
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {}",
+            if lang == Lang::Vi { &r.vi } else { &r.en }
+        );
+    }
 }

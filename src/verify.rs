@@ -84,6 +84,8 @@ pub struct Context {
     /// Parsed certificates and signature checks, shared by every verification made with this
     /// context and its clones ([`trust::Cache`]: bounded, and changing no outcome).
     pub cache: std::sync::Arc<trust::Cache>,
+    /// The document rules judged beside the signatures, and the role rules.
+    pub policy: crate::policy::PolicySettings,
 }
 
 /// Where revocation data may come from, and what to do when none decides a certificate's
@@ -147,6 +149,7 @@ impl Context {
             revocation: RevocationMode::default(),
             online: None,
             cache: std::sync::Arc::default(),
+            policy: crate::policy::PolicySettings::default(),
         }
     }
 }
@@ -242,8 +245,10 @@ pub fn verify(bytes: &[u8], ctx: &Context) -> Result<Report, VerifyError> {
         unsigned_fields: pdf.unsigned_fields.clone(),
         trust_fingerprint: ctx.trust.fingerprint(),
         kyso_version: env!("CARGO_PKG_VERSION"),
+        policy: None,
     };
     report.conclude();
+    ctx.policy.apply(&mut report);
     Ok(report)
 }
 
@@ -331,6 +336,15 @@ impl<'a> Prepared<'a> {
                 SubIndication::FormatFailure,
                 e.to_string(),
             ),
+        }
+        if dict.blanked {
+            p.fail(
+                CheckId::CmsStructure,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                "the signature value was removed after signing: /Contents is all zero, yet its /ByteRange is filled in and its appearance is drawn".into(),
+            );
+            return p;
         }
         let sub_filter = dict.sub_filter.as_deref().unwrap_or("");
         let supported = match dict.kind {
@@ -823,6 +837,8 @@ fn evaluate(
         serial: c.serial_hex(),
         certificate_sha256: hex::encode(c.sha256),
         key: format!("{} {}", c.public_key_kind, c.public_key_bits),
+        identifiers: c.names.uids.clone(),
+        certificate_policies: c.policies.clone(),
     });
     Ok(SignatureReport {
         field: dict.field.clone(),
@@ -847,6 +863,9 @@ fn evaluate(
         timestamps,
         modifications: p.modifications,
         checks: p.checks,
+        role: crate::policy::Role::Unknown,
+        role_evidence: String::new(),
+        role_evidence_vi: String::new(),
     })
 }
 

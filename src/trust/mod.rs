@@ -86,7 +86,12 @@ pub struct Certificate {
     /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a delegated OCSP responder's own status
     /// is not to be checked.
     pub ocsp_nocheck: bool,
+    /// The OIDs of the certificate policies extension (RFC 5280 §4.2.1.4).
+    pub policies: Vec<String>,
 }
+
+/// The userid attribute type (RFC 4519 §2.39), `UID` in a subject.
+const UID: &str = "0.9.2342.19200300.100.1.1";
 
 /// id-kp-OCSPSigning (RFC 5280 §4.2.1.12).
 pub const OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
@@ -120,6 +125,9 @@ pub struct Names {
     pub locality: Option<String>,
     pub country: Option<String>,
     pub issuer_common_name: Option<String>,
+    /// Subject `UID` attributes (0.9.2342.19200300.100.1.1), where Vietnamese CAs write a
+    /// citizen-ID or tax-code number (`CCCD:…`, `MST:…`).
+    pub uids: Vec<String>,
 }
 
 impl fmt::Debug for Certificate {
@@ -165,8 +173,12 @@ impl Certificate {
         let mut unknown_critical = Vec::new();
         let (mut crl_urls, mut ocsp_urls, mut ca_issuers) = (Vec::new(), Vec::new(), Vec::new());
         let mut ocsp_nocheck = false;
+        let mut policies = Vec::new();
         for ext in tbs.extensions() {
             match ext.parsed_extension() {
+                ParsedExtension::CertificatePolicies(p) => {
+                    policies.extend(p.iter().map(|i| i.policy_id.to_id_string()));
+                }
                 ParsedExtension::CRLDistributionPoints(points) => {
                     for point in points.iter() {
                         if let Some(DistributionPointName::FullName(names)) =
@@ -255,6 +267,11 @@ impl Certificate {
             issuer_common_name: attr(tbs.issuer(), &o::OID_X509_COMMON_NAME)
                 .into_iter()
                 .next(),
+            uids: subject
+                .iter_attributes()
+                .filter(|a| a.attr_type().to_id_string() == UID)
+                .filter_map(|a| a.as_str().ok().map(str::to_owned).or_else(|| decode_bmp(a)))
+                .collect(),
         };
         let pkey = x509
             .public_key()
@@ -294,6 +311,7 @@ impl Certificate {
             ocsp_urls,
             ca_issuers,
             ocsp_nocheck,
+            policies,
             x509,
         })
     }

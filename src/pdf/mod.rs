@@ -8,6 +8,8 @@
 //! and a strict check that a `/ByteRange` covers the file the way ISO 32000-1 §12.8.1 says.
 //! It knows nothing of CMS, certificates or verdicts: `cms`, `trust` and `verify` do.
 
+pub mod appearance;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
@@ -82,6 +84,9 @@ pub struct Widget {
     pub page: Option<u32>,
     /// `/Rect` as `[llx, lly, urx, ury]`; all zero for an invisible signature.
     pub rect: Option<[f32; 4]>,
+    /// The text its normal appearance shows, lines joined by `\n` ([`appearance::text`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The four numbers of a `/ByteRange` once they pass [`SignatureDict::check_byte_range`].
@@ -240,6 +245,9 @@ pub struct SignatureDict {
     /// True when the dictionary belongs to an earlier revision only: a later update
     /// overwrote or dropped it, so the final document no longer shows this signature.
     pub superseded: bool,
+    /// True when its `/Contents` is all zero although it was signed (`/ByteRange` filled in,
+    /// appearance drawn): the signature value was stripped.
+    pub blanked: bool,
     /// Byte span of the dictionary's indirect object in the file, when it is not compressed.
     #[serde(skip)]
     pub object_span: Option<(usize, usize)>,
@@ -728,6 +736,7 @@ impl Reader<'_> {
             certification: docmdp(doc, dict),
             lock: fieldmdp(doc, dict),
             superseded: false,
+            blanked: false,
             object: id,
             object_span,
         }
@@ -764,7 +773,8 @@ impl Reader<'_> {
                 }
                 r
             });
-        Widget { page, rect }
+        let text = appearance::text(self.doc, dict);
+        Widget { page, rect, text }
     }
 }
 
@@ -823,14 +833,16 @@ impl FieldWalk<'_, '_> {
         if ft != Some(b"Sig".as_slice()) || !field_kids.is_empty() && partial_is_parent(dict) {
             return;
         }
-        let widget = if dict.has(b"Rect") {
-            Some(self.reader.widget(id, dict))
+        let widget_dict = if dict.has(b"Rect") {
+            Some((id, dict))
         } else {
             kids.iter().find_map(|k| {
                 let d = resolve(doc, k).ok()?.as_dict().ok()?;
-                Some(self.reader.widget(k.as_reference().ok(), d))
+                Some((k.as_reference().ok(), d))
             })
         };
+        let widget = widget_dict.map(|(wid, d)| self.reader.widget(wid, d));
+        let drawn = widget_dict.is_some_and(|(_, d)| appearance::is_drawn(doc, d));
         let name = name.unwrap_or_default();
         let value = dict.get(b"V").ok();
         let sig = value.and_then(|v| {
@@ -839,11 +851,12 @@ impl FieldWalk<'_, '_> {
             Some((sid, d))
         });
         match sig {
-            Some((sid, sd)) if !is_placeholder(sd) => {
+            Some((sid, sd)) if !is_placeholder(sd) || was_signed(sd, drawn) => {
                 let sid = sid.or(id).unwrap_or((0, 0));
                 // One signature may be referenced from several fields; it is one signature.
                 if self.seen_sigs.insert(sid) {
                     let mut sig = self.reader.signature(Some(name), sid, sd, widget);
+                    sig.blanked = is_placeholder(sd);
                     if sig.lock.is_none() {
                         sig.lock = dict
                             .get(b"Lock")
@@ -881,6 +894,20 @@ fn is_placeholder(dict: &Dictionary) -> bool {
         Ok(c) => c.iter().all(|b| *b == 0),
         Err(_) => true,
     }
+}
+
+/// Whether a dictionary whose `/Contents` is all zero was signed all the same: its
+/// `/ByteRange` was filled in (the placeholder writers reserve is all zero) and its widget's
+/// appearance is drawn. Such a signature was stripped after signing, not prepared and left.
+fn was_signed(dict: &Dictionary, drawn: bool) -> bool {
+    let filled = dict
+        .get(b"ByteRange")
+        .and_then(Object::as_array)
+        .is_ok_and(|a| {
+            let n: Vec<i64> = a.iter().filter_map(|o| o.as_i64().ok()).collect();
+            n.len() == 4 && n[1] > 0 && n[2] > n[1] && n[3] > 0
+        });
+    filled && drawn
 }
 
 /// The `/TransformParams` of the signature reference with `/TransformMethod method`, from
