@@ -161,6 +161,7 @@ fn main() {
         error: None,
         kyso_version: "bench".into(),
         trust_fingerprint: "cd".repeat(32),
+        policy: None,
     };
     let open = |dir: &Path| {
         let store = kyso::audit::sqlite::SqliteStore::open(&dir.join("audit.sqlite3")).unwrap();

@@ -112,6 +112,36 @@ async fn verify_the_two_signature_fixture_and_read_its_record_back() {
     assert_eq!(record.principal, "dms-haugiang");
     assert_eq!(record.method, "/kyso.v1.VerificationService/VerifyDocument");
     assert_eq!(record.verdict, "VALID");
+    // Roles and the policy result are in the report and kept in the record.
+    assert_eq!(report.signatures[0].role, pb::Role::Personal as i32);
+    assert_eq!(report.signatures[1].role, pb::Role::Organisation as i32);
+    let policy = report.policy.as_ref().expect("policy decree-30 by default");
+    assert_eq!(policy.id, "decree-30");
+    assert!(policy.conforms, "{:?}", policy.rules);
+    let roles: Vec<i32> = record.signatures.iter().map(|s| s.role).collect();
+    assert_eq!(
+        roles,
+        [pb::Role::Personal as i32, pb::Role::Organisation as i32]
+    );
+    let kept = record
+        .policy
+        .as_ref()
+        .expect("the record keeps the policy result");
+    assert_eq!(
+        (
+            kept.id.as_str(),
+            kept.version.as_str(),
+            kept.sha256.as_str()
+        ),
+        (
+            policy.id.as_str(),
+            policy.version.as_str(),
+            policy.sha256.as_str()
+        )
+    );
+    assert_eq!(kept.profile, pb::Profile::Issued as i32);
+    assert_eq!(kept.expected, pb::ExpectedProfile::Issued as i32);
+    assert!(kept.conforms);
     assert_eq!(record.document_number, "494-BC/TU");
     assert_eq!(
         record.extra.get("urgency").map(String::as_str),
@@ -504,7 +534,7 @@ async fn tampering_is_detected_and_the_record_named() {
             "does not follow",
         ),
         (
-            "INSERT INTO records SELECT 6, time_ns, principal, peer, method, document_sha256, document_size, document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, trust_fingerprint, previous_hash, hash FROM records WHERE sequence = 2",
+            "INSERT INTO records SELECT 6, time_ns, principal, peer, method, document_sha256, document_size, document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, trust_fingerprint, previous_hash, hash, policy FROM records WHERE sequence = 2",
             "record 6",
             "does not follow",
         ),

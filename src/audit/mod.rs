@@ -33,6 +33,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAX_BATCH: usize = 4096;
 
 const RECORD_DOMAIN: &[u8] = b"kyso/audit-record/v1\0";
+/// Version 2 adds each signature's role and the policy result. A record that has neither
+/// (written before them, or a rejected request) keeps the version 1 encoding, so every
+/// record already in a log keeps its hash.
+const RECORD_DOMAIN_V2: &[u8] = b"kyso/audit-record/v2\0";
 const CHECKPOINT_DOMAIN: &[u8] = b"kyso/audit-checkpoint/v1\0";
 
 /// Why the audit log could not do what was asked.
@@ -76,6 +80,36 @@ pub struct SignatureSummary {
     pub signing_time: Option<i64>,
     pub indication: String,
     pub sub_indication: Option<String>,
+    /// `personal`, `organisation` or `unknown`; `None` in records from before roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// The policy result as the audit log keeps it: enough to re-derive the judgement with the
+/// same definition (its id, version and SHA-256).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+    /// `issued`, `attachment`, `copy` or `none`.
+    pub profile: String,
+    /// `issued`, `attachment`, `copy` or `any`.
+    pub expected: String,
+    pub conforms: bool,
+}
+
+impl PolicySummary {
+    pub fn of(p: &crate::policy::PolicyReport) -> PolicySummary {
+        PolicySummary {
+            id: p.id.to_owned(),
+            version: p.version.to_owned(),
+            sha256: p.sha256.clone(),
+            profile: name(&p.profile),
+            expected: name(&p.expected),
+            conforms: p.conforms,
+        }
+    }
 }
 
 /// A record before the log gives it its place.
@@ -95,6 +129,9 @@ pub struct Entry {
     pub error: Option<String>,
     pub kyso_version: String,
     pub trust_fingerprint: String,
+    /// The document policy's result; `None` for a rejected request, policy `none`, and
+    /// records from before policies.
+    pub policy: Option<PolicySummary>,
 }
 
 impl Entry {
@@ -113,6 +150,7 @@ impl Entry {
                 signing_time: s.signing_time.map(|t| t.unix_timestamp()),
                 indication: name(&s.indication),
                 sub_indication: s.sub_indication.as_ref().map(name),
+                role: Some(name(&s.role)),
             })
             .collect()
     }
@@ -140,8 +178,9 @@ impl Record {
     /// field in a fixed order, each length-prefixed (u32, big-endian), optional fields behind
     /// a presence byte, maps in key order.
     pub fn canonical(sequence: u64, previous: &[u8; 32], e: &Entry) -> Vec<u8> {
+        let v2 = e.policy.is_some() || e.signatures.iter().any(|s| s.role.is_some());
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(RECORD_DOMAIN);
+        out.extend_from_slice(if v2 { RECORD_DOMAIN_V2 } else { RECORD_DOMAIN });
         out.extend_from_slice(&sequence.to_be_bytes());
         out.extend_from_slice(previous);
         out.extend_from_slice(&(e.time.unix_timestamp_nanos() as i64).to_be_bytes());
@@ -180,11 +219,26 @@ impl Record {
             put_opt(&mut out, s.signing_time.map(|t| t.to_string()).as_deref());
             put(&mut out, &s.indication);
             put_opt(&mut out, s.sub_indication.as_deref());
+            if v2 {
+                put_opt(&mut out, s.role.as_deref());
+            }
         }
         put(&mut out, &e.verdict);
         put_opt(&mut out, e.error.as_deref());
         put(&mut out, &e.kyso_version);
         put(&mut out, &e.trust_fingerprint);
+        if v2 {
+            match &e.policy {
+                Some(p) => {
+                    out.push(1);
+                    for f in [&p.id, &p.version, &p.sha256, &p.profile, &p.expected] {
+                        put(&mut out, f);
+                    }
+                    out.push(u8::from(p.conforms));
+                }
+                None => out.push(0),
+            }
+        }
         out
     }
 
@@ -742,7 +796,46 @@ mod tests {
             error: None,
             kyso_version: "test".into(),
             trust_fingerprint: "fp".into(),
+            policy: None,
         }
+    }
+
+    #[test]
+    fn records_without_roles_or_policy_keep_the_version_1_encoding() {
+        let old = entry(1);
+        let bytes = Record::canonical(1, &[0; 32], &old);
+        assert!(
+            bytes.starts_with(RECORD_DOMAIN),
+            "an old record's hash must not move"
+        );
+        let mut new = entry(1);
+        new.signatures.push(SignatureSummary {
+            indication: "PASSED".into(),
+            role: Some("organisation".into()),
+            ..Default::default()
+        });
+        new.policy = Some(PolicySummary {
+            id: "decree-30".into(),
+            version: "1".into(),
+            sha256: "ab".repeat(32),
+            profile: "issued".into(),
+            expected: "issued".into(),
+            conforms: true,
+        });
+        let v2 = Record::compute_hash(1, &[0; 32], &new);
+        assert!(Record::canonical(1, &[0; 32], &new).starts_with(RECORD_DOMAIN_V2));
+        // Each new field is covered: changing or dropping one changes the hash.
+        let mut flipped = new.clone();
+        if let Some(p) = flipped.policy.as_mut() {
+            p.conforms = false;
+        }
+        assert_ne!(Record::compute_hash(1, &[0; 32], &flipped), v2);
+        let mut dropped = new.clone();
+        dropped.policy = None;
+        assert_ne!(Record::compute_hash(1, &[0; 32], &dropped), v2);
+        let mut role = new;
+        role.signatures[0].role = Some("personal".into());
+        assert_ne!(Record::compute_hash(1, &[0; 32], &role), v2);
     }
 
     /// A closed log of `n` records (its closing checkpoint at `n`) in `dir`, and its key.

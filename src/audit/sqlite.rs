@@ -44,6 +44,8 @@ const MIGRATIONS: &[&str] = &[
         time_ns INTEGER NOT NULL,
         signature BLOB NOT NULL
     );",
+    // 2: the document policy's result (JSON of `PolicySummary`), NULL before policies.
+    "ALTER TABLE records ADD COLUMN policy TEXT;",
 ];
 
 pub struct SqliteStore {
@@ -93,7 +95,7 @@ fn migrate(c: &Connection) -> Result<(), AuditError> {
 const COLUMNS: &str =
     "sequence, time_ns, principal, peer, method, document_sha256, document_size, \
      document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, \
-     trust_fingerprint, previous_hash, hash";
+     trust_fingerprint, previous_hash, hash, policy";
 
 fn hash32(v: Vec<u8>) -> Result<[u8; 32], String> {
     v.try_into()
@@ -129,6 +131,12 @@ fn read_row(row: &Row<'_>) -> Result<Record, AuditError> {
         error: row.get(13).map_err(|e| corrupt(e.to_string()))?,
         kyso_version: text(14)?,
         trust_fingerprint: text(15)?,
+        policy: row
+            .get::<_, Option<String>>(18)
+            .map_err(|e| corrupt(e.to_string()))?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?,
     };
     Ok(Record {
         sequence: seq,
@@ -193,7 +201,7 @@ impl AuditStore for SqliteStore {
         let (places, mut head) = read_head(&tx)?.extend(entries);
         {
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ))?;
             for (e, place) in entries.iter().zip(&places) {
                 insert.execute(params![
@@ -215,6 +223,9 @@ impl AuditStore for SqliteStore {
                     e.trust_fingerprint,
                     &place.previous_hash[..],
                     &place.hash[..],
+                    e.policy
+                        .as_ref()
+                        .and_then(|p| serde_json::to_string(p).ok()),
                 ])?;
             }
         }

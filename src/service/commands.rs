@@ -39,6 +39,23 @@ pub struct ServeArgs {
     /// Serve without authentication (refused on a non-loopback address).
     #[arg(long = "no-auth")]
     no_auth: bool,
+    /// Trust a profile of the trust store for requests that name none. Repeatable;
+    /// replaces the configuration's list.
+    #[arg(long = "trust-profile", value_name = "NAME")]
+    trust_profiles: Vec<String>,
+    /// The trust store folder (default: DATA_DIR/trust).
+    #[arg(long = "trust-store", value_name = "DIR")]
+    trust_store: Option<PathBuf>,
+    /// The document rules for requests that name none: decree-30 (default) or none.
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<String>,
+    /// The profile documents must be when a request does not say: issued (default),
+    /// attachment, copy or any.
+    #[arg(long, value_name = "PROFILE")]
+    expect: Option<String>,
+    /// The operator's roles file (TOML).
+    #[arg(long, value_name = "FILE")]
+    roles: Option<PathBuf>,
 }
 
 // Parsed once per run: the size difference between commands does not matter.
@@ -227,6 +244,16 @@ pub struct ClientVerifyArgs {
     /// Language of the text summary.
     #[arg(long, default_value = "vi")]
     lang: String,
+    /// The document rules (`decree-30` or `none`; default: the service's).
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<String>,
+    /// The profile the document must be: issued, attachment, copy or any (default: the
+    /// service's).
+    #[arg(long, value_name = "PROFILE")]
+    expect: Option<crate::policy::Expect>,
+    /// A trust profile the service has loaded (`bcy`, `neac`, …).
+    #[arg(long = "trust-profile", value_name = "NAME")]
+    trust_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -327,6 +354,21 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         config.revocation = r;
     }
     config.no_auth |= args.no_auth;
+    if !args.trust_profiles.is_empty() {
+        config.trust_profiles = args.trust_profiles;
+    }
+    if args.trust_store.is_some() {
+        config.trust_store = args.trust_store;
+    }
+    if let Some(p) = args.policy {
+        config.policy = p;
+    }
+    if let Some(e) = args.expect {
+        config.expect = e;
+    }
+    if args.roles.is_some() {
+        config.roles = args.roles;
+    }
     let Some(rt) = runtime(err) else {
         return exit::UNREADABLE;
     };
@@ -351,7 +393,10 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Err(e) => {
             let _ = writeln!(err, "kyso: {e}");
             match e {
-                super::ServeError::Config(_) | super::ServeError::Trust(_) => exit::USAGE,
+                super::ServeError::Config(_)
+                | super::ServeError::Trust(_)
+                | super::ServeError::Profile(_)
+                | super::ServeError::Roles(_) => exit::USAGE,
                 _ => exit::UNREADABLE,
             }
         }
@@ -570,7 +615,16 @@ fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
             "signing_time": time(&s.signing_time),
             "indication": s.indication,
             "sub_indication": s.sub_indication,
+            "role": proto::Role::try_from(s.role).ok().filter(|r| *r != proto::Role::Unspecified).map(|r| r.as_str_name()),
         })).collect::<Vec<_>>(),
+        "policy": r.policy.as_ref().map(|p| serde_json::json!({
+            "id": p.id,
+            "version": p.version,
+            "sha256": p.sha256,
+            "profile": proto::Profile::try_from(p.profile).map(|v| v.as_str_name()).unwrap_or("PROFILE_UNSPECIFIED"),
+            "expected": proto::ExpectedProfile::try_from(p.expected).map(|v| v.as_str_name()).unwrap_or("EXPECTED_PROFILE_UNSPECIFIED"),
+            "conforms": p.conforms,
+        })),
         "verdict": r.verdict,
         "error": r.error,
         "kyso_version": r.kyso_version,
@@ -708,6 +762,12 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
         ..Default::default()
     };
     let options = proto::VerifyOptions {
+        policy: a.policy.clone().unwrap_or_default(),
+        expect: a.expect.map_or(
+            proto::ExpectedProfile::Unspecified,
+            super::convert::expected,
+        ) as i32,
+        trust_profile: a.trust_profile.clone().unwrap_or_default(),
         validation_time: None,
         locale: if a.lang == "en" {
             proto::Locale::En as i32
@@ -721,7 +781,7 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
         for (i, start) in (0..bytes.len()).step_by(1 << 20).enumerate() {
             chunks.push(proto::VerifyDocumentChunk {
                 metadata: (i == 0).then(|| metadata.clone()),
-                options: (i == 0).then_some(options),
+                options: (i == 0).then(|| options.clone()),
                 data: bytes.slice(start..bytes.len().min(start + (1 << 20))),
             });
         }
@@ -744,6 +804,11 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
         .report
         .as_ref()
         .map_or(proto::Verdict::Unspecified as i32, |r| r.verdict);
+    let conforms = response
+        .report
+        .as_ref()
+        .and_then(|r| r.policy.as_ref())
+        .is_none_or(|p| p.conforms);
     match a.format {
         ClientFormat::Text => {
             let _ = write!(out, "{}", response.summary);
@@ -769,6 +834,7 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
         }
     }
     Ok(match proto::Verdict::try_from(verdict) {
+        Ok(proto::Verdict::Valid) if !conforms => exit::NOT_CONFORMING,
         Ok(proto::Verdict::Valid) => exit::VALID,
         Ok(proto::Verdict::Invalid) => exit::INVALID,
         Ok(proto::Verdict::Unsigned) => exit::UNSIGNED,

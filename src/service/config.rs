@@ -100,6 +100,17 @@ pub struct Config {
     pub no_auth: bool,
     pub auth: AuthConfig,
     pub tls: Option<TlsConfig>,
+    /// The trust store folder (default: `data_dir/trust`); each of its profiles can be
+    /// chosen per request.
+    pub trust_store: Option<PathBuf>,
+    /// Trust profiles added to `trust` for requests that name none.
+    pub trust_profiles: Vec<String>,
+    /// `decree-30` or `none`, for requests that name none.
+    pub policy: String,
+    /// `issued`, `attachment`, `copy` or `any`, for requests that name none.
+    pub expect: String,
+    /// The operator's roles file (README, "Roles").
+    pub roles: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -119,6 +130,11 @@ impl Default for Config {
             no_auth: false,
             auth: AuthConfig::default(),
             tls: None,
+            trust_store: None,
+            trust_profiles: Vec::new(),
+            policy: "decree-30".into(),
+            expect: "issued".into(),
+            roles: None,
         }
     }
 }
@@ -165,12 +181,29 @@ impl Config {
         if let Some(v) = env("KYSO_REVOCATION") {
             self.revocation = v;
         }
+        if let Some(v) = env("KYSO_TRUST_STORE") {
+            self.trust_store = Some(v.into());
+        }
+        if let Some(v) = env("KYSO_TRUST_PROFILE") {
+            self.trust_profiles = v
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = env("KYSO_POLICY") {
+            self.policy = v;
+        }
+        if let Some(v) = env("KYSO_EXPECT") {
+            self.expect = v;
+        }
         Ok(())
     }
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.revocation_mode()?;
+        self.policy_settings_choice()?;
         if self.no_auth && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "--no-auth is refused on {}: without authentication kyso only listens on a loopback address",
@@ -202,6 +235,21 @@ impl Config {
 
     pub fn revocation_mode(&self) -> Result<RevocationMode, ConfigError> {
         self.revocation.parse().map_err(ConfigError::Invalid)
+    }
+
+    /// The policy and the expected profile for requests that name none.
+    pub fn policy_settings_choice(
+        &self,
+    ) -> Result<(crate::policy::PolicyChoice, crate::policy::Expect), ConfigError> {
+        Ok((
+            self.policy.parse().map_err(ConfigError::Invalid)?,
+            self.expect.parse().map_err(ConfigError::Invalid)?,
+        ))
+    }
+
+    /// The trust store the profiles come from.
+    pub fn trust_store(&self) -> crate::trust::profiles::Store {
+        crate::cli::trust::store_at(self.trust_store.as_deref(), &self.data_dir)
     }
 }
 

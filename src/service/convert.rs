@@ -107,6 +107,7 @@ pub fn widget(w: &crate::pdf::Widget) -> pb::Widget {
     pb::Widget {
         page: w.page,
         rect: w.rect.map(|r| r.to_vec()).unwrap_or_default(),
+        text: w.text.clone(),
     }
 }
 
@@ -179,6 +180,8 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
             serial: x.serial.clone(),
             certificate_sha256: x.certificate_sha256.clone(),
             key: x.key.clone(),
+            identifiers: x.identifiers.clone(),
+            certificate_policies: x.certificate_policies.clone(),
         }),
         signing_time: s.signing_time.map(timestamp),
         validation_time: Some(pb::ValidationTime {
@@ -228,7 +231,86 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
                 detail: c.detail.clone(),
             })
             .collect(),
+        role: role(s.role) as i32,
+        role_evidence: s.role_evidence.clone(),
+        role_evidence_vi: s.role_evidence_vi.clone(),
     }
+}
+
+pub fn role(r: crate::policy::Role) -> pb::Role {
+    use crate::policy::Role;
+    match r {
+        Role::Personal => pb::Role::Personal,
+        Role::Organisation => pb::Role::Organisation,
+        Role::Unknown => pb::Role::Unknown,
+    }
+}
+
+fn profile(p: crate::policy::Profile) -> pb::Profile {
+    use crate::policy::Profile;
+    match p {
+        Profile::Issued => pb::Profile::Issued,
+        Profile::Attachment => pb::Profile::Attachment,
+        Profile::Copy => pb::Profile::Copy,
+        Profile::None => pb::Profile::None,
+    }
+}
+
+pub fn expected(e: crate::policy::Expect) -> pb::ExpectedProfile {
+    use crate::policy::Expect;
+    match e {
+        Expect::Issued => pb::ExpectedProfile::Issued,
+        Expect::Attachment => pb::ExpectedProfile::Attachment,
+        Expect::Copy => pb::ExpectedProfile::Copy,
+        Expect::Any => pb::ExpectedProfile::Any,
+    }
+}
+
+/// The profile a request expects; `None` for the service's default.
+pub fn from_expected(e: pb::ExpectedProfile) -> Option<crate::policy::Expect> {
+    use crate::policy::Expect;
+    match e {
+        pb::ExpectedProfile::Unspecified => None,
+        pb::ExpectedProfile::Issued => Some(Expect::Issued),
+        pb::ExpectedProfile::Attachment => Some(Expect::Attachment),
+        pb::ExpectedProfile::Copy => Some(Expect::Copy),
+        pb::ExpectedProfile::Any => Some(Expect::Any),
+    }
+}
+
+fn policy(p: &crate::policy::PolicyReport) -> pb::PolicyResult {
+    use crate::policy::RuleOutcome;
+    pb::PolicyResult {
+        id: p.id.to_owned(),
+        version: p.version.to_owned(),
+        sha256: p.sha256.clone(),
+        profile: profile(p.profile) as i32,
+        expected: expected(p.expected) as i32,
+        conforms: p.conforms,
+        rules: p
+            .rules
+            .iter()
+            .map(|r| pb::PolicyRule {
+                id: r.id.to_owned(),
+                outcome: match r.outcome {
+                    RuleOutcome::Passed => pb::RuleOutcome::Passed,
+                    RuleOutcome::Failed => pb::RuleOutcome::Failed,
+                    RuleOutcome::Warning => pb::RuleOutcome::Warning,
+                    RuleOutcome::Skipped => pb::RuleOutcome::Skipped,
+                } as i32,
+                en: r.en.clone(),
+                vi: r.vi.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A stored name (`issued`, `personal`…) as the protocol's enum value.
+fn stored<T: Copy>(name: &str, values: &[(&str, T)], unspecified: T) -> T {
+    values
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(unspecified, |(_, v)| *v)
 }
 
 pub fn report(r: &crate::Report) -> pb::Report {
@@ -259,6 +341,7 @@ pub fn report(r: &crate::Report) -> pb::Report {
             .collect(),
         trust_fingerprint: r.trust_fingerprint.clone(),
         kyso_version: r.kyso_version.to_owned(),
+        policy: r.policy.as_ref().map(policy),
     }
 }
 
@@ -293,8 +376,45 @@ pub fn record(r: &Record) -> pb::AuditRecord {
                     .map(timestamp),
                 indication: s.indication.clone(),
                 sub_indication: s.sub_indication.clone(),
+                role: s.role.as_deref().map_or(pb::Role::Unspecified, |r| {
+                    stored(
+                        r,
+                        &[
+                            ("personal", pb::Role::Personal),
+                            ("organisation", pb::Role::Organisation),
+                            ("unknown", pb::Role::Unknown),
+                        ],
+                        pb::Role::Unspecified,
+                    )
+                }) as i32,
             })
             .collect(),
+        policy: e.policy.as_ref().map(|p| pb::AuditPolicy {
+            id: p.id.clone(),
+            version: p.version.clone(),
+            sha256: p.sha256.clone(),
+            profile: stored(
+                &p.profile,
+                &[
+                    ("issued", pb::Profile::Issued),
+                    ("attachment", pb::Profile::Attachment),
+                    ("copy", pb::Profile::Copy),
+                    ("none", pb::Profile::None),
+                ],
+                pb::Profile::Unspecified,
+            ) as i32,
+            expected: stored(
+                &p.expected,
+                &[
+                    ("issued", pb::ExpectedProfile::Issued),
+                    ("attachment", pb::ExpectedProfile::Attachment),
+                    ("copy", pb::ExpectedProfile::Copy),
+                    ("any", pb::ExpectedProfile::Any),
+                ],
+                pb::ExpectedProfile::Unspecified,
+            ) as i32,
+            conforms: p.conforms,
+        }),
         verdict: e.verdict.clone(),
         error: e.error.clone(),
         kyso_version: e.kyso_version.clone(),

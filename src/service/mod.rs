@@ -44,6 +44,10 @@ pub enum ServeError {
     Trust(#[from] crate::trust::TrustError),
     #[error("revocation data: {0}")]
     Revocation(#[from] crate::revocation::RevocationError),
+    #[error("trust profile: {0}")]
+    Profile(#[from] crate::trust::profiles::ProfileError),
+    #[error(transparent)]
+    Roles(#[from] crate::policy::roles::RolesError),
     #[error(transparent)]
     Audit(#[from] audit::AuditError),
     #[error("data directory {path}: {source}")]
@@ -79,6 +83,9 @@ pub fn open_audit(data_dir: &std::path::Path) -> Result<AuditLog, ServeError> {
 struct Shared {
     config: Config,
     context: Context,
+    /// The context of each trust profile of the trust store, by name: `context` with that
+    /// profile's certificates added, for requests that choose one.
+    profiles: std::collections::BTreeMap<String, Context>,
     audit: AuditLog,
     /// Permits for CPU work; a permit stays with its work until the work ends, even if the
     /// request it served has already been answered (deadline) or abandoned.
@@ -243,6 +250,7 @@ impl Call {
             error: None,
             kyso_version: env!("CARGO_PKG_VERSION").to_owned(),
             trust_fingerprint: self.shared.context.trust.fingerprint(),
+            policy: None,
         }
     }
 
@@ -405,12 +413,44 @@ async fn verify_and_record(
     // The report carries the document's SHA-256; hash here only if it cannot be read.
     let size = document.len() as u64;
     let options = options.unwrap_or_default();
-    let mut ctx = call.shared.context.clone();
+    let mut ctx = if options.trust_profile.is_empty() {
+        call.shared.context.clone()
+    } else if let Some(c) = call.shared.profiles.get(&options.trust_profile) {
+        c.clone()
+    } else {
+        let known: Vec<&str> = call.shared.profiles.keys().map(String::as_str).collect();
+        let status = Status::invalid_argument(format!(
+            "unknown trust profile {:?}; this service has: {}",
+            options.trust_profile,
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+        call.document = Some((sha256_hex(&document), size));
+        return Err(call.reject(status).await);
+    };
     ctx.now = OffsetDateTime::now_utc();
     ctx.at = options
         .validation_time
         .as_ref()
         .and_then(convert::from_timestamp);
+    if !options.policy.is_empty() {
+        match options.policy.parse() {
+            Ok(p) => ctx.policy.choice = p,
+            Err(e) => {
+                call.document = Some((sha256_hex(&document), size));
+                return Err(call.reject(Status::invalid_argument(e)).await);
+            }
+        }
+    }
+    if let Some(e) = proto::ExpectedProfile::try_from(options.expect)
+        .ok()
+        .and_then(convert::from_expected)
+    {
+        ctx.policy.expect = e;
+    }
     let lang = if options.locale == proto::Locale::En as i32 {
         Lang::En
     } else {
@@ -437,6 +477,8 @@ async fn verify_and_record(
         .record(|entry| {
             entry.signatures = Entry::summarize(&report);
             entry.verdict = audit::name(&report.verdict);
+            entry.policy = report.policy.as_ref().map(audit::PolicySummary::of);
+            entry.trust_fingerprint = report.trust_fingerprint.clone();
         })
         .await?;
     Ok(Response::new(proto::VerifyDocumentResponse {
@@ -807,8 +849,18 @@ impl AuditService for Audit {
 
 /// The verification context the configuration describes.
 pub fn context(config: &Config) -> Result<Context, ServeError> {
-    let trust = TrustStore::from_paths(&config.trust, &config.intermediates)?;
+    let mut trust = TrustStore::from_paths(&config.trust, &config.intermediates)?;
+    let store = config.trust_store();
+    for name in &config.trust_profiles {
+        trust.extend(store.load(name)?);
+    }
     let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
+    let (choice, expect) = config.policy_settings_choice()?;
+    ctx.policy.choice = choice;
+    ctx.policy.expect = expect;
+    if let Some(path) = &config.roles {
+        ctx.policy.roles = crate::policy::RoleRules::with_operator(path)?;
+    }
     ctx.crls = RevocationData::from_paths(&config.crl)?;
     ctx.revocation = config.revocation_mode()?;
     if ctx.revocation != RevocationMode::Offline {
@@ -861,6 +913,15 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     config.validate()?;
     let context = context(&config)?;
+    let mut profiles = std::collections::BTreeMap::new();
+    let store = config.trust_store();
+    for name in store.profiles()? {
+        let mut ctx = context.clone();
+        // A fresh cache: the shared one stays keyed to the default trust's certificates.
+        ctx.cache = Arc::default();
+        ctx.trust.extend(store.load(&name)?);
+        profiles.insert(name, ctx);
+    }
     let audit = open_audit(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -901,6 +962,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let shared = Arc::new(Shared {
         config,
         context,
+        profiles,
         audit,
         cpu: Arc::new(Semaphore::new(workers)),
     });
@@ -976,6 +1038,7 @@ mod tests {
         let shared = Arc::new(Shared {
             config: Config::default(),
             context: Context::new(TrustStore::default(), OffsetDateTime::now_utc()),
+            profiles: Default::default(),
             audit: open_audit(dir.path()).expect("audit log"),
             cpu: Arc::new(Semaphore::new(1)),
         });

@@ -27,6 +27,8 @@ pub const MAX_PATH_LEN: usize = 8;
 /// Most signature checks one path search may make: 100. The shape of webpki's `Budget`: a
 /// crafted pool of look-alike CAs must not make one validation expensive.
 pub const MAX_SIGNATURE_CHECKS: usize = 100;
+pub mod profiles;
+
 /// Most certificates read from one file or folder: 10,000.
 pub const MAX_CERTS_PER_SOURCE: usize = 10_000;
 
@@ -459,6 +461,12 @@ impl TrustStore {
         Ok(store)
     }
 
+    /// Adds `other`'s anchors and intermediates to these.
+    pub fn extend(&mut self, other: TrustStore) {
+        self.anchors.extend(other.anchors);
+        self.intermediates.extend(other.intermediates);
+    }
+
     pub fn anchors(&self) -> &[Certificate] {
         &self.anchors
     }
@@ -525,8 +533,14 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, TrustError> {
         return Ok(out);
     }
     let bytes = std::fs::read(path).map_err(io)?;
+    certificates_from_bytes(&bytes, path)
+}
+
+/// The certificates in `bytes`: PEM with one or more, or one DER. `path` names the source
+/// in errors (a file, or the URL it was fetched from).
+pub fn certificates_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Certificate>, TrustError> {
     let ders: Vec<Vec<u8>> = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        X509::stack_from_pem(&bytes)
+        X509::stack_from_pem(bytes)
             .map_err(|e| TrustError::BadCertificate {
                 path: path.to_owned(),
                 index: 0,
@@ -536,7 +550,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, TrustError> {
             .filter_map(|c| c.to_der().ok())
             .collect()
     } else {
-        vec![bytes]
+        vec![bytes.to_vec()]
     };
     if ders.is_empty() {
         return Err(TrustError::NoCertificate {

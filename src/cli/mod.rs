@@ -1,5 +1,6 @@
-//! The command line: `kyso verify FILE...` for clerks and operators; `serve`, `audit` and
-//! `client` are in [`crate::service::commands`].
+//! The command line: `kyso verify FILE...` for clerks and operators, `kyso trust …` for
+//! the trust profiles ([`trust`]); `serve`, `audit` and `client` are in
+//! [`crate::service::commands`].
 //!
 //! A thin layer over [`crate::verify()`]: it turns arguments into a [`Context`], reads files,
 //! prints reports, and maps verdicts to exit statuses. It reads the clock once, to give the
@@ -17,6 +18,8 @@ use crate::online::{HttpFetcher, Online};
 use crate::report::{render_text, Lang, Verdict};
 use crate::trust::TrustStore;
 use crate::verify::{verify, Context, RevocationMode};
+
+pub mod trust;
 
 /// Exit statuses of `kyso verify` (README, "Command line").
 pub mod exit {
@@ -57,6 +60,9 @@ enum Command {
     /// Call a running kyso service.
     #[command(subcommand)]
     Client(crate::service::commands::ClientCommand),
+    /// Manage the trust profiles (bcy, neac, …): add, fetch, list, check.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +88,12 @@ struct VerifyArgs {
     /// Intermediate CA certificates: a PEM or DER file, or a folder of them. Repeatable.
     #[arg(long = "intermediates", value_name = "PATH")]
     intermediates: Vec<PathBuf>,
+    /// Trust a profile of the trust store (`bcy`, `neac`, or the operator's own; see
+    /// `kyso trust`). Repeatable; adds to --trust and --intermediates.
+    #[arg(long = "trust-profile", value_name = "NAME")]
+    trust_profiles: Vec<String>,
+    #[command(flatten)]
+    store: trust::StoreArgs,
     /// CRLs to use beside those in the document: a PEM or DER file, or a folder. Repeatable.
     #[arg(long = "crl", value_name = "PATH")]
     crl: Vec<PathBuf>,
@@ -140,7 +152,7 @@ enum LangArg {
     En,
 }
 
-fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("not an RFC 3339 time (e.g. 2023-12-29T10:50:25+07:00): {e}"))
 }
@@ -174,6 +186,7 @@ pub fn run(
         Command::Serve(args) => crate::service::commands::serve(args, out, err),
         Command::Audit(cmd) => crate::service::commands::audit(cmd, out, err),
         Command::Client(cmd) => crate::service::commands::client(cmd, out, err),
+        Command::Trust(cmd) => trust::run(cmd, out, err),
     }
 }
 
@@ -217,13 +230,22 @@ fn run_extract(args: ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
 }
 
 fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let trust = match TrustStore::from_paths(&args.trust, &args.intermediates) {
+    let mut trust = match TrustStore::from_paths(&args.trust, &args.intermediates) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "kyso: trust configuration: {e}");
             return exit::USAGE;
         }
     };
+    for name in &args.trust_profiles {
+        match args.store.store().load(name) {
+            Ok(t) => trust.extend(t),
+            Err(e) => {
+                let _ = writeln!(err, "kyso: trust profile {name}: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
     let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
     ctx.at = args.at;
     ctx.crls = match crate::revocation::RevocationData::from_paths(&args.crl) {
