@@ -123,6 +123,46 @@ pub struct Check {
     pub id: CheckId,
     pub outcome: Outcome,
     pub detail: String,
+    /// The detail for a clerk, in Vietnamese: the facts of `detail` (names, times) in
+    /// words a clerk reads, never English ([`check_vi`] when nothing more specific is said).
+    pub detail_vi: String,
+}
+
+/// What a check of `id` with `outcome` says in Vietnamese when its site says nothing more
+/// specific: the phrases of the BCY's verifier where one fits (VN-PKI.md).
+pub fn check_vi(id: CheckId, outcome: Outcome) -> &'static str {
+    use CheckId as C;
+    use Outcome as O;
+    match (id, outcome) {
+        (_, O::Passed) => "đạt",
+        (_, O::Skipped) => "chưa kiểm tra được (bước trước không cho phép)",
+        (C::FinalRevision, _) => "chữ ký này đã bị ghi đè hoặc gỡ bỏ trong một lần cập nhật sau: văn bản hiển thị hiện nay không còn chữ ký này",
+        (C::ByteRange, _) => "vùng dữ liệu được ký (ByteRange) không đúng quy định: chữ ký không bao phủ đúng văn bản",
+        (C::Coverage, O::Info) => "chữ ký bao phủ một phiên bản trước của văn bản; các lần cập nhật sau được xét riêng",
+        (C::Coverage, _) => "chữ ký không bao phủ toàn bộ văn bản như quy định",
+        (C::SubFilter, _) => "định dạng chữ ký chưa được hỗ trợ nên chưa kiểm tra được",
+        (C::CmsStructure, _) => "cấu trúc dữ liệu chữ ký (CMS) bị lỗi, không đọc được",
+        (C::EncapsulatedContent, _) => "nội dung được ký trong chữ ký không khớp với tài liệu",
+        (C::SignerCertificate, _) => "không tìm thấy chứng thư số của người ký",
+        (C::MessageDigest, _) => "Tài liệu đã bị thay đổi (giá trị băm không khớp với giá trị đã ký)",
+        (C::ContentType, _) => "thuộc tính loại nội dung của chữ ký không đúng",
+        (C::SignatureValue, _) => "giá trị chữ ký không đúng",
+        (C::SigningCertificateAttribute, O::Warning) => "chữ ký không có thuộc tính gắn chứng thư ký (ESS), vẫn được chấp nhận",
+        (C::SigningCertificateAttribute, _) => "thuộc tính gắn chứng thư ký (ESS) không khớp với chứng thư số",
+        (C::AlgorithmPolicy, O::Warning) => "thuật toán đã cũ, kém an toàn, nhưng vẫn được chấp nhận",
+        (C::AlgorithmPolicy, _) => "thuật toán không đạt yêu cầu an toàn",
+        (C::TimestampImprint, _) => "Dấu thời gian không hợp lệ: không khớp với nội dung được đóng dấu",
+        (C::SignatureTimestamp, _) => "Dấu thời gian không hợp lệ; thời gian ký chưa được chứng thực",
+        (C::ContentTimestamp, _) => "dấu thời gian nội dung không hợp lệ",
+        (C::Modifications, O::Warning) => "có ghi chú được thêm vào sau khi ký (được chấp nhận, cần lưu ý)",
+        (C::Modifications, O::Info) => "danh sách thay đổi quá dài, chỉ liệt kê một phần",
+        (C::Modifications, _) => "Tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép",
+        (C::CertificateChain, _) => "Chứng thư số không tin cậy",
+        (C::Revocation, O::Info) => "thông tin về tình trạng thu hồi của chứng thư số",
+        (C::Revocation, O::Warning) => "Không kiểm tra tình trạng thu hồi của chứng thư số: chưa kiểm tra được",
+        (C::Revocation, _) => "Chứng thư số đã bị thu hồi hoặc chưa kiểm tra được tình trạng thu hồi",
+        (C::ValidationTime, _) => "thời điểm dùng để kiểm tra chữ ký",
+    }
 }
 
 /// Who signed, from the signer's certificate.
@@ -543,6 +583,22 @@ pub fn change_class_vi(c: ChangeClass) -> &'static str {
     }
 }
 
+/// A change as a clerk reads it: what was done, of which kind, and whether it was allowed.
+fn change_vi(c: &crate::integrity::Change) -> String {
+    use crate::integrity::{ChangeKind, Verdict as V};
+    let kind = match c.kind {
+        ChangeKind::Added => "thêm mới",
+        ChangeKind::Changed => "sửa đổi",
+        ChangeKind::Deleted => "xóa",
+    };
+    let verdict = match c.verdict {
+        V::Allowed => "được phép",
+        V::AllowedWithWarning => "được phép, cần lưu ý",
+        V::Disallowed => "không được phép",
+    };
+    format!("{kind} — {} ({verdict})", change_class_vi(c.class))
+}
+
 /// Most changes listed per signature in text output; JSON lists them all.
 const TEXT_CHANGES_SHOWN: usize = 20;
 
@@ -556,7 +612,21 @@ fn render_modifications(out: &mut String, s: &SignatureReport, lang: Lang) {
         Lang::Vi => "Thay đổi sau khi ký",
         Lang::En => "Changes after this signature",
     };
-    if !s.modifications.iter().any(|c| c.verdict == V::Disallowed) {
+    // The signed bytes themselves must be intact for "unchanged" to be true: a report never
+    // says both that the document was changed and that the signed content is unchanged.
+    let intact = !s.checks.iter().any(|c| {
+        c.outcome == Outcome::Failed
+            && matches!(
+                c.id,
+                CheckId::MessageDigest
+                    | CheckId::EncapsulatedContent
+                    | CheckId::TimestampImprint
+                    | CheckId::ByteRange
+                    | CheckId::Coverage
+                    | CheckId::FinalRevision
+            )
+    });
+    if intact && !s.modifications.iter().any(|c| c.verdict == V::Disallowed) {
         // The wording of VN-PKI.md for a document changed within what its signer allowed.
         let _ = writeln!(out, "  {}", match lang {
             Lang::Vi => "Nội dung đã ký không thay đổi; các thay đổi sau đó nằm trong phạm vi cho phép.",
@@ -580,7 +650,11 @@ fn render_modifications(out: &mut String, s: &SignatureReport, lang: Lang) {
             Lang::Vi => format!("lần cập nhật {}, đối tượng {}", c.revision, c.object),
             Lang::En => format!("revision {}, object {}", c.revision, c.object),
         };
-        let _ = writeln!(out, "    {mark} {rev}: {}", c.rule);
+        let what = match lang {
+            Lang::Vi => change_vi(c),
+            Lang::En => c.rule.clone(),
+        };
+        let _ = writeln!(out, "    {mark} {rev}: {what}");
     }
     if shown.len() > TEXT_CHANGES_SHOWN {
         let more = shown.len() - TEXT_CHANGES_SHOWN;
@@ -588,31 +662,22 @@ fn render_modifications(out: &mut String, s: &SignatureReport, lang: Lang) {
     }
 }
 
-/// A check's line in text output: the phrases clerks know from the BCY's verifier where one
-/// fits (VN-PKI.md, "Messages users know"), else the technical detail.
-fn check_text(c: &Check, lang: Lang) -> String {
-    match (lang, c.id, c.outcome) {
-        (Lang::Vi, CheckId::Revocation, Outcome::Warning) => {
-            format!(
-                "Không kiểm tra tình trạng thu hồi của chứng thư số ({})",
-                c.detail
-            )
-        }
-        (Lang::Vi, CheckId::Modifications, Outcome::Failed) => {
-            format!(
-                "Tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép ({})",
-                c.detail
-            )
-        }
-        (
-            Lang::Vi,
-            CheckId::MessageDigest | CheckId::EncapsulatedContent | CheckId::TimestampImprint,
-            Outcome::Failed,
-        ) if c.detail.contains("changed") => {
-            format!("Tài liệu đã bị thay đổi ({})", c.detail)
-        }
-        _ => c.detail.clone(),
+/// A check's line in text output: its Vietnamese detail, or the technical one in English.
+fn check_text(c: &Check, lang: Lang) -> &str {
+    match lang {
+        Lang::Vi => &c.detail_vi,
+        Lang::En => &c.detail,
     }
+}
+
+/// A time as a clerk reads it, in Vietnam time: `00:00 ngày 01/01/2022`.
+pub fn vi_time(t: OffsetDateTime) -> String {
+    let local = t.to_offset(time::macros::offset!(+7));
+    local
+        .format(time::macros::format_description!(
+            "[hour]:[minute] ngày [day]/[month]/[year]"
+        ))
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn fmt_time(t: OffsetDateTime, lang: Lang) -> String {
@@ -753,15 +818,15 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
             };
             let _ = writeln!(out, "  {label}: {role} ({evidence})");
         }
-        for c in s
-            .checks
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Failed | Outcome::Warning))
-        {
-            let mark = if c.outcome == Outcome::Failed {
-                "✗"
-            } else {
-                "!"
+        for c in s.checks.iter().filter(|c| {
+            matches!(c.outcome, Outcome::Failed | Outcome::Warning)
+                    // A revocation after a proven signing time is a fact the clerk must read.
+                    || (c.id == CheckId::Revocation && c.outcome == Outcome::Info)
+        }) {
+            let mark = match c.outcome {
+                Outcome::Failed => "✗",
+                Outcome::Warning => "!",
+                _ => "·",
             };
             let _ = writeln!(out, "    {mark} {}", check_text(c, lang));
         }

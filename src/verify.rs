@@ -344,6 +344,7 @@ impl<'a> Prepared<'a> {
                 SubIndication::FormatFailure,
                 "the signature value was removed after signing: /Contents is all zero, yet its /ByteRange is filled in and its appearance is drawn".into(),
             );
+            p.vi("chữ ký đã bị gỡ bỏ sau khi ký: giá trị chữ ký bị xóa trắng, trong khi vùng ký và hình chữ ký vẫn còn".into());
             return p;
         }
         let sub_filter = dict.sub_filter.as_deref().unwrap_or("");
@@ -407,7 +408,15 @@ impl<'a> Prepared<'a> {
             id,
             outcome,
             detail,
+            detail_vi: crate::report::check_vi(id, outcome).to_owned(),
         });
+    }
+
+    /// Says the last check's detail for a clerk, in Vietnamese, with its facts.
+    fn vi(&mut self, text: String) {
+        if let Some(c) = self.checks.last_mut() {
+            c.detail_vi = text;
+        }
     }
 
     fn pass(&mut self, id: CheckId, detail: String) {
@@ -550,6 +559,13 @@ fn apply_changes(prepared: &mut [Prepared<'_>], outcomes: Vec<ChangeOutcome>) {
                             describe(first)
                         ),
                     );
+                    p.vi(format!(
+                        "Tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép: {} thay đổi không được phép, đầu tiên ở lần cập nhật {}, đối tượng {} ({})",
+                        disallowed.len(),
+                        first.revision,
+                        first.object,
+                        crate::report::change_class_vi(first.class)
+                    ));
                 } else if !warned.is_empty() {
                     p.push(
                         CheckId::Modifications,
@@ -755,9 +771,16 @@ fn evaluate(
             ClaimedVsProven::LocalTimeLabelledUtc => p.push(CheckId::ValidationTime, Outcome::Info, format!(
                 "the claimed signingTime {claim} is 7 hours after the timestamp: Vietnam time written as UTC by the signing tool, tolerated"
             )),
-            ClaimedVsProven::Inconsistent(delta) => p.push(CheckId::ValidationTime, Outcome::Warning, format!(
-                "the claimed signingTime {claim} is {delta} s away from the timestamp's {}; the timestamp's time is used", proof.gen_time
-            )),
+            ClaimedVsProven::Inconsistent(delta) => {
+                p.push(CheckId::ValidationTime, Outcome::Warning, format!(
+                    "the claimed signingTime {claim} is {delta} s away from the timestamp's {}; the timestamp's time is used", proof.gen_time
+                ));
+                p.vi(format!(
+                    "thời gian ký do phần mềm khai báo ({}) lệch {delta} giây so với dấu thời gian ({}); dùng thời gian của dấu thời gian",
+                    crate::report::vi_time(claim),
+                    crate::report::vi_time(proof.gen_time)
+                ));
+            }
         }
     }
 
@@ -811,6 +834,7 @@ fn evaluate(
                     sub,
                     e.to_string(),
                 );
+                p.vi(chain_vi(&e));
             }
         }
     }
@@ -875,6 +899,8 @@ struct Lookup<'a> {
     status: Status,
     /// Online sources the certificate names that were asked (none when not fetching).
     asked: usize,
+    /// Of those, the ones that did not answer at all.
+    unreachable: usize,
 }
 
 /// The revocation status of every certificate of `path` but its anchor at `at`: from the
@@ -895,6 +921,7 @@ fn revocation_statuses<'a>(
             let (cert, issuer) = (&pair[0], &pair[1]);
             let mut status = revocation::status(cert, issuer, at, sources, extra);
             let mut asked = 0;
+            let mut unreachable = 0;
             let undecided = match &status {
                 Status::Unknown(problems) => Some(problems.clone()),
                 _ => None,
@@ -925,7 +952,12 @@ fn revocation_statuses<'a>(
                                 break;
                             }
                         },
-                        Err(e) => problems.push(e.to_string()),
+                        Err(e) => {
+                            if matches!(e, crate::online::FetchError::Unreachable { .. }) {
+                                unreachable += 1;
+                            }
+                            problems.push(e.to_string());
+                        }
                     }
                 }
                 status = found.unwrap_or(Status::Unknown(problems));
@@ -934,6 +966,7 @@ fn revocation_statuses<'a>(
                 cert,
                 status,
                 asked,
+                unreachable,
             }
         })
         .collect()
@@ -954,14 +987,21 @@ fn decide_revocation(
         cert,
         status,
         asked,
+        unreachable,
     } in lookups
     {
         let subject = display_subject(cert);
         match &status {
-            Status::Good(e) => p.pass(
-                CheckId::Revocation,
-                format!("{subject}: not revoked per {}", describe(e)),
-            ),
+            Status::Good(e) => {
+                p.pass(
+                    CheckId::Revocation,
+                    format!("{subject}: not revoked per {}", describe(e)),
+                );
+                p.vi(format!(
+                    "{subject}: chứng thư số chưa bị thu hồi theo {}",
+                    evidence_vi(e)
+                ));
+            }
             Status::Revoked {
                 at: when,
                 reason,
@@ -976,6 +1016,11 @@ fn decide_revocation(
                     rfc3339(*when),
                     describe(evidence)
                 );
+                let revoked_vi = format!(
+                    "Chứng thư số {subject} đã bị thu hồi lúc {} theo {}",
+                    crate::report::vi_time(*when),
+                    evidence_vi(evidence)
+                );
                 if at.proven && *when > at.time {
                     p.push(
                         CheckId::Revocation,
@@ -985,6 +1030,10 @@ fn decide_revocation(
                             rfc3339(at.time)
                         ),
                     );
+                    p.vi(format!(
+                        "{revoked_vi}, sau thời điểm ký đã được dấu thời gian chứng thực ({}): chữ ký vẫn hợp lệ",
+                        crate::report::vi_time(at.time)
+                    ));
                 } else if at.proven {
                     p.fail(
                         CheckId::Revocation,
@@ -995,6 +1044,10 @@ fn decide_revocation(
                             rfc3339(at.time)
                         ),
                     );
+                    p.vi(format!(
+                        "{revoked_vi}, trước thời điểm ký đã được chứng thực ({})",
+                        crate::report::vi_time(at.time)
+                    ));
                 } else {
                     let sub = if cert.ca.is_some() {
                         SubIndication::RevokedCaNoPoe
@@ -1007,6 +1060,9 @@ fn decide_revocation(
                         sub,
                         format!("{what}; no timestamp proves the signature existed before that"),
                     );
+                    p.vi(format!(
+                        "{revoked_vi}; không có dấu thời gian chứng minh chữ ký có trước thời điểm đó"
+                    ));
                 }
             }
             Status::Unknown(problems) => {
@@ -1024,6 +1080,20 @@ fn decide_revocation(
                 } else {
                     p.push(CheckId::Revocation, Outcome::Warning, text);
                 }
+                let why = if unreachable > 0 {
+                    "không kết nối được máy chủ thu hồi chứng thư"
+                } else if asked > 0 {
+                    "máy chủ thu hồi chứng thư không trả lời được về chứng thư này"
+                } else if !problems.is_empty() {
+                    "dữ liệu thu hồi có trong tệp không dùng được cho chứng thư này"
+                } else if ctx.revocation.fetches() && ctx.online.is_some() {
+                    "chứng thư số không ghi máy chủ thu hồi nào và tệp không kèm dữ liệu thu hồi"
+                } else {
+                    "tệp không kèm dữ liệu thu hồi và chế độ kiểm tra ngoại tuyến không tra cứu trực tuyến"
+                };
+                p.vi(format!(
+                    "Không kiểm tra tình trạng thu hồi của chứng thư số {subject}: chưa kiểm tra được ({why})"
+                ));
             }
         }
         out.push(CertificateRevocation::new(cert, status));
@@ -1060,6 +1130,73 @@ fn display_subject(cert: &Certificate) -> String {
         .common_name
         .clone()
         .unwrap_or_else(|| cert.names.subject.clone())
+}
+
+/// Why a certificate path failed, for a clerk.
+fn chain_vi(e: &ChainError) -> String {
+    use crate::report::vi_time;
+    match e {
+        ChainError::NoPathToAnchor { .. } => {
+            "Chứng thư số không tin cậy: không tìm được chuỗi chứng thư đến chứng thư gốc được tin cậy".into()
+        }
+        ChainError::BadSignature { subject } => {
+            format!("Chứng thư số không tin cậy: chữ ký trên chứng thư {subject} không đúng")
+        }
+        ChainError::NotYetValid { subject, not_before, .. } => format!(
+            "Chứng thư số {subject} chưa có hiệu lực tại thời điểm ký (có hiệu lực từ {})",
+            vi_time(*not_before)
+        ),
+        ChainError::Expired { subject, not_after, .. } => format!(
+            "Chứng thư số đã hết hạn sử dụng: {subject} hết hạn lúc {}, trước thời điểm ký",
+            vi_time(*not_after)
+        ),
+        ChainError::NotCa { subject } | ChainError::CaWithoutKeyCertSign { subject } => format!(
+            "Chứng thư số không tin cậy: {subject} không được phép cấp chứng thư"
+        ),
+        ChainError::PathLenExceeded { subject, .. } => format!(
+            "Chứng thư số không tin cậy: chuỗi chứng thư dưới {subject} dài hơn mức cho phép"
+        ),
+        ChainError::SignerKeyUsage => {
+            "chứng thư số của người ký không được phép dùng để ký số (thiếu mục đích chữ ký số)".into()
+        }
+        ChainError::NotTimeStamping => {
+            "chứng thư của dấu thời gian không phải của đơn vị cấp dấu thời gian".into()
+        }
+        ChainError::UnknownCriticalExtension { subject, .. } => format!(
+            "không xử lý được chứng thư {subject}: có phần mở rộng bắt buộc chưa được hỗ trợ"
+        ),
+        ChainError::BudgetExhausted => {
+            "không xử lý được chuỗi chứng thư số: vượt quá giới hạn kiểm tra".into()
+        }
+    }
+}
+
+/// A fetch failure, for a clerk.
+fn fetch_vi(e: &crate::online::FetchError) -> &'static str {
+    match e {
+        crate::online::FetchError::Unreachable { .. } => "không kết nối được máy chủ",
+        crate::online::FetchError::BadAnswer { .. } => "máy chủ trả về dữ liệu không dùng được",
+    }
+}
+
+/// The data that decided a revocation status, for a clerk.
+fn evidence_vi(e: &revocation::Evidence) -> String {
+    let what = if e.kind == "ocsp" {
+        "phản hồi OCSP"
+    } else {
+        "danh sách thu hồi (CRL)"
+    };
+    let source = match &e.source {
+        revocation::Source::Signature => "kèm trong chữ ký".to_owned(),
+        revocation::Source::Dss => "kèm trong tệp (DSS)".to_owned(),
+        revocation::Source::File(p) => format!("tệp {p}"),
+        revocation::Source::Online(u) => format!("tra cứu trực tuyến {u}"),
+    };
+    format!(
+        "{what} của {} lúc {}, {source}",
+        e.issuer,
+        crate::report::vi_time(e.this_update)
+    )
 }
 
 /// "the CRL of X issued T (source)" or "the OCSP response of R of T (source)".
@@ -1135,6 +1272,11 @@ fn fetch_missing_issuers(
                         display_subject(&current)
                     ),
                 );
+                p.vi(format!(
+                    "không tải được chứng thư của đơn vị cấp cho {}: {}",
+                    display_subject(&current),
+                    fetch_vi(&e)
+                ));
                 break;
             }
         }

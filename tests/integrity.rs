@@ -210,9 +210,17 @@ fn text_output_lists_the_changes_for_a_clerk() {
     let r = verify_fixture("mod-content-overlay.pdf");
     let text = kyso::report::render_text(&r, "mod-content-overlay.pdf", kyso::report::Lang::Vi);
     assert!(text.contains("Thay đổi sau khi ký (2):"), "{text}");
+    // The clerk reads the change in Vietnamese; the English text keeps the rule's detail.
     assert!(
-        text.contains("✗ lần cập nhật 3, đối tượng 3: page changed: /Contents"),
+        text.contains(
+            "✗ lần cập nhật 3, đối tượng 3: sửa đổi — thay đổi nội dung văn bản (không được phép)"
+        ),
         "{text}"
+    );
+    let en = kyso::report::render_text(&r, "mod-content-overlay.pdf", kyso::report::Lang::En);
+    assert!(
+        en.contains("✗ revision 3, object 3: page changed: /Contents"),
+        "{en}"
     );
     let r = verify_fixture("two-signatures.pdf");
     let text = kyso::report::render_text(&r, "two-signatures.pdf", kyso::report::Lang::Vi);

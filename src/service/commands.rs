@@ -812,7 +812,12 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
     match a.format {
         ClientFormat::Text => {
             let _ = write!(out, "{}", response.summary);
-            let _ = writeln!(out, "Audit record: {}", response.audit_record_id);
+            let label = if a.lang == "en" {
+                "Audit record"
+            } else {
+                "Bản ghi nhật ký kiểm tra"
+            };
+            let _ = writeln!(out, "{label}: {}", response.audit_record_id);
         }
         ClientFormat::Json => {
             let report = response.report.unwrap_or_default();

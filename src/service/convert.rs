@@ -229,6 +229,7 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
                 id: name(&c.id),
                 outcome: outcome(c.outcome) as i32,
                 detail: c.detail.clone(),
+                detail_vi: c.detail_vi.clone(),
             })
             .collect(),
         role: role(s.role) as i32,
