@@ -391,3 +391,107 @@ fn an_operators_roles_file_wins_and_changes_the_policy_hash() {
     ]);
     assert_eq!(code, 5);
 }
+
+/// Every rule's outcome, fixture by fixture: the complete picture the tests above look into.
+#[test]
+fn every_fixture_has_the_rule_outcomes_it_was_made_for() {
+    type Outcomes = &'static [(&'static str, RuleOutcome)];
+    let issued_rules = |o: [RuleOutcome; 9]| -> Vec<(&'static str, RuleOutcome)> {
+        [
+            "profile",
+            "personal_signature",
+            "organisation_signature",
+            "signing_order",
+            "seal_last",
+            "own_seal",
+            "shown_identity",
+            "seal_position",
+            "time_format",
+        ]
+        .into_iter()
+        .zip(o)
+        .collect()
+    };
+    let cases: [(&str, [RuleOutcome; 9]); 9] = [
+        (
+            "vn-person-only.pdf",
+            [
+                Failed, Passed, Failed, Skipped, Skipped, Skipped, Passed, Skipped, Passed,
+            ],
+        ),
+        (
+            "vn-seal-only.pdf",
+            [
+                Failed, Failed, Passed, Skipped, Passed, Skipped, Passed, Skipped, Skipped,
+            ],
+        ),
+        (
+            "vn-seal-before-person.pdf",
+            [
+                Failed, Passed, Passed, Failed, Failed, Passed, Passed, Passed, Passed,
+            ],
+        ),
+        (
+            "vn-seal-other-body.pdf",
+            [
+                Passed, Passed, Passed, Passed, Passed, Failed, Passed, Passed, Passed,
+            ],
+        ),
+        (
+            "vn-reason-other-person.pdf",
+            [
+                Passed, Passed, Passed, Passed, Passed, Passed, Failed, Passed, Passed,
+            ],
+        ),
+        (
+            "vn-text-other-person.pdf",
+            [
+                Passed, Passed, Passed, Passed, Passed, Passed, Failed, Passed, Passed,
+            ],
+        ),
+        (
+            "vn-signature-after-seal.pdf",
+            [
+                Passed, Passed, Passed, Passed, Failed, Passed, Passed, Passed, Passed,
+            ],
+        ),
+        (
+            "vn-appearance-off.pdf",
+            [
+                Passed, Passed, Passed, Passed, Passed, Passed, Passed, Warning, Warning,
+            ],
+        ),
+        (
+            "vn-signature-blanked.pdf",
+            [
+                Failed, Passed, Failed, Skipped, Skipped, Skipped, Passed, Skipped, Passed,
+            ],
+        ),
+    ];
+    for (name, want) in cases {
+        let r = verify_expecting(name, Expect::Issued);
+        assert_eq!(outcomes(&r), issued_rules(want), "{name}");
+        let conforms = !want.contains(&Failed);
+        assert_eq!(policy(&r).conforms, conforms, "{name}");
+        let t = vi_text(&r);
+        let line = if conforms {
+            "ĐÚNG — văn bản điện tử đã được ban hành hợp lệ"
+        } else {
+            "KHÔNG ĐÚNG — chưa phải văn bản điện tử đã được ban hành hợp lệ"
+        };
+        assert!(t.contains(line), "{name}: {t}");
+    }
+    let copy: Outcomes = &[
+        ("profile", Passed),
+        ("organisation_signature", Passed),
+        ("organisation_only", Passed),
+        ("seal_last", Passed),
+        ("shown_identity", Passed),
+        ("copy_mark", Passed),
+        ("time_format", Passed),
+    ];
+    assert_eq!(
+        outcomes(&verify_expecting("vn-copy.pdf", Expect::Copy)),
+        copy
+    );
+}
