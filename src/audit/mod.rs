@@ -80,22 +80,20 @@ pub struct SignatureSummary {
     pub signing_time: Option<i64>,
     pub indication: String,
     pub sub_indication: Option<String>,
-    /// `personal`, `organisation` or `unknown`; `None` in records from before roles.
+    /// `None` in records from before roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    pub role: Option<crate::policy::Role>,
 }
 
 /// The policy result as the audit log keeps it: enough to re-derive the judgement with the
 /// same definition (its id, version and SHA-256).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySummary {
     pub id: String,
     pub version: String,
     pub sha256: String,
-    /// `issued`, `attachment`, `copy` or `none`.
-    pub profile: String,
-    /// `issued`, `attachment`, `copy` or `any`.
-    pub expected: String,
+    pub profile: crate::policy::Profile,
+    pub expected: crate::policy::Expect,
     pub conforms: bool,
 }
 
@@ -105,8 +103,8 @@ impl PolicySummary {
             id: p.id.to_owned(),
             version: p.version.to_owned(),
             sha256: p.sha256.clone(),
-            profile: name(&p.profile),
-            expected: name(&p.expected),
+            profile: p.profile,
+            expected: p.expected,
             conforms: p.conforms,
         }
     }
@@ -150,7 +148,7 @@ impl Entry {
                 signing_time: s.signing_time.map(|t| t.unix_timestamp()),
                 indication: name(&s.indication),
                 sub_indication: s.sub_indication.as_ref().map(name),
-                role: Some(name(&s.role)),
+                role: Some(s.role),
             })
             .collect()
     }
@@ -220,7 +218,7 @@ impl Record {
             put(&mut out, &s.indication);
             put_opt(&mut out, s.sub_indication.as_deref());
             if v2 {
-                put_opt(&mut out, s.role.as_deref());
+                put_opt(&mut out, s.role.as_ref().map(name).as_deref());
             }
         }
         put(&mut out, &e.verdict);
@@ -231,9 +229,11 @@ impl Record {
             match &e.policy {
                 Some(p) => {
                     out.push(1);
-                    for f in [&p.id, &p.version, &p.sha256, &p.profile, &p.expected] {
+                    for f in [&p.id, &p.version, &p.sha256] {
                         put(&mut out, f);
                     }
+                    put(&mut out, &name(&p.profile));
+                    put(&mut out, &name(&p.expected));
                     out.push(u8::from(p.conforms));
                 }
                 None => out.push(0),
@@ -811,15 +811,15 @@ mod tests {
         let mut new = entry(1);
         new.signatures.push(SignatureSummary {
             indication: "PASSED".into(),
-            role: Some("organisation".into()),
+            role: Some(crate::policy::Role::Organisation),
             ..Default::default()
         });
         new.policy = Some(PolicySummary {
             id: "decree-30".into(),
             version: "1".into(),
             sha256: "ab".repeat(32),
-            profile: "issued".into(),
-            expected: "issued".into(),
+            profile: crate::policy::Profile::Issued,
+            expected: crate::policy::Expect::Issued,
             conforms: true,
         });
         let v2 = Record::compute_hash(1, &[0; 32], &new);
@@ -834,7 +834,7 @@ mod tests {
         dropped.policy = None;
         assert_ne!(Record::compute_hash(1, &[0; 32], &dropped), v2);
         let mut role = new;
-        role.signatures[0].role = Some("personal".into());
+        role.signatures[0].role = Some(crate::policy::Role::Personal);
         assert_ne!(Record::compute_hash(1, &[0; 32], &role), v2);
     }
 

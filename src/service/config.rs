@@ -103,7 +103,9 @@ pub struct Config {
     /// The trust store folder (default: `data_dir/trust`); each of its profiles can be
     /// chosen per request.
     pub trust_store: Option<PathBuf>,
-    /// Trust profiles added to `trust` for requests that name none.
+    /// Trust profiles added to `trust` for requests that name none (`trust_profile = "bcy"`
+    /// is read as a list of one).
+    #[serde(alias = "trust_profile", deserialize_with = "one_or_many")]
     pub trust_profiles: Vec<String>,
     /// `decree-30` or `none`, for requests that name none.
     pub policy: String,
@@ -111,6 +113,20 @@ pub struct Config {
     pub expect: String,
     /// The operator's roles file (README, "Roles").
     pub roles: Option<PathBuf>,
+}
+
+/// A string, or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl Default for Config {
@@ -276,5 +292,32 @@ mod tests {
         assert!(e.to_string().contains("loopback"), "{e}");
         let e = toml::from_str::<Config>("listen = 5").expect_err("bad type");
         assert!(e.to_string().contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn policy_and_trust_profiles_from_file_and_env() {
+        let c: Config =
+            toml::from_str("trust_profile = \"bcy\"\npolicy = \"none\"\n").expect("parses");
+        assert_eq!(c.trust_profiles, vec!["bcy".to_owned()]);
+        let c: Config = toml::from_str("trust_profiles = [\"bcy\", \"neac\"]\nexpect = \"any\"\n")
+            .expect("parses");
+        assert_eq!(c.trust_profiles.len(), 2);
+        assert_eq!(
+            c.policy_settings_choice().expect("valid"),
+            (
+                crate::policy::PolicyChoice::Decree30,
+                crate::policy::Expect::Any
+            )
+        );
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "KYSO_EXPECT" => Some("sideways".to_owned()),
+            "KYSO_TRUST_PROFILE" => Some("bcy,neac".to_owned()),
+            _ => None,
+        })
+        .expect("env");
+        assert_eq!(c.trust_profiles, vec!["bcy".to_owned(), "neac".to_owned()]);
+        let e = c.policy_settings_choice().expect_err("unknown profile");
+        assert!(e.to_string().contains("sideways"), "{e}");
     }
 }

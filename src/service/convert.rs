@@ -306,14 +306,6 @@ fn policy(p: &crate::policy::PolicyReport) -> pb::PolicyResult {
     }
 }
 
-/// A stored name (`issued`, `personal`…) as the protocol's enum value.
-fn stored<T: Copy>(name: &str, values: &[(&str, T)], unspecified: T) -> T {
-    values
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(unspecified, |(_, v)| *v)
-}
-
 pub fn report(r: &crate::Report) -> pb::Report {
     pb::Report {
         sha256: r.sha256.clone(),
@@ -377,43 +369,15 @@ pub fn record(r: &Record) -> pb::AuditRecord {
                     .map(timestamp),
                 indication: s.indication.clone(),
                 sub_indication: s.sub_indication.clone(),
-                role: s.role.as_deref().map_or(pb::Role::Unspecified, |r| {
-                    stored(
-                        r,
-                        &[
-                            ("personal", pb::Role::Personal),
-                            ("organisation", pb::Role::Organisation),
-                            ("unknown", pb::Role::Unknown),
-                        ],
-                        pb::Role::Unspecified,
-                    )
-                }) as i32,
+                role: s.role.map_or(pb::Role::Unspecified, role) as i32,
             })
             .collect(),
         policy: e.policy.as_ref().map(|p| pb::AuditPolicy {
             id: p.id.clone(),
             version: p.version.clone(),
             sha256: p.sha256.clone(),
-            profile: stored(
-                &p.profile,
-                &[
-                    ("issued", pb::Profile::Issued),
-                    ("attachment", pb::Profile::Attachment),
-                    ("copy", pb::Profile::Copy),
-                    ("none", pb::Profile::None),
-                ],
-                pb::Profile::Unspecified,
-            ) as i32,
-            expected: stored(
-                &p.expected,
-                &[
-                    ("issued", pb::ExpectedProfile::Issued),
-                    ("attachment", pb::ExpectedProfile::Attachment),
-                    ("copy", pb::ExpectedProfile::Copy),
-                    ("any", pb::ExpectedProfile::Any),
-                ],
-                pb::ExpectedProfile::Unspecified,
-            ) as i32,
+            profile: profile(p.profile) as i32,
+            expected: expected(p.expected) as i32,
             conforms: p.conforms,
         }),
         verdict: e.verdict.clone(),
