@@ -70,6 +70,7 @@ fn main() {
         let perms = kyso::integrity::Permissions {
             docmdp: Some(2),
             locks: Vec::new(),
+            p_from_lock: false,
         };
         let changes = median(runs, || {
             let old = pdf.load_revision(&doc, 2).unwrap();

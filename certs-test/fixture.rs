@@ -57,6 +57,8 @@ pub enum Digest {
     Sha384,
     Sha512,
     Shake256,
+    Sha3_256,
+    Sha3_384,
 }
 
 impl Digest {
@@ -67,6 +69,8 @@ impl Digest {
             Digest::Sha384 => "2.16.840.1.101.3.4.2.2",
             Digest::Sha512 => "2.16.840.1.101.3.4.2.3",
             Digest::Shake256 => "2.16.840.1.101.3.4.2.12",
+            Digest::Sha3_256 => "2.16.840.1.101.3.4.2.8",
+            Digest::Sha3_384 => "2.16.840.1.101.3.4.2.9",
         })
     }
 
@@ -77,6 +81,8 @@ impl Digest {
             Digest::Sha384 => MessageDigest::sha384(),
             Digest::Sha512 => MessageDigest::sha512(),
             Digest::Shake256 => MessageDigest::shake_256(),
+            Digest::Sha3_256 => MessageDigest::sha3_256(),
+            Digest::Sha3_384 => MessageDigest::sha3_384(),
         }
     }
 
@@ -300,6 +306,12 @@ fn attr(oid: &str, value_der: Vec<u8>) -> Attribute {
 
 fn signature_algorithm(scheme: Scheme, digest: Digest) -> AlgorithmIdentifierOwned {
     match scheme {
+        // SHA-3 has no `rsaEncryption`-with-digest convention: its signature OIDs name the
+        // hash (NIST CSOR sigAlgs, RFC 8702).
+        Scheme::Pkcs1 if digest == Digest::Sha3_256 => AlgorithmIdentifierOwned {
+            oid: Oid::new_unwrap("2.16.840.1.101.3.4.3.14"),
+            parameters: None,
+        },
         Scheme::Pkcs1 => AlgorithmIdentifierOwned {
             oid: Oid::new_unwrap("1.2.840.113549.1.1.1"),
             parameters: Some(Any::null()),
@@ -342,6 +354,8 @@ fn signature_algorithm(scheme: Scheme, digest: Digest) -> AlgorithmIdentifierOwn
                 Digest::Sha1 => "1.2.840.10045.4.1",
                 Digest::Sha384 => "1.2.840.10045.4.3.3",
                 Digest::Sha512 => "1.2.840.10045.4.3.4",
+                Digest::Sha3_256 => "2.16.840.1.101.3.4.3.10",
+                Digest::Sha3_384 => "2.16.840.1.101.3.4.3.11",
                 _ => "1.2.840.10045.4.3.2",
             }),
             parameters: None,
@@ -432,6 +446,12 @@ pub struct SigSpec<'a> {
     pub rect: [i32; 4],
     /// Size of the /Contents placeholder in bytes.
     pub contents_len: usize,
+    /// `Some(P)`: a FieldMDP transform locking all fields with the PDF 2.0 `/P` permissions.
+    pub fieldmdp_p: Option<u8>,
+    /// Write `/Contents` as an indirect reference to a string object, with the ByteRange's
+    /// gap around that string (not a form ISO 32000 allows: the gap must be the dictionary's
+    /// own `/Contents`).
+    pub indirect_contents: bool,
     /// Lines of a visible text layer, drawn in the widget's normal appearance the way the
     /// BCY signing tools write theirs: a composite font, two-byte codes, a `/ToUnicode` CMap.
     pub appearance: Option<Vec<String>>,
@@ -449,6 +469,8 @@ impl<'a> SigSpec<'a> {
             docmdp: None,
             rect: [0, 0, 0, 0],
             contents_len: 12_000,
+            indirect_contents: false,
+            fieldmdp_p: None,
             appearance: None,
         }
     }
@@ -623,10 +645,33 @@ impl Doc {
             ));
             self.perms = Some(sig);
         }
-        sig_dict.push_str("/ByteRange [0 0000000000 0000000000 0000000000] /Contents <");
-        let mut sig_body = sig_dict.into_bytes();
-        sig_body.extend(std::iter::repeat_n(b'0', spec.contents_len * 2));
-        sig_body.extend_from_slice(b"> >>");
+        if let Some(p) = spec.fieldmdp_p {
+            sig_dict.push_str(&format!(
+                "/Reference [<< /Type /SigRef /TransformMethod /FieldMDP /TransformParams << /Type /TransformParams /Action /All /P {p} /V /1.2 >> >>] "
+            ));
+        }
+        let placeholder = || {
+            let mut v = b"<".to_vec();
+            v.extend(std::iter::repeat_n(b'0', spec.contents_len * 2));
+            v.push(b'>');
+            v
+        };
+        let contents_obj = spec.indirect_contents.then(|| self.alloc());
+        let mut sig_body;
+        match contents_obj {
+            Some(n) => {
+                sig_dict.push_str(&format!(
+                    "/ByteRange [0 0000000000 0000000000 0000000000] /Contents {n} 0 R >>"
+                ));
+                sig_body = sig_dict.into_bytes();
+            }
+            None => {
+                sig_dict.push_str("/ByteRange [0 0000000000 0000000000 0000000000] /Contents ");
+                sig_body = sig_dict.into_bytes();
+                sig_body.extend(placeholder());
+                sig_body.extend_from_slice(b" >>");
+            }
+        }
         let [x1, y1, x2, y2] = spec.rect;
         let mut extra_objects = Vec::new();
         let ap = match &spec.appearance {
@@ -647,19 +692,29 @@ impl Doc {
             pdf_text(spec.field)
         )
         .into_bytes();
-        let mut objects = vec![
-            (sig, sig_body),
+        let mut objects = vec![(sig, sig_body)];
+        if let Some(n) = contents_obj {
+            objects.push((n, placeholder()));
+        }
+        objects.extend([
             (widget, widget_body),
             (3, page_dict(&self.annots, &self.page_extra).into_bytes()),
             (1, self.catalog().into_bytes()),
-        ];
+        ]);
         objects.extend(extra_objects);
         let sig_offset = self.bytes.len();
         self.append_update(&objects);
         // Patch /ByteRange and /Contents in place.
         let obj = &self.bytes[sig_offset..];
         let br_at = sig_offset + find(obj, b"/ByteRange [").unwrap() + 12;
-        let lt = sig_offset + find(obj, b"/Contents <").unwrap() + 10;
+        let lt = match contents_obj {
+            Some(n) => {
+                sig_offset
+                    + find(obj, format!("\n{n} 0 obj\n<").as_bytes()).unwrap()
+                    + format!("\n{n} 0 obj\n").len()
+            }
+            None => sig_offset + find(obj, b"/Contents <").unwrap() + 10,
+        };
         let gt = lt + 1 + spec.contents_len * 2;
         let len = self.bytes.len();
         let br = format!("0 {lt:010} {:010} {:010}", gt + 1, len - gt - 1);

@@ -146,6 +146,18 @@ fn specs() -> Vec<Spec> {
             0x1004,
         ),
         ee(
+            "personal-brainpool",
+            &[
+                ("C", "VN"),
+                ("L", "Hà Nội"),
+                ("O", "BAN TỔ CHỨC TRUNG ƯƠNG"),
+                ("CN", "Đinh Văn Brainpool"),
+                ("emailAddress", "brainpool@btctw.vn"),
+            ],
+            KeyKind::Ec(Nid::BRAINPOOL_P384R1),
+            0x100D,
+        ),
+        ee(
             "personal-ed25519",
             &[
                 ("C", "VN"),
@@ -538,6 +550,7 @@ fn single_embedding(
 fn make_pdfs(pki: &Path, out: &Path) {
     std::fs::create_dir_all(out).unwrap();
     make_vn_cases(pki, out);
+    make_real_world_cases(pki, out);
     let two = two_signature_document(pki, 0);
     write(out, "two-signatures.pdf", &two);
     write(out, "unsigned.pdf", &Doc::base(0).bytes);
@@ -1145,6 +1158,8 @@ fn main() {
     make_pki(&pki, !all);
     if std::env::args().any(|a| a == "--vn") {
         make_vn_cases(&pki, &root.join("pdf"));
+    } else if std::env::args().any(|a| a == "--real-world") {
+        make_real_world_cases(&pki, &root.join("pdf"));
     } else {
         make_pdfs(&pki, &root.join("pdf"));
     }
@@ -1381,4 +1396,101 @@ fn contents_span_last(bytes: &[u8]) -> (usize, usize) {
         - 1;
     let gt = lt + bytes[lt..].iter().position(|b| *b == b'>').unwrap();
     (lt, gt)
+}
+
+/// The classes of mistake real-world files exposed (issue "Right on real-world files"), one
+/// file each: signature values of newer algorithms and encodings, and the edits signing
+/// tools and attackers make to a signed document.
+fn make_real_world_cases(pki: &Path, out: &Path) {
+    // SHA-3: RSA PKCS#1 v1.5 with SHA3-256 (its own signature OID), ECDSA over Brainpool
+    // P-384 with SHA3-384.
+    write(
+        out,
+        "cades-rsa-sha3-256.pdf",
+        &single(
+            pki,
+            "personal-rsa",
+            Scheme::Pkcs1,
+            "ETSI.CAdES.detached",
+            |c| {
+                c.digest = Digest::Sha3_256;
+            },
+        ),
+    );
+    write(
+        out,
+        "cades-brainpool-sha3-384.pdf",
+        &single(
+            pki,
+            "personal-brainpool",
+            Scheme::Ecdsa,
+            "ETSI.CAdES.detached",
+            |c| {
+                c.digest = Digest::Sha3_384;
+            },
+        ),
+    );
+    // A document timestamp whose token is BER: the outer ContentInfo with an indefinite
+    // length, as some timestamping clients write it.
+    {
+        let tsa = Identity::load(pki, "tsa");
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("DocTimeStamp1", personal_time());
+        s.sub_filter = "ETSI.RFC3161";
+        s.kind_doc_timestamp = true;
+        doc.sign(&s, |data| {
+            indefinite_length(&timestamp_token(
+                &tsa,
+                Digest::Sha256,
+                data,
+                personal_time(),
+            ))
+        });
+        write(out, "doc-timestamp-ber.pdf", &doc.bytes);
+    }
+    // /Contents as an indirect string object: the ByteRange's gap is that string, not the
+    // signature dictionary's own /Contents, so the signature must fail structurally.
+    {
+        let id = Identity::load(pki, "personal-rsa");
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("Signature1", personal_time());
+        s.indirect_contents = true;
+        doc.sign(&s, |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.signing_time = Some(personal_time());
+            c.build(data)
+        });
+        write(out, "contents-indirect.pdf", &doc.bytes);
+    }
+    // PDF 2.0 FieldMDP permissions: a lock with /P 1 forbids the signature that follows, as
+    // DocMDP P=1 would; /P 2 allows it.
+    for p in [1, 2] {
+        let id = Identity::load(pki, "personal-rsa");
+        let mut doc = Doc::base(0);
+        let mut s = SigSpec::new("Signature1", personal_time());
+        s.reason = Some(PERSONAL_REASON);
+        s.fieldmdp_p = Some(p);
+        doc.sign(&s, |data| {
+            let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+            c.signing_time = Some(personal_time());
+            c.build(data)
+        });
+        organisation_signs(pki, &mut doc);
+        write(
+            out,
+            &format!("mod-fieldmdp-p{p}-then-signature.pdf"),
+            &doc.bytes,
+        );
+    }
+}
+
+/// `der` (a definite-length SEQUENCE) with its outer length made indefinite: `30 80`, the
+/// same content, then the end-of-contents octets `00 00` (X.690 §8.1.3.6).
+fn indefinite_length(der: &[u8]) -> Vec<u8> {
+    assert_eq!(der[0], 0x30, "a SEQUENCE");
+    let header = match der[1] {
+        n if n < 0x80 => 2,
+        n => 2 + usize::from(n & 0x7f),
+    };
+    [&[0x30, 0x80][..], &der[header..], &[0, 0]].concat()
 }

@@ -153,6 +153,7 @@ pub enum DigestAlgorithm {
     Sha256,
     Sha384,
     Sha512,
+    Sha3_224,
     Sha3_256,
     Sha3_384,
     Sha3_512,
@@ -169,6 +170,7 @@ impl DigestAlgorithm {
             "2.16.840.1.101.3.4.2.1" => Self::Sha256,
             "2.16.840.1.101.3.4.2.2" => Self::Sha384,
             "2.16.840.1.101.3.4.2.3" => Self::Sha512,
+            "2.16.840.1.101.3.4.2.7" => Self::Sha3_224,
             "2.16.840.1.101.3.4.2.8" => Self::Sha3_256,
             "2.16.840.1.101.3.4.2.9" => Self::Sha3_384,
             "2.16.840.1.101.3.4.2.10" => Self::Sha3_512,
@@ -185,6 +187,7 @@ impl DigestAlgorithm {
             Self::Sha256 => MessageDigest::sha256(),
             Self::Sha384 => MessageDigest::sha384(),
             Self::Sha512 => MessageDigest::sha512(),
+            Self::Sha3_224 => MessageDigest::sha3_224(),
             Self::Sha3_256 => MessageDigest::sha3_256(),
             Self::Sha3_384 => MessageDigest::sha3_384(),
             Self::Sha3_512 => MessageDigest::sha3_512(),
@@ -200,6 +203,7 @@ impl DigestAlgorithm {
             Self::Sha256 => "SHA-256",
             Self::Sha384 => "SHA-384",
             Self::Sha512 => "SHA-512",
+            Self::Sha3_224 => "SHA3-224",
             Self::Sha3_256 => "SHA3-256",
             Self::Sha3_384 => "SHA3-384",
             Self::Sha3_512 => "SHA3-512",
@@ -229,6 +233,24 @@ impl DigestAlgorithm {
         h.update(data)?;
         self.finish(&mut h)
     }
+}
+
+/// What `oid` names when it is known to be no signature algorithm at all: the arcs of
+/// elliptic curves (ANSI X9.62 §I.3, SECG SEC 2, RFC 5639 Brainpool), of hash algorithms
+/// (NIST CSOR hashAlgs) and of PKCS#7/CMS content types and PKCS#9 attributes.
+pub fn not_a_signature_algorithm(oid: &str) -> Option<&'static str> {
+    const ARCS: &[(&str, &str)] = &[
+        ("1.2.840.10045.3.", "an elliptic curve"),
+        ("1.3.132.0.", "an elliptic curve"),
+        ("1.3.36.3.3.2.8.1.", "an elliptic curve"),
+        ("2.16.840.1.101.3.4.2.", "a hash algorithm"),
+        ("1.2.840.113549.2.", "a hash algorithm"),
+        ("1.2.840.113549.1.7.", "a content type"),
+        ("1.2.840.113549.1.9.", "an attribute"),
+    ];
+    ARCS.iter()
+        .find(|(arc, _)| oid.starts_with(arc))
+        .map(|(_, what)| *what)
 }
 
 /// How a signature value is checked: the scheme and the hash it is computed with.
@@ -269,6 +291,16 @@ impl SignatureScheme {
             "1.2.840.10045.4.3.2" => Self::Ecdsa(D::Sha256),
             "1.2.840.10045.4.3.3" => Self::Ecdsa(D::Sha384),
             "1.2.840.10045.4.3.4" => Self::Ecdsa(D::Sha512),
+            // NIST CSOR sigAlgs: id-ecdsa-with-sha3-* and id-rsassa-pkcs1-v1_5-with-sha3-*
+            // (RFC 8702 names them for CMS and X.509).
+            "2.16.840.1.101.3.4.3.9" => Self::Ecdsa(D::Sha3_224),
+            "2.16.840.1.101.3.4.3.10" => Self::Ecdsa(D::Sha3_256),
+            "2.16.840.1.101.3.4.3.11" => Self::Ecdsa(D::Sha3_384),
+            "2.16.840.1.101.3.4.3.12" => Self::Ecdsa(D::Sha3_512),
+            "2.16.840.1.101.3.4.3.13" => Self::RsaPkcs1(D::Sha3_224),
+            "2.16.840.1.101.3.4.3.14" => Self::RsaPkcs1(D::Sha3_256),
+            "2.16.840.1.101.3.4.3.15" => Self::RsaPkcs1(D::Sha3_384),
+            "2.16.840.1.101.3.4.3.16" => Self::RsaPkcs1(D::Sha3_512),
             "0.4.0.127.0.7.1.1.4.1.1" => Self::EcdsaPlain(D::Sha1),
             "0.4.0.127.0.7.1.1.4.1.2" => Self::EcdsaPlain(D::Sha224),
             "0.4.0.127.0.7.1.1.4.1.3" => Self::EcdsaPlain(D::Sha256),
@@ -355,9 +387,12 @@ pub fn parse_signed_data(contents: &[u8]) -> Result<SignedData, CmsError> {
     }
     let der = match tlv_prefix(contents) {
         Some(tlv) => tlv.to_vec(),
-        // Not definite-length DER: let OpenSSL read it as BER and write it back as DER.
+        // Not definite-length DER: let OpenSSL read it as BER and write it back as DER. Its
+        // PKCS#7 reader knows only PKCS#7's content types; a timestamp token (eContentType
+        // id-ct-TSTInfo) written with indefinite lengths needs its CMS reader.
         None => openssl::pkcs7::Pkcs7::from_der(contents)
             .and_then(|p| p.to_der())
+            .or_else(|_| openssl::cms::CmsContentInfo::from_der(contents).and_then(|c| c.to_der()))
             .map_err(|e| CmsError::NotAsn1(first_openssl_reason(&e)))?,
     };
     check_depth(&der)?;

@@ -86,9 +86,11 @@ pub struct Change {
 /// (ISO 32000-1 Table 254) and FieldMDP locks (Table 255).
 #[derive(Debug, Clone, Default)]
 pub struct Permissions {
-    /// `None` without a certification signature.
+    /// `None` without a certification signature or a lock with `/P`.
     pub docmdp: Option<u8>,
     pub locks: Vec<FieldLock>,
+    /// True when `docmdp` is a FieldMDP lock's `/P` (ISO 32000-2), not the certification's.
+    pub p_from_lock: bool,
 }
 
 /// The changes after one signature and their overall verdict.
@@ -411,6 +413,9 @@ impl<'a> Ctx<'a> {
         let why = match (class, perms.docmdp, verdict) {
             (_, _, Verdict::Allowed) => String::new(),
             (ChangeClass::Disallowed, _, _) => " — never allowed after signing".to_owned(),
+            (_, Some(p), Verdict::Disallowed) if perms.p_from_lock => {
+                format!(" — not allowed by a signature's FieldMDP lock P={p}")
+            }
             (_, Some(p), Verdict::Disallowed) => {
                 format!(" — not allowed by the certification's DocMDP P={p}")
             }

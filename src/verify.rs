@@ -506,9 +506,17 @@ fn analyse_changes(
                     "revision {k} cannot be read on its own, so the changes after it were not analysed"
                 ));
             };
+            // A lock's /P (PDF 2.0) restricts every change after its signature as DocMDP does;
+            // the strictest of what the certification and the signatures up to k say.
+            let earlier = || pdf.signatures.iter().filter(|s| s.revision <= k);
+            let lock_p = earlier().filter_map(|s| s.lock_permissions).min();
             let perms = Permissions {
-                docmdp,
-                locks: pdf.signatures.iter().filter(|s| s.revision <= k).filter_map(|s| s.lock.clone()).collect(),
+                docmdp: match (docmdp, lock_p) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+                locks: earlier().filter_map(|s| s.lock.clone()).collect(),
+                p_from_lock: lock_p.is_some_and(|l| docmdp.is_none_or(|d| l < d)),
             };
             ChangeOutcome::Analysed(integrity::analyse(old, &pdf.document, &pdf.revisions, k, &perms))
         })
@@ -1409,13 +1417,17 @@ fn check_signed_attributes_and_value(
     let Some(digest_alg) = DigestAlgorithm::from_oid(&si.digest_algorithm.oid) else {
         p.fail(
             CheckId::MessageDigest,
-            Indication::Failed,
-            SubIndication::FormatFailure,
+            Indication::Indeterminate,
+            SubIndication::CryptoConstraintsFailure,
             format!(
-                "the digest algorithm {} is not supported",
+                "the digest algorithm {} is not one kyso supports; the digest was not checked",
                 si.digest_algorithm.oid
             ),
         );
+        p.vi(format!(
+            "thuật toán băm {} chưa được hỗ trợ nên chưa kiểm tra được",
+            si.digest_algorithm.oid
+        ));
         return;
     };
     // What the signed attributes' messageDigest must equal: the digest of the ranges, or of
@@ -1470,15 +1482,38 @@ fn check_signed_attributes_and_value(
     }
 
     let Some(scheme) = SignatureScheme::resolve(&si.signature_algorithm, digest_alg) else {
+        let oid = si.signature_algorithm.oid.to_string();
+        if let Some(what) = cms::not_a_signature_algorithm(&oid) {
+            // An identifier of something else in the signature algorithm's place is a
+            // malformed signature, not an algorithm kyso happens not to know.
+            p.fail(
+                CheckId::SignatureValue,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                format!(
+                    "the signature algorithm {oid} is not a signature algorithm: it names {what}"
+                ),
+            );
+            p.vi(format!(
+                "thuật toán chữ ký {oid} không phải là thuật toán chữ ký: chữ ký sai định dạng"
+            ));
+            return;
+        }
+        // Not knowing an algorithm says nothing about the signature: INDETERMINATE, never
+        // FAILED (ETSI EN 319 102-1 §5.2.7, cryptographic constraints).
         p.fail(
             CheckId::SignatureValue,
-            Indication::Failed,
-            SubIndication::SigCryptoFailure,
+            Indication::Indeterminate,
+            SubIndication::CryptoConstraintsFailure,
             format!(
-                "the signature algorithm {} is not a supported signature algorithm",
+                "the signature algorithm {} is not one kyso supports; the signature value was not checked",
                 si.signature_algorithm.oid
             ),
         );
+        p.vi(format!(
+            "thuật toán chữ ký {} chưa được hỗ trợ nên chưa kiểm tra được giá trị chữ ký",
+            si.signature_algorithm.oid
+        ));
         return;
     };
     if let Some(cert) = cert {

@@ -241,6 +241,10 @@ pub struct SignatureDict {
     pub certification: Option<DocMdp>,
     /// The fields this signature locks (its FieldMDP transform, or its field's `/Lock`).
     pub lock: Option<FieldLock>,
+    /// The `/P` of its FieldMDP transform or its field's `/Lock` (ISO 32000-2 §12.8.2.4,
+    /// Table 257): changes allowed after it, as DocMDP's `/P` says (1 none, 2 form filling and
+    /// signing, 3 also annotations); the strictest of the two when both say.
+    pub lock_permissions: Option<u8>,
     pub object: ObjectId,
     /// True when the dictionary belongs to an earlier revision only: a later update
     /// overwrote or dropped it, so the final document no longer shows this signature.
@@ -570,7 +574,7 @@ fn collect(doc: &Document, bytes: &[u8], revisions: &[Revision], found: &mut Fou
                     let value = signature_value(c);
                     found.signatures.iter().any(|s| s.contents == value)
                 });
-            if is_signature_dict(dict) && !is_placeholder(dict) && !duplicate {
+            if is_signature_dict(dict) && !is_placeholder(doc, dict) && !duplicate {
                 seen.insert(*id);
                 found
                     .signatures
@@ -735,6 +739,9 @@ impl Reader<'_> {
             revision,
             certification: docmdp(doc, dict),
             lock: fieldmdp(doc, dict),
+            lock_permissions: transform_params(doc, dict, b"FieldMDP")
+                .flatten()
+                .and_then(permissions_of),
             superseded: false,
             blanked: false,
             object: id,
@@ -851,20 +858,25 @@ impl FieldWalk<'_, '_> {
             Some((sid, d))
         });
         match sig {
-            Some((sid, sd)) if !is_placeholder(sd) || was_signed(sd, drawn) => {
+            Some((sid, sd)) if !is_placeholder(doc, sd) || was_signed(sd, drawn) => {
                 let sid = sid.or(id).unwrap_or((0, 0));
                 // One signature may be referenced from several fields; it is one signature.
                 if self.seen_sigs.insert(sid) {
                     let mut sig = self.reader.signature(Some(name), sid, sd, widget);
-                    sig.blanked = is_placeholder(sd);
+                    sig.blanked = is_placeholder(doc, sd);
+                    let field_lock = dict
+                        .get(b"Lock")
+                        .ok()
+                        .and_then(|l| resolve(doc, l).ok())
+                        .and_then(|l| l.as_dict().ok());
                     if sig.lock.is_none() {
-                        sig.lock = dict
-                            .get(b"Lock")
-                            .ok()
-                            .and_then(|l| resolve(doc, l).ok())
-                            .and_then(|l| l.as_dict().ok())
-                            .and_then(|l| FieldLock::from_dict(doc, l));
+                        sig.lock = field_lock.and_then(|l| FieldLock::from_dict(doc, l));
                     }
+                    let lock_p = field_lock.and_then(permissions_of);
+                    sig.lock_permissions = match (sig.lock_permissions, lock_p) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                     self.signatures.push(sig);
                 }
             }
@@ -889,8 +901,12 @@ fn is_signature_dict(dict: &Dictionary) -> bool {
 
 /// A signature dictionary prepared for signing but never signed: `/Contents` empty or all
 /// zero bytes (the placeholder writers reserve before computing the signature).
-fn is_placeholder(dict: &Dictionary) -> bool {
-    match dict.get(b"Contents").and_then(Object::as_str) {
+///
+/// An indirect `/Contents` is read through its reference: the value is there, only not where
+/// ISO 32000-1 §12.8.1 wants it, which the ByteRange check then reports.
+fn is_placeholder(doc: &Document, dict: &Dictionary) -> bool {
+    let contents = dict.get(b"Contents").and_then(|o| resolve(doc, o));
+    match contents.and_then(Object::as_str) {
         Ok(c) => c.iter().all(|b| *b == 0),
         Err(_) => true,
     }
@@ -944,6 +960,13 @@ fn docmdp(doc: &Document, dict: &Dictionary) -> Option<DocMdp> {
     Some(DocMdp {
         permissions: u8::try_from(p.clamp(1, 3)).unwrap_or(2),
     })
+}
+
+/// A `/P` of 1, 2 or 3 in a FieldMDP transform's parameters or a field's `/Lock`; other
+/// values mean nothing (ISO 32000-2 Table 257).
+fn permissions_of(d: &Dictionary) -> Option<u8> {
+    let p = d.get(b"P").ok()?.as_i64().ok()?;
+    u8::try_from(p).ok().filter(|p| (1..=3).contains(p))
 }
 
 /// The FieldMDP transform of a signature (ISO 32000-1 §12.8.2.4, Table 255).
