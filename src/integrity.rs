@@ -55,6 +55,9 @@ pub enum ChangeClass {
     DocumentTimestamp,
     FormFilling,
     Annotation,
+    /// A key that draws nothing changed (an obsolete font `/Name`, a signed field's
+    /// appearance moved to an equivalent copy): allowed, and reported by name.
+    Cosmetic,
     Disallowed,
 }
 
@@ -63,7 +66,7 @@ pub enum ChangeClass {
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Allowed,
-    /// Allowed, but a reader should know (annotations without DocMDP).
+    /// Allowed, but a reader should know (annotations without DocMDP, cosmetic rewrites).
     AllowedWithWarning,
     Disallowed,
 }
@@ -336,6 +339,11 @@ enum Role {
     PageTree,
     SignatureValue,
     Dss,
+    /// The logical structure of a tagged PDF (ISO 32000-1 §14.7): the structure tree root,
+    /// its parent tree's nodes and the structure elements below it.
+    StructTree,
+    /// The catalog's `/Extensions` (ISO 32000-2 §7.12): which extensions the file uses.
+    Extensions,
     /// An appearance stream of a field or annotation, with the field's name if any.
     Appearance {
         field: Option<String>,
@@ -422,6 +430,9 @@ impl<'a> Ctx<'a> {
             (ChangeClass::Annotation, None, Verdict::AllowedWithWarning) => {
                 " — allowed without DocMDP, reported".to_owned()
             }
+            (ChangeClass::Cosmetic, _, _) => {
+                " — draws nothing on any page: allowed, reported".to_owned()
+            }
             _ => String::new(),
         };
         Change {
@@ -457,6 +468,39 @@ impl<'a> Ctx<'a> {
             return (
                 ChangeClass::Bookkeeping,
                 "a cross-reference or object stream was freed".into(),
+            );
+        }
+        // An annotation removed with its appearance: what P=3 permits (array_growth judges
+        // the page's list). Nothing else of the final document may still refer to it.
+        let annotation = matches!(
+            self.signed_roles.get(&id),
+            Some(Role::Annotation { widget: false } | Role::Appearance { field: None, .. })
+        );
+        if annotation && !self.roles.contains_key(&id) {
+            return (
+                ChangeClass::Annotation,
+                format!(
+                    "annotation object {} of the signed revision was removed",
+                    id.0
+                ),
+            );
+        }
+        // A page's annotation list removed with it, when all it held were annotations.
+        let only_annotations = matches!(self.signed_roles.get(&id), Some(Role::AnnotsArray))
+            && old.is_some_and(|o| {
+                resolve_array(self.signed, o).iter().all(|a| {
+                    a.as_reference().is_ok_and(|a| {
+                        matches!(
+                            self.signed_roles.get(&a),
+                            Some(Role::Annotation { widget: false })
+                        )
+                    })
+                })
+            });
+        if only_annotations && !self.roles.contains_key(&id) {
+            return (
+                ChangeClass::Annotation,
+                format!("the annotation list {} of the signed revision was removed with its annotations", id.0),
             );
         }
         (
@@ -561,6 +605,21 @@ impl<'a> Ctx<'a> {
             ),
             Role::Dss => (ChangeClass::Dss, "validation data (DSS)".into(), None),
             Role::Metadata => (ChangeClass::Metadata, "new XMP metadata".into(), None),
+            Role::Extensions => (
+                ChangeClass::Metadata,
+                "a new extensions dictionary".into(),
+                None,
+            ),
+            // New structure elements and parent-tree nodes are attached where an old element
+            // or the root gains them, and judged there.
+            Role::StructTree => (
+                ChangeClass::Bookkeeping,
+                format!(
+                    "new object {} of the structure tree, judged where it is attached",
+                    id.0
+                ),
+                None,
+            ),
             Role::Info => (
                 ChangeClass::Metadata,
                 "new document information dictionary".into(),
@@ -605,6 +664,18 @@ impl<'a> Ctx<'a> {
             return match role {
                 Role::FieldsArray => self.array_growth(old, new, "/AcroForm /Fields"),
                 Role::AnnotsArray => self.array_growth(old, new, "page /Annots"),
+                Role::StructTree
+                    if kept_all(
+                        &resolve_array(self.signed, old),
+                        &resolve_array(self.fin, new),
+                    ) =>
+                {
+                    (
+                        ChangeClass::Bookkeeping,
+                        "an array of the structure tree gained entries".into(),
+                        None,
+                    )
+                }
                 _ => (
                     ChangeClass::Disallowed,
                     format!("object {} ({}) was overwritten", id.0, role_name(&role)),
@@ -630,9 +701,15 @@ impl<'a> Ctx<'a> {
                         b"DSS" => ChangeClass::Dss,
                         b"Metadata" => ChangeClass::Metadata,
                         b"AcroForm" => self.acroform_change(od.get(b"AcroForm").ok(), nd.get(b"AcroForm").ok()).0,
-                        b"Extensions" | b"Version" => ChangeClass::Dss,
-                        b"Lang" | b"MarkInfo" => ChangeClass::Metadata,
+                        // Which version and extensions the file declares draws nothing.
+                        b"Extensions" | b"Version" | b"Lang" | b"MarkInfo" => ChangeClass::Metadata,
                         b"Names" => self.names_change(od.get(b"Names").ok(), nd.get(b"Names").ok()),
+                        // The structure tree may gain what new signatures and annotations need;
+                        // its objects are judged one by one.
+                        b"StructTreeRoot" => ChangeClass::Bookkeeping,
+                        // A value written again as an equal copy (a writer renumbering the
+                        // outlines, say) shows what the signed one showed.
+                        _ if self.equivalent(od.get(k).ok(), nd.get(k).ok()) => ChangeClass::Bookkeeping,
                         _ => ChangeClass::Disallowed,
                     };
                     parts.push(format!("/{}", String::from_utf8_lossy(k)));
@@ -647,8 +724,16 @@ impl<'a> Ctx<'a> {
                 let (class, rule) = self.acroform_change(Some(old), Some(new));
                 (class, rule, None)
             }
-            Role::Page if keys(&[b"Annots", b"Resources"]) => {
+            // A page gaining /StructParents is a tagged page's key into the parent tree, which
+            // its first structured annotation needs; an existing key must stay.
+            Role::Page
+                if keys(&[b"Annots", b"Resources", b"StructParents"])
+                    && (!od.has(b"StructParents") || !changed.iter().any(|k| k == b"StructParents")) =>
+            {
                 let (mut class, mut rule, _) = self.annots_change(od.get(b"Annots").ok(), nd.get(b"Annots").ok());
+                if changed.iter().any(|k| k == b"StructParents") {
+                    rule = format!("{rule}; the page gained /StructParents");
+                }
                 if changed.iter().any(|k| k == b"Resources") {
                     match self.resources_growth(od.get(b"Resources").ok(), nd.get(b"Resources").ok()) {
                         Ok(()) => rule = format!("{rule}; page /Resources only gained new names"),
@@ -665,6 +750,18 @@ impl<'a> Ctx<'a> {
             Role::PageTree if keys(&[b"ITXT"]) => (ChangeClass::Metadata, "Acrobat's /ITXT stamp on the page tree".into(), None),
             Role::PageTree => (ChangeClass::Disallowed, format!("page tree changed: {names}"), None),
             Role::SignatureValue => (ChangeClass::Disallowed, format!("a signed signature dictionary was rewritten: {names}"), None),
+            Role::StructTree => match self.struct_growth(od, nd, &changed) {
+                Ok(()) => (ChangeClass::Bookkeeping, format!("the structure tree gained entries ({names})"), None),
+                Err(what) => (ChangeClass::Disallowed, format!("the structure tree changed: {what}"), None),
+            },
+            Role::Extensions => match self.other_path_to_extensions(id) {
+                None => (ChangeClass::Metadata, format!("the extensions dictionary updated ({names})"), None),
+                Some(path) => (
+                    ChangeClass::Disallowed,
+                    format!("object {} is the extensions dictionary but also {path}: changing it changes that too", id.0),
+                    None,
+                ),
+            },
             Role::Field { name, signature, .. } => {
                 // The value and what shows it: /I holds the selected indices of a choice field.
                 let value_keys: &[&[u8]] = &[b"V", b"DV", b"I", b"AP", b"AS", b"MK"];
@@ -676,6 +773,13 @@ impl<'a> Ctx<'a> {
                             Some(other) => (ChangeClass::Disallowed, format!("signing field '{name}' replaced an appearance that object {} of the signed revision also uses", other_name(other)), None),
                             None => (ChangeClass::Signing, format!("empty signature field '{name}' was signed"), None),
                         }
+                    } else if was_signed
+                        && keys(&[b"AP"])
+                        && self.equivalent(od.get(b"AP").ok(), nd.get(b"AP").ok())
+                    {
+                        // Acrobat moves a signed field's appearance off an XObject that /DR
+                        // also names, onto an equal copy of its own: the field shows the same.
+                        (ChangeClass::Cosmetic, format!("signed field '{name}' points to an equal copy of its appearance"), None)
                     } else {
                         (ChangeClass::Disallowed, format!("signature field '{name}' changed: {names}"), None)
                     }
@@ -708,6 +812,11 @@ impl<'a> Ctx<'a> {
             },
             Role::Appearance { field: Some(f), .. } => (ChangeClass::FormFilling, format!("appearance of field '{f}' redrawn"), Some(f)),
             Role::Appearance { field: None, .. } => (ChangeClass::Annotation, "annotation appearance redrawn".into(), None),
+            _ if !is_stream_change && !changed.is_empty() && changed.iter().all(|k| draws_nothing(nd, k)) => (
+                ChangeClass::Cosmetic,
+                format!("object {} changed only keys that draw nothing ({names})", id.0),
+                None,
+            ),
             role => {
                 let what = if is_stream_change { "content".to_owned() } else { names };
                 (ChangeClass::Disallowed, format!("object {} ({}) of the signed revision was overwritten ({what})", id.0, role_name(&role)), None)
@@ -757,19 +866,34 @@ impl<'a> Ctx<'a> {
     ) -> (ChangeClass, String, Option<String>) {
         let old_items: Vec<Object> = resolve_array(self.signed, old);
         let new_items: Vec<Object> = resolve_array(self.fin, new);
-        let kept = old_items.iter().all(|o| new_items.contains(o));
-        if !kept {
-            return (
-                ChangeClass::Disallowed,
-                format!("{what}: entries of the signed revision were removed"),
-                None,
-            );
+        let removed: Vec<&Object> = old_items
+            .iter()
+            .filter(|o| !new_items.contains(o))
+            .collect();
+        // Removing annotations is what DocMDP P=3 permits (ISO 32000-1 Table 254: creation,
+        // deletion and modification); removing a field or a signature's widget never is.
+        let mut removal = None;
+        for r in &removed {
+            let annotation = r.as_reference().is_ok_and(|id| {
+                matches!(
+                    self.signed_roles.get(&id),
+                    Some(Role::Annotation { widget: false })
+                )
+            });
+            if !annotation {
+                return (
+                    ChangeClass::Disallowed,
+                    format!("{what}: entries of the signed revision were removed"),
+                    None,
+                );
+            }
+            removal = Some(ChangeClass::Annotation);
         }
         let added: Vec<&Object> = new_items
             .iter()
             .filter(|n| !old_items.contains(n))
             .collect();
-        let mut worst = ChangeClass::Bookkeeping;
+        let mut worst = removal.unwrap_or(ChangeClass::Bookkeeping);
         for a in &added {
             let class = match a.as_reference().map(|id| self.role(id)) {
                 Ok(Role::Field {
@@ -783,11 +907,12 @@ impl<'a> Ctx<'a> {
             };
             worst = worst.max(class);
         }
-        (
-            worst,
-            format!("{what}: {} entries added", added.len()),
-            None,
-        )
+        let rule = match (added.len(), removed.len()) {
+            (a, 0) => format!("{what}: {a} entries added"),
+            (0, r) => format!("{what}: {r} annotations removed"),
+            (a, r) => format!("{what}: {a} entries added, {r} annotations removed"),
+        };
+        (worst, rule, None)
     }
 
     /// The old and new values of an entry as dictionaries, empty where absent or not one.
@@ -870,13 +995,34 @@ impl<'a> Ctx<'a> {
     }
 
     /// An object of the signed revision, other than field `field`'s own, that refers to `num`.
+    ///
+    /// An intermediate object of the field's own (an indirect `/AP` dictionary) is the
+    /// field's alone only if nothing outside the field refers to it either: the walk goes up
+    /// through such objects.
     fn referrers_outside_field(&self, num: u32, field: &str) -> Option<u32> {
         let own = self.field_objects(field);
-        self.referrers
-            .get(&num)?
+        let fields: BTreeSet<u32> = self
+            .signed_roles
             .iter()
-            .copied()
-            .find(|r| !own.contains(r))
+            .filter(|(_, r)| matches!(r, Role::Field { name: n, .. } if n == field))
+            .map(|(id, _)| id.0)
+            .collect();
+        let mut stack = vec![num];
+        let mut seen = BTreeSet::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) || seen.len() > 64 {
+                continue;
+            }
+            for &r in self.referrers.get(&n).into_iter().flatten() {
+                if !own.contains(&r) {
+                    return Some(r);
+                }
+                if !fields.contains(&r) {
+                    stack.push(r);
+                }
+            }
+        }
+        None
     }
 
     /// When signing the empty field `id` (old dictionary `old`) replaces its appearance: an
@@ -906,6 +1052,140 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// Another way the signed revision reaches the extensions object `id` than the catalog's
+    /// `/Extensions` (or the extensions dictionary itself), in words; `None` when there is none.
+    fn other_path_to_extensions(&self, id: ObjectId) -> Option<String> {
+        let catalog = self
+            .signed
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .ok();
+        for &r in self.referrers.get(&id.0).into_iter().flatten() {
+            if Some(r) == catalog.map(|c| c.0) {
+                let d = catalog.and_then(|c| self.signed.get_dictionary(c).ok())?;
+                if let Some((k, _)) = d.iter().find(|(k, v)| {
+                    k.as_slice() != b"Extensions" && v.as_reference().ok() == Some(id)
+                }) {
+                    return Some(format!("the catalog's /{}", String::from_utf8_lossy(k)));
+                }
+            } else if !matches!(self.signed_roles.get(&(r, 0)), Some(Role::Extensions)) {
+                return Some(format!("used by object {r}"));
+            }
+        }
+        None
+    }
+
+    /// A structure element, the tree's root or a parent-tree node may gain children and
+    /// entries, never lose or change one (what a new signature field or annotation needs).
+    fn struct_growth(
+        &self,
+        od: &Dictionary,
+        nd: &Dictionary,
+        changed: &[Vec<u8>],
+    ) -> Result<(), String> {
+        for k in changed {
+            let (o, n) = (od.get(k).ok(), nd.get(k).ok());
+            let list = |doc: &Document, v: Option<&Object>| -> Vec<Object> {
+                match v.map(|v| doc.dereference(v).map(|(_, t)| t.clone())) {
+                    Some(Ok(Object::Array(a))) => a,
+                    Some(Ok(other)) => vec![other],
+                    _ => Vec::new(),
+                }
+            };
+            let ok = match k.as_slice() {
+                b"K" | b"Kids" => kept_all(&list(self.signed, o), &list(self.fin, n)),
+                b"Nums" => {
+                    let (old, new) = (list(self.signed, o), list(self.fin, n));
+                    old.chunks(2).all(|pair| new.chunks(2).any(|q| q == pair))
+                }
+                b"ParentTreeNextKey" => {
+                    let num = |v: Option<&Object>| v.and_then(|v| v.as_i64().ok());
+                    num(n) >= num(o)
+                }
+                // A new parent tree is an object of its own, judged where it is; the limits
+                // of a number-tree node follow its entries.
+                b"ParentTree" | b"Limits" => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "/{} lost or changed entries",
+                    String::from_utf8_lossy(k)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `old` (of the signed revision) and `new` (of the final document) are the same
+    /// value once their references are followed, each in its own document: an equal copy.
+    fn equivalent(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
+        let (Some(a), Some(b)) = (old, new) else {
+            return false;
+        };
+        let mut budget = MAX_EQUIVALENCE_NODES;
+        let mut assumed = HashSet::new();
+        self.equivalent_at(a, b, 0, &mut budget, &mut assumed)
+    }
+
+    fn equivalent_at(
+        &self,
+        a: &Object,
+        b: &Object,
+        depth: usize,
+        budget: &mut usize,
+        assumed: &mut HashSet<(ObjectId, ObjectId)>,
+    ) -> bool {
+        if depth > MAX_REFERENCE_DEPTH || *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        if let (Object::Reference(x), Object::Reference(y)) = (a, b) {
+            // A pair met again (a /Parent link) is taken as equal while it is being compared.
+            if !assumed.insert((*x, *y)) {
+                return true;
+            }
+        }
+        let (Ok((_, a)), Ok((_, b))) = (self.signed.dereference(a), self.fin.dereference(b)) else {
+            return false;
+        };
+        match (a, b) {
+            (Object::Array(x), Object::Array(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|(p, q)| self.equivalent_at(p, q, depth + 1, budget, assumed))
+            }
+            (Object::Dictionary(x), Object::Dictionary(y)) => {
+                self.dicts_equivalent(x, y, depth, budget, assumed)
+            }
+            (Object::Stream(x), Object::Stream(y)) => {
+                x.content == y.content
+                    && self.dicts_equivalent(&x.dict, &y.dict, depth, budget, assumed)
+            }
+            _ => objects_equal(a, b),
+        }
+    }
+
+    fn dicts_equivalent(
+        &self,
+        x: &Dictionary,
+        y: &Dictionary,
+        depth: usize,
+        budget: &mut usize,
+        assumed: &mut HashSet<(ObjectId, ObjectId)>,
+    ) -> bool {
+        x.len() == y.len()
+            && x.iter().all(|(k, v)| {
+                y.get(k).is_ok_and(|w| {
+                    // A stream's /Length may be written directly or as a reference.
+                    k.as_slice() == b"Length"
+                        || self.equivalent_at(v, w, depth + 1, budget, assumed)
+                })
+            })
+    }
+
     fn annots_change(
         &self,
         old: Option<&Object>,
@@ -920,6 +1200,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Most values compared when deciding that a replaced object is an equal copy: 4,096.
+const MAX_EQUIVALENCE_NODES: usize = 4096;
+
+/// Whether every item of `old` is still in `new`.
+fn kept_all(old: &[Object], new: &[Object]) -> bool {
+    old.iter().all(|o| new.contains(o))
+}
+
+/// Keys of dictionary `d` that draw nothing on a page (ISO 32000-1): a font's or form's
+/// `/Name` (obsolete since PDF 1.2, Table 111, Table 95), `/LastModified` and `/PieceInfo`
+/// (§14.5, §14.6, a writer's private data), a structure key (`/StructParent(s)`, §14.7.4.4).
+fn draws_nothing(d: &Dictionary, key: &[u8]) -> bool {
+    match key {
+        b"Name" => d.has_type(b"Font") || d.has_type(b"XObject"),
+        b"LastModified" | b"PieceInfo" | b"StructParent" | b"StructParents" => true,
+        _ => false,
+    }
+}
+
 /// Whether `class` is allowed under `perms` (module documentation).
 fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
     use ChangeClass as C;
@@ -929,6 +1228,8 @@ fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
         (C::Signing | C::FormFilling, None | Some(2) | Some(3)) => Verdict::Allowed,
         (C::Annotation, Some(3)) => Verdict::Allowed,
         (C::Annotation, None) => Verdict::AllowedWithWarning,
+        // What draws nothing changes nothing a signer saw, whatever DocMDP says.
+        (C::Cosmetic, _) => Verdict::AllowedWithWarning,
         _ => Verdict::Disallowed,
     }
 }
@@ -1004,6 +1305,8 @@ fn role_name(r: &Role) -> &'static str {
         Role::PageTree => "the page tree",
         Role::SignatureValue => "a signature dictionary",
         Role::Dss => "validation data",
+        Role::StructTree => "the structure tree",
+        Role::Extensions => "the extensions dictionary",
         Role::Appearance { .. } => "an appearance stream",
         Role::Other => "page content, resources or another object of the document",
     }
@@ -1065,6 +1368,17 @@ fn roles(doc: &Document) -> BTreeMap<ObjectId, Role> {
             }
         }
     }
+    if let Ok(ext) = catalog.get(b"Extensions") {
+        set(&mut r, Some(ext), Role::Extensions);
+        if let Ok(d) = resolve_dict(doc, ext) {
+            for (_, v) in d.iter() {
+                set(&mut r, Some(v), Role::Extensions);
+            }
+        }
+    }
+    if let Ok(root) = catalog.get(b"StructTreeRoot") {
+        struct_tree_roles(doc, root, &mut r);
+    }
     // Pages and page-tree nodes, their annotation lists and annotations.
     for (_, page_id) in doc.get_pages() {
         r.entry(page_id).or_insert(Role::Page);
@@ -1103,6 +1417,52 @@ fn roles(doc: &Document) -> BTreeMap<ObjectId, Role> {
         }
     }
     r
+}
+
+/// Most objects of the structure tree given a role: 100,000 (a large tagged report has a
+/// few thousand structure elements).
+const MAX_STRUCT_OBJECTS: usize = 100_000;
+
+/// Marks the structure tree from its root: the root, the parent tree's nodes and arrays, the
+/// structure elements reached through `/K`. It does not follow `/Pg`, `/Obj` or `/P`: pages,
+/// annotations and parents have roles of their own.
+fn struct_tree_roles(doc: &Document, root: &Object, r: &mut BTreeMap<ObjectId, Role>) {
+    let mut stack = vec![root.clone()];
+    let mut seen = 0usize;
+    while let Some(o) = stack.pop() {
+        if seen >= MAX_STRUCT_OBJECTS {
+            return;
+        }
+        let target = match o.as_reference() {
+            Ok(id) => {
+                if r.contains_key(&id) {
+                    continue;
+                }
+                r.insert(id, Role::StructTree);
+                seen += 1;
+                match doc.get_object(id) {
+                    Ok(t) => t.clone(),
+                    Err(_) => continue,
+                }
+            }
+            Err(_) => o,
+        };
+        match &target {
+            Object::Array(items) => stack.extend(items.iter().cloned()),
+            Object::Dictionary(d) => {
+                // An object reference or marked-content reference points out of the tree.
+                if d.has_type(b"OBJR") || d.has_type(b"MCR") {
+                    continue;
+                }
+                for key in [&b"K"[..], b"ParentTree", b"Kids", b"Nums"] {
+                    if let Ok(v) = d.get(key) {
+                        stack.push(v.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

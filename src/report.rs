@@ -154,7 +154,7 @@ pub fn check_vi(id: CheckId, outcome: Outcome) -> &'static str {
         (C::TimestampImprint, _) => "Dấu thời gian không hợp lệ: không khớp với nội dung được đóng dấu",
         (C::SignatureTimestamp, _) => "Dấu thời gian không hợp lệ; thời gian ký chưa được chứng thực",
         (C::ContentTimestamp, _) => "dấu thời gian nội dung không hợp lệ",
-        (C::Modifications, O::Warning) => "có ghi chú được thêm vào sau khi ký (được chấp nhận, cần lưu ý)",
+        (C::Modifications, O::Warning) => "có thay đổi sau khi ký (ghi chú, hoặc thay đổi không ảnh hưởng nội dung hiển thị): được chấp nhận, cần lưu ý",
         (C::Modifications, O::Info) => "danh sách thay đổi quá dài, chỉ liệt kê một phần",
         (C::Modifications, _) => "Tài liệu đã bị thay đổi sau khi ký, vượt quá phạm vi cho phép",
         (C::CertificateChain, _) => "Chứng thư số không tin cậy",
@@ -578,7 +578,8 @@ pub fn change_class_vi(c: ChangeClass) -> &'static str {
         ChangeClass::Signing => "thêm chữ ký",
         ChangeClass::DocumentTimestamp => "thêm dấu thời gian văn bản",
         ChangeClass::FormFilling => "điền biểu mẫu",
-        ChangeClass::Annotation => "thêm ghi chú",
+        ChangeClass::Annotation => "ghi chú (thêm, sửa hoặc xóa)",
+        ChangeClass::Cosmetic => "thay đổi không ảnh hưởng nội dung hiển thị",
         ChangeClass::Disallowed => "thay đổi nội dung văn bản",
     }
 }

@@ -579,7 +579,7 @@ fn apply_changes(prepared: &mut [Prepared<'_>], outcomes: Vec<ChangeOutcome>) {
                         CheckId::Modifications,
                         Outcome::Warning,
                         format!(
-                            "annotations were added after the signature: {}",
+                            "changes to report after the signature (allowed): {}",
                             warned.join("; ")
                         ),
                     );
