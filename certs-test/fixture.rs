@@ -446,6 +446,13 @@ pub struct SigSpec<'a> {
     pub rect: [i32; 4],
     /// Size of the /Contents placeholder in bytes.
     pub contents_len: usize,
+    /// Object numbers for the signature dictionary and its widget, reserved with
+    /// [`Doc::alloc`] by a caller that must name them in `extra_objects`.
+    pub reserved: Option<(u32, u32)>,
+    /// More entries for the widget dictionary (e.g. ` /StructParent 1`).
+    pub widget_extra: String,
+    /// More objects written in the signing update (numbers from [`Doc::alloc`]).
+    pub extra_objects: Vec<(u32, Vec<u8>)>,
     /// `Some(P)`: a FieldMDP transform locking all fields with the PDF 2.0 `/P` permissions.
     pub fieldmdp_p: Option<u8>,
     /// Write `/Contents` as an indirect reference to a string object, with the ByteRange's
@@ -470,6 +477,9 @@ impl<'a> SigSpec<'a> {
             rect: [0, 0, 0, 0],
             contents_len: 12_000,
             indirect_contents: false,
+            reserved: None,
+            widget_extra: String::new(),
+            extra_objects: Vec::new(),
             fieldmdp_p: None,
             appearance: None,
         }
@@ -486,6 +496,8 @@ pub struct Doc {
     fields: Vec<u32>,
     perms: Option<u32>,
     page_extra: String,
+    /// Entries of the page dictionary itself, beside the fixed ones.
+    page_keys: String,
     /// Entries every later catalog repeats (the `/DSS` once one is added).
     catalog_extra: String,
     /// The object number of the last signature dictionary [`Doc::sign`] wrote.
@@ -544,7 +556,7 @@ impl Doc {
             objects.push(obj);
             page_extra = " /XObject << /Im1 6 0 R >>".into();
         }
-        objects[2] = page_dict(&[], &page_extra).into_bytes();
+        objects[2] = page_dict(&[], &page_extra, "").into_bytes();
         let mut bytes = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
         let mut offsets = Vec::new();
         for (i, obj) in objects.iter().enumerate() {
@@ -575,6 +587,7 @@ impl Doc {
             fields: Vec::new(),
             perms: None,
             page_extra,
+            page_keys: String::new(),
             catalog_extra: String::new(),
             last_sig: 0,
         }
@@ -615,8 +628,9 @@ impl Doc {
     /// Adds a signature in a new incremental update. `build_contents` gets the signed bytes
     /// (the two ranges joined) and returns the DER for /Contents.
     pub fn sign(&mut self, spec: &SigSpec<'_>, build_contents: impl FnOnce(&[u8]) -> Vec<u8>) {
-        let sig = self.alloc();
-        let widget = self.alloc();
+        let (sig, widget) = spec
+            .reserved
+            .unwrap_or_else(|| (self.alloc(), self.alloc()));
         self.last_sig = sig;
         self.annots.push(widget);
         self.fields.push(widget);
@@ -688,8 +702,9 @@ impl Doc {
             None => String::new(),
         };
         let widget_body = format!(
-            "<< /Type /Annot /Subtype /Widget /FT /Sig /T {} /V {sig} 0 R /F 132 /Rect [{x1} {y1} {x2} {y2}] /P 3 0 R{ap} >>",
-            pdf_text(spec.field)
+            "<< /Type /Annot /Subtype /Widget /FT /Sig /T {} /V {sig} 0 R /F 132 /Rect [{x1} {y1} {x2} {y2}] /P 3 0 R{ap}{} >>",
+            pdf_text(spec.field),
+            spec.widget_extra
         )
         .into_bytes();
         let mut objects = vec![(sig, sig_body)];
@@ -698,10 +713,14 @@ impl Doc {
         }
         objects.extend([
             (widget, widget_body),
-            (3, page_dict(&self.annots, &self.page_extra).into_bytes()),
+            (
+                3,
+                page_dict(&self.annots, &self.page_extra, &self.page_keys).into_bytes(),
+            ),
             (1, self.catalog().into_bytes()),
         ]);
         objects.extend(extra_objects);
+        objects.extend(spec.extra_objects.iter().cloned());
         let sig_offset = self.bytes.len();
         self.append_update(&objects);
         // Patch /ByteRange and /Contents in place.
@@ -731,7 +750,7 @@ impl Doc {
 
     /// The page dictionary as the last update wrote it, with `/Contents` replaced.
     pub fn page_with_contents(&self, contents: &str) -> Vec<u8> {
-        page_dict(&self.annots, &self.page_extra)
+        page_dict(&self.annots, &self.page_extra, &self.page_keys)
             .replace("/Contents 4 0 R", &format!("/Contents {contents}"))
             .into_bytes()
     }
@@ -739,13 +758,46 @@ impl Doc {
     /// The page dictionary with these annotation references added after the current ones.
     pub fn page_with_annots(&mut self, extra: &[u32]) -> Vec<u8> {
         self.annots.extend_from_slice(extra);
-        page_dict(&self.annots, &self.page_extra).into_bytes()
+        page_dict(&self.annots, &self.page_extra, &self.page_keys).into_bytes()
     }
 
     /// The catalog as the last update wrote it, with `extra` entries added.
     pub fn catalog_with(&self, extra: &str) -> Vec<u8> {
         let c = self.catalog();
         format!("{} {extra} >>", &c[..c.len() - 3]).into_bytes()
+    }
+
+    /// Entries every later catalog repeats from now on (a `/StructTreeRoot`, say).
+    pub fn add_catalog_entries(&mut self, extra: &str) {
+        self.catalog_extra.push_str(extra);
+    }
+
+    /// Entries every later page dictionary repeats from now on (`/StructParents 0`, or
+    /// ` /Contents [4 0 R 9 0 R]` which then stands instead of the first content stream).
+    pub fn add_page_entries(&mut self, extra: &str) {
+        self.page_keys.push_str(extra);
+    }
+
+    /// The page dictionary as the next update writes it.
+    pub fn page(&self) -> Vec<u8> {
+        page_dict(&self.annots, &self.page_extra, &self.page_keys).into_bytes()
+    }
+
+    /// The catalog as the next update writes it.
+    pub fn catalog_now(&self) -> Vec<u8> {
+        self.catalog().into_bytes()
+    }
+
+    /// Adds a field (or field/widget) object to `/AcroForm /Fields` and its widget to the
+    /// page's `/Annots`, for the next update's page and catalog.
+    pub fn register_field(&mut self, field: u32) {
+        self.fields.push(field);
+        self.annots.push(field);
+    }
+
+    /// Removes annotation `annot` from the page's `/Annots` for the next update's page.
+    pub fn drop_annot(&mut self, annot: u32) {
+        self.annots.retain(|a| *a != annot);
     }
 
     /// The object number of the last signature dictionary written by [`Doc::sign`].
@@ -806,15 +858,21 @@ fn appearance_objects(lines: &[String], size: [i32; 2], ids: [u32; 4]) -> Vec<(u
     ]
 }
 
-fn page_dict(annots: &[u32], extra: &str) -> String {
+fn page_dict(annots: &[u32], extra: &str, keys: &str) -> String {
     let annots = if annots.is_empty() {
         String::new()
     } else {
         let refs: Vec<String> = annots.iter().map(|a| format!("{a} 0 R")).collect();
         format!(" /Annots [{}]", refs.join(" "))
     };
+    // A /Contents among the page's own entries stands instead of the first content stream.
+    let contents = if keys.contains("/Contents") {
+        ""
+    } else {
+        " /Contents 4 0 R"
+    };
     format!(
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >>{extra} >>{annots} >>"
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]{contents} /Resources << /Font << /F1 5 0 R >>{extra} >>{annots}{keys} >>"
     )
 }
 

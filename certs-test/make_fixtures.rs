@@ -1482,6 +1482,10 @@ fn make_real_world_cases(pki: &Path, out: &Path) {
             &doc.bytes,
         );
     }
+    make_tagged_cases(pki, out);
+    make_annotation_removed_cases(pki, out);
+    make_cosmetic_case(pki, out);
+    make_form_shadow_cases(pki, out);
 }
 
 /// `der` (a definite-length SEQUENCE) with its outer length made indefinite: `30 80`, the
@@ -1493,4 +1497,223 @@ fn indefinite_length(der: &[u8]) -> Vec<u8> {
         n => 2 + usize::from(n & 0x7f),
     };
     [&[0x30, 0x80][..], &der[header..], &[0, 0]].concat()
+}
+
+/// Signs `doc` as `who` (`personal-rsa` or `organisation`) in field `field`, the update also
+/// writing the objects `extra` gives for the widget's number.
+fn sign_with(
+    pki: &Path,
+    doc: &mut Doc,
+    who: &str,
+    field: &str,
+    docmdp: Option<u8>,
+    widget_extra: &str,
+    extra: impl FnOnce(u32) -> Vec<(u32, Vec<u8>)>,
+) {
+    let id = Identity::load(pki, who);
+    let (sig, widget) = (doc.alloc(), doc.alloc());
+    let time = if who == "organisation" {
+        organisation_time()
+    } else {
+        personal_time()
+    };
+    let mut s = SigSpec::new(field, time);
+    s.docmdp = docmdp;
+    s.reserved = Some((sig, widget));
+    s.widget_extra = widget_extra.into();
+    s.extra_objects = extra(widget);
+    doc.sign(&s, |data| {
+        let mut c = CmsSpec::new(&id, Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(time);
+        c.build(data)
+    });
+}
+
+/// A tagged PDF (ISO 32000-1 §14.7: a structure tree, a parent tree, a tagged page) signed
+/// twice, each signature adding its widget to the structure as the signing tools do; and the
+/// same with a structure element dropped afterwards.
+fn make_tagged_cases(pki: &Path, out: &Path) {
+    let mut doc = Doc::base(0);
+    let (root, document, para, tree) = (doc.alloc(), doc.alloc(), doc.alloc(), doc.alloc());
+    doc.add_catalog_entries(&format!(
+        " /StructTreeRoot {root} 0 R /MarkInfo << /Marked true >>"
+    ));
+    doc.add_page_entries(" /StructParents 0");
+    let page = doc.page();
+    let catalog = doc.catalog_now();
+    let obj = |s: String| s.into_bytes();
+    doc.append_update(&[
+        (root, obj(format!("<< /Type /StructTreeRoot /K [{document} 0 R] /ParentTree {tree} 0 R /ParentTreeNextKey 1 >>"))),
+        (document, obj(format!("<< /Type /StructElem /S /Document /P {root} 0 R /K [{para} 0 R] >>"))),
+        (para, obj(format!("<< /Type /StructElem /S /P /P {document} 0 R /Pg 3 0 R /K 0 >>"))),
+        (tree, obj(format!("<< /Nums [0 [{para} 0 R]] >>"))),
+        (3, page),
+        (1, catalog),
+    ]);
+    let mut kids = vec![para];
+    let signers = [
+        ("personal-rsa", "Signature1", Some(2)),
+        ("organisation", "Signature2", None),
+    ];
+    for (n, (who, field, docmdp)) in signers.into_iter().enumerate() {
+        let (elem, new_tree) = (doc.alloc(), doc.alloc());
+        kids.push(elem);
+        let key = n + 1;
+        let mut nums = format!("0 [{para} 0 R]");
+        for (i, e) in kids[1..].iter().enumerate() {
+            nums.push_str(&format!(" {} {e} 0 R", i + 1));
+        }
+        let k: Vec<String> = kids.iter().map(|k| format!("{k} 0 R")).collect();
+        let k = k.join(" ");
+        let struct_parent = format!(" /StructParent {key}");
+        sign_with(
+            pki,
+            &mut doc,
+            who,
+            field,
+            docmdp,
+            &struct_parent,
+            |widget| {
+                vec![
+                (elem, obj(format!("<< /Type /StructElem /S /Form /P {document} 0 R /Pg 3 0 R /K [<< /Type /OBJR /Obj {widget} 0 R /Pg 3 0 R >>] >>"))),
+                (new_tree, obj(format!("<< /Nums [{nums}] >>"))),
+                (document, obj(format!("<< /Type /StructElem /S /Document /P {root} 0 R /K [{k}] >>"))),
+                (root, obj(format!("<< /Type /StructTreeRoot /K [{document} 0 R] /ParentTree {new_tree} 0 R /ParentTreeNextKey {} >>", key + 1))),
+            ]
+            },
+        );
+    }
+    write(out, "tagged-signed-twice.pdf", &doc.bytes);
+    // Afterwards the paragraph leaves the structure: what a screen reader reads changed.
+    let k: Vec<String> = kids[1..].iter().map(|k| format!("{k} 0 R")).collect();
+    doc.append_update(&[(
+        document,
+        obj(format!(
+            "<< /Type /StructElem /S /Document /P {root} 0 R /K [{}] >>",
+            k.join(" ")
+        )),
+    )]);
+    write(out, "tagged-structure-removed.pdf", &doc.bytes);
+}
+
+/// A sticky note on the page before signing; after the certification signature (P=3, and
+/// P=2) an update removes it from the page.
+fn make_annotation_removed_cases(pki: &Path, out: &Path) {
+    for p in [3, 2] {
+        let mut doc = Doc::base(0);
+        let note = doc.alloc();
+        let page = doc.page_with_annots(&[note]);
+        doc.append_update(&[
+            (
+                note,
+                b"<< /Type /Annot /Subtype /Text /Rect [50 700 70 720] /Contents (Can xem lai) /P 3 0 R >>"
+                    .to_vec(),
+            ),
+            (3, page),
+        ]);
+        sign_with(
+            pki,
+            &mut doc,
+            "personal-rsa",
+            "Signature1",
+            Some(p),
+            "",
+            |_| Vec::new(),
+        );
+        doc.drop_annot(note);
+        let page = doc.page();
+        doc.append_update(&[(3, page)]);
+        write(out, &format!("mod-p{p}-annotation-removed.pdf"), &doc.bytes);
+    }
+}
+
+/// Acrobat's cosmetic rewrite: the page font had an obsolete /Name when signed; the
+/// organisation's approval signature comes with the font dictionary written without it.
+fn make_cosmetic_case(pki: &Path, out: &Path) {
+    let mut doc = Doc::base(0);
+    doc.append_update(&[(
+        5,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Name /F1 >>".to_vec(),
+    )]);
+    sign_with(
+        pki,
+        &mut doc,
+        "personal-rsa",
+        "Signature1",
+        Some(2),
+        "",
+        |_| Vec::new(),
+    );
+    sign_with(
+        pki,
+        &mut doc,
+        "organisation",
+        "Signature2",
+        None,
+        "",
+        |_| {
+            vec![(
+                5,
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+            )]
+        },
+    );
+    write(out, "font-name-dropped.pdf", &doc.bytes);
+}
+
+/// A shadow attack through a form field: in the signed revision a text field's white
+/// appearance hides a line of the page; after signing the field is "filled" with an
+/// appearance without the box, and the hidden line shows. The control fills it keeping the
+/// box.
+fn make_form_shadow_cases(pki: &Path, out: &Path) {
+    for (name, keeps_box) in [
+        ("form-field-shadow.pdf", false),
+        ("form-field-filled.pdf", true),
+    ] {
+        let mut doc = Doc::base(0);
+        let (hidden, field, cover) = (doc.alloc(), doc.alloc(), doc.alloc());
+        let text = "BT /F1 14 Tf 80 600 Td (SO TIEN: 900.000.000 DONG) Tj ET\n";
+        let white = "1 1 1 rg 0 0 330 30 re f\n";
+        doc.add_page_entries(&format!(" /Contents [4 0 R {hidden} 0 R]"));
+        doc.register_field(field);
+        let widget = |ap: u32, value: &str| {
+            format!("<< /Type /Annot /Subtype /Widget /FT /Tx /T (GhiChu){value} /F 4 /Rect [70 590 400 620] /P 3 0 R /DA (/F1 10 Tf 0 g) /AP << /N {ap} 0 R >> >>").into_bytes()
+        };
+        let form = |content: &str| {
+            format!("<< /Type /XObject /Subtype /Form /BBox [0 0 330 30] /Resources << /Font << /F1 5 0 R >> >> /Length {} >>\nstream\n{content}endstream", content.len()).into_bytes()
+        };
+        let page = doc.page();
+        let catalog = doc.catalog_now();
+        doc.append_update(&[
+            (
+                hidden,
+                format!("<< /Length {} >>\nstream\n{text}endstream", text.len()).into_bytes(),
+            ),
+            (field, widget(cover, "")),
+            (cover, form(white)),
+            (3, page),
+            (1, catalog),
+        ]);
+        sign_with(
+            pki,
+            &mut doc,
+            "personal-rsa",
+            "Signature1",
+            Some(2),
+            "",
+            |_| Vec::new(),
+        );
+        let filled = doc.alloc();
+        let value = "BT /F1 10 Tf 2 10 Td (Da duyet) Tj ET\n";
+        let content = if keeps_box {
+            format!("{white}0 g {value}")
+        } else {
+            value.to_owned()
+        };
+        doc.append_update(&[
+            (field, widget(filled, " /V (Da duyet)")),
+            (filled, form(&content)),
+        ]);
+        write(out, name, &doc.bytes);
+    }
 }

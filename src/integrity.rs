@@ -789,6 +789,8 @@ impl<'a> Ctx<'a> {
                     let value_changed = changed.iter().any(|k| k == b"V" || k == b"I");
                     if ap_changed && od.has(b"V") && !value_changed {
                         (ChangeClass::Disallowed, format!("field '{name}' shows a new appearance but its value did not change (shadow replace)"), None)
+                    } else if ap_changed && self.uncovers(normal_appearance(self.signed, od), normal_appearance(self.fin, nd)) {
+                        (ChangeClass::Disallowed, format!("field '{name}' was filled with an appearance that uncovers what its signed appearance hid on the page (shadow attack)"), None)
                     } else {
                         (ChangeClass::FormFilling, format!("field '{name}' filled ({names})"), Some(name))
                     }
@@ -810,6 +812,11 @@ impl<'a> Ctx<'a> {
                 },
                 _ => (ChangeClass::Disallowed, "the appearance of a signed signature was redrawn".into(), None),
             },
+            Role::Appearance { field: Some(f), .. } if self.uncovers(Some(old), Some(new)) => (
+                ChangeClass::Disallowed,
+                format!("the appearance of field '{f}' was redrawn so that it uncovers what it hid on the page (shadow attack)"),
+                None,
+            ),
             Role::Appearance { field: Some(f), .. } => (ChangeClass::FormFilling, format!("appearance of field '{f}' redrawn"), Some(f)),
             Role::Appearance { field: None, .. } => (ChangeClass::Annotation, "annotation appearance redrawn".into(), None),
             _ if !is_stream_change && !changed.is_empty() && changed.iter().all(|k| draws_nothing(nd, k)) => (
@@ -1052,6 +1059,18 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// Whether a field's new appearance uncovers the page: the signed one painted an opaque
+    /// box over its widget (hiding whatever the page draws there), the new one does not. A
+    /// form may be filled; it may not lift a cover the signer saw as blank.
+    fn uncovers(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
+        let covers = |doc: &Document, o: Option<&Object>| {
+            o.and_then(|o| doc.dereference(o).ok())
+                .and_then(|(_, o)| o.as_stream().ok())
+                .is_some_and(paints_over_its_box)
+        };
+        covers(self.signed, old) && !covers(self.fin, new)
+    }
+
     /// Another way the signed revision reaches the extensions object `id` than the catalog's
     /// `/Extensions` (or the extensions dictionary itself), in words; `None` when there is none.
     fn other_path_to_extensions(&self, id: ObjectId) -> Option<String> {
@@ -1198,6 +1217,69 @@ impl<'a> Ctx<'a> {
         );
         (class, rule, None)
     }
+}
+
+/// Most decoded bytes of one appearance read to decide whether it covers its box: 1 MiB.
+const MAX_COVER_CONTENT: usize = 1 << 20;
+
+/// A widget's normal appearance (`/AP /N`, ISO 32000-1 §12.5.5) as the object it names.
+fn normal_appearance<'a>(doc: &'a Document, widget: &'a Dictionary) -> Option<&'a Object> {
+    let ap = resolve_dict(doc, widget.get(b"AP").ok()?).ok()?;
+    ap.get(b"N").ok()
+}
+
+/// Whether appearance `s` fills a rectangle over nine tenths or more of its `/BBox` (a box
+/// that hides what lies under the widget).
+fn paints_over_its_box(s: &lopdf::Stream) -> bool {
+    let num = |o: &Object| {
+        o.as_float()
+            .ok()
+            .or_else(|| o.as_i64().ok().map(|i| i as f32))
+    };
+    let Some(bbox) = s
+        .dict
+        .get(b"BBox")
+        .ok()
+        .and_then(|b| b.as_array().ok())
+        .filter(|b| b.len() == 4)
+    else {
+        return false;
+    };
+    let b: Vec<f32> = bbox.iter().filter_map(num).collect();
+    if b.len() != 4 {
+        return false;
+    }
+    let box_area = ((b[2] - b[0]) * (b[3] - b[1])).abs();
+    let data = if s.dict.has(b"Filter") {
+        match s.decompressed_content_with_limit(MAX_COVER_CONTENT) {
+            Ok(d) => d,
+            Err(_) => return false,
+        }
+    } else {
+        s.content.clone()
+    };
+    let Ok(content) = lopdf::content::Content::decode(&data) else {
+        return false;
+    };
+    let mut pending = 0f32;
+    for op in &content.operations {
+        match op.operator.as_str() {
+            "re" => {
+                let v: Vec<f32> = op.operands.iter().filter_map(num).collect();
+                if v.len() == 4 {
+                    pending = pending.max((v[2] * v[3]).abs());
+                }
+            }
+            "f" | "F" | "f*" | "B" | "B*" | "b" | "b*"
+                if box_area > 0.0 && pending >= 0.9 * box_area =>
+            {
+                return true;
+            }
+            "f" | "F" | "f*" | "B" | "B*" | "b" | "b*" | "n" | "S" | "s" => pending = 0.0,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Most values compared when deciding that a replaced object is an equal copy: 4,096.

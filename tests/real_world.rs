@@ -92,3 +92,127 @@ fn a_fieldmdp_lock_with_p1_forbids_later_signatures_and_p2_allows_them() {
     let r = verify_fixture("mod-fieldmdp-p2-then-signature.pdf");
     assert_eq!(r.verdict, Verdict::Valid, "{:#?}", r.reasons);
 }
+
+/// The change of `class` a signature's analysis lists, with its rule.
+fn change_rule(r: &kyso::Report, sig: usize, class: kyso::integrity::ChangeClass) -> String {
+    r.signatures[sig]
+        .modifications
+        .iter()
+        .find(|c| c.class == class)
+        .map(|c| c.rule.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {class:?} change in {:#?}",
+                r.signatures[sig].modifications
+            )
+        })
+}
+
+#[test]
+fn a_tagged_pdf_signed_twice_gains_structure_and_stays_valid() {
+    let r = verify_fixture("tagged-signed-twice.pdf");
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    let structure = r.signatures[0]
+        .modifications
+        .iter()
+        .filter(|c| c.rule.contains("structure tree"))
+        .count();
+    assert!(structure >= 3, "{:#?}", r.signatures[0].modifications);
+    assert!(
+        r.signatures[0]
+            .modifications
+            .iter()
+            .any(|c| c.rule.contains("new signature field 'Signature2'")),
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    // Losing a structure element is no growth.
+    let r = verify_fixture("tagged-structure-removed.pdf");
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let c = r.signatures[1]
+        .checks
+        .iter()
+        .find(|c| c.id == CheckId::Modifications)
+        .expect("modifications");
+    assert!(
+        c.detail
+            .contains("the structure tree changed: /K lost or changed entries"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn removing_an_annotation_is_what_p3_permits_and_p2_does_not() {
+    use kyso::integrity::ChangeClass;
+    let r = verify_fixture("mod-p3-annotation-removed.pdf");
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    assert!(change_rule(&r, 0, ChangeClass::Annotation).contains("1 annotations removed"));
+    let r = verify_fixture("mod-p2-annotation-removed.pdf");
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let c = r.signatures[0]
+        .checks
+        .iter()
+        .find(|c| c.id == CheckId::Modifications)
+        .expect("modifications");
+    assert!(
+        c.detail
+            .contains("annotations removed — not allowed by the certification's DocMDP P=2"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn a_dropped_font_name_is_a_warning_that_names_the_key() {
+    use kyso::integrity::ChangeClass;
+    let r = verify_fixture("font-name-dropped.pdf");
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    let s = &r.signatures[0];
+    assert_eq!(check(s, CheckId::Modifications), Outcome::Warning);
+    assert!(change_rule(&r, 0, ChangeClass::Cosmetic).contains("(/Name)"));
+}
+
+#[test]
+fn a_field_appearance_that_uncovers_hidden_text_is_a_shadow_attack() {
+    let r = verify_fixture("form-field-shadow.pdf");
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let s = &r.signatures[0];
+    assert_eq!(
+        s.sub_indication,
+        Some(SubIndication::DisallowedModification)
+    );
+    let c = s
+        .checks
+        .iter()
+        .find(|c| c.id == CheckId::Modifications)
+        .expect("modifications");
+    assert!(
+        c.detail.contains("uncovers what its signed appearance hid"),
+        "{}",
+        c.detail
+    );
+    // Filling the same field and keeping its box is form filling, allowed by P=2.
+    let r = verify_fixture("form-field-filled.pdf");
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+}
