@@ -772,6 +772,11 @@ impl Doc {
         self.catalog_extra.push_str(extra);
     }
 
+    /// Replaces `from` by `to` in the entries every later catalog repeats.
+    pub fn replace_catalog_entries(&mut self, from: &str, to: &str) {
+        self.catalog_extra = self.catalog_extra.replace(from, to);
+    }
+
     /// Entries every later page dictionary repeats from now on (`/StructParents 0`, or
     /// ` /Contents [4 0 R 9 0 R]` which then stands instead of the first content stream).
     pub fn add_page_entries(&mut self, extra: &str) {

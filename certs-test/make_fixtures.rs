@@ -1486,6 +1486,39 @@ fn make_real_world_cases(pki: &Path, out: &Path) {
     make_annotation_removed_cases(pki, out);
     make_cosmetic_case(pki, out);
     make_form_shadow_cases(pki, out);
+    make_catalog_copy_cases(pki, out);
+}
+
+/// A catalog entry (`/ViewerPreferences`) written again after signing as a new object: an
+/// equal copy, or one that says something else.
+fn make_catalog_copy_cases(pki: &Path, out: &Path) {
+    for (name, prefs) in [
+        ("catalog-entry-copied.pdf", "<< /DisplayDocTitle true >>"),
+        (
+            "catalog-entry-changed.pdf",
+            "<< /DisplayDocTitle true /HideToolbar true >>",
+        ),
+    ] {
+        let mut doc = Doc::base(0);
+        let old = doc.alloc();
+        doc.add_catalog_entries(&format!(" /ViewerPreferences {old} 0 R"));
+        let catalog = doc.catalog_now();
+        doc.append_update(&[(old, b"<< /DisplayDocTitle true >>".to_vec()), (1, catalog)]);
+        sign_with(
+            pki,
+            &mut doc,
+            "personal-rsa",
+            "Signature1",
+            Some(2),
+            "",
+            |_| Vec::new(),
+        );
+        let new = doc.alloc();
+        doc.replace_catalog_entries(&format!("{old} 0 R"), &format!("{new} 0 R"));
+        let catalog = doc.catalog_now();
+        doc.append_update(&[(new, prefs.as_bytes().to_vec()), (1, catalog)]);
+        write(out, name, &doc.bytes);
+    }
 }
 
 /// `der` (a definite-length SEQUENCE) with its outer length made indefinite: `30 80`, the

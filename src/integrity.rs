@@ -709,7 +709,10 @@ impl<'a> Ctx<'a> {
                         b"StructTreeRoot" => ChangeClass::Bookkeeping,
                         // A value written again as an equal copy (a writer renumbering the
                         // outlines, say) shows what the signed one showed.
-                        _ if self.equivalent(od.get(k).ok(), nd.get(k).ok()) => ChangeClass::Bookkeeping,
+                        _ if self.equivalent(od.get(k).ok(), nd.get(k).ok()) => {
+                            parts.push(format!("/{} (an equal copy)", String::from_utf8_lossy(k)));
+                            continue;
+                        }
                         _ => ChangeClass::Disallowed,
                     };
                     parts.push(format!("/{}", String::from_utf8_lossy(k)));

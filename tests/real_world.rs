@@ -216,3 +216,24 @@ fn a_field_appearance_that_uncovers_hidden_text_is_a_shadow_attack() {
         r.signatures[0].modifications
     );
 }
+
+#[test]
+fn a_catalog_entry_written_again_as_an_equal_copy_is_no_change() {
+    let r = verify_fixture("catalog-entry-copied.pdf");
+    assert_eq!(
+        r.verdict,
+        Verdict::Valid,
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    assert!(
+        r.signatures[0]
+            .modifications
+            .iter()
+            .any(|c| c.rule.contains("/ViewerPreferences (an equal copy)")),
+        "{:#?}",
+        r.signatures[0].modifications
+    );
+    let r = verify_fixture("catalog-entry-changed.pdf");
+    assert_eq!(r.verdict, Verdict::Invalid);
+}
