@@ -26,13 +26,8 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn store(&self) -> Store {
-        store_at(self.trust_store.as_deref(), &self.data_dir)
+        Store::at(self.trust_store.as_deref(), &self.data_dir)
     }
-}
-
-/// The trust store `dir`, else `trust/` under `data_dir`.
-pub fn store_at(dir: Option<&Path>, data_dir: &Path) -> Store {
-    Store::new(dir.map_or_else(|| data_dir.join("trust"), Path::to_owned))
 }
 
 #[derive(Debug, Subcommand)]

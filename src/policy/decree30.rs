@@ -523,9 +523,11 @@ fn identity_mismatches(sig: &Sig<'_>, out: &mut Vec<(String, String)>) -> usize 
         return 0;
     };
     let cn = cert.common_name.clone().unwrap_or_default();
+    // Folded once: every name shown is compared with it.
+    let cn_folded = fold(&cn);
     let mut compared = 0;
     let name = |what_en: &str, what_vi: &str, shown: &str, out: &mut Vec<(String, String)>| {
-        if !same_name(shown, &cn) {
+        if cn_folded.is_empty() || fold(shown) != cn_folded {
             out.push((
                 format!(
                     "signature {}: its {what_en} names {shown}, its certificate {cn}",
@@ -556,6 +558,7 @@ fn identity_mismatches(sig: &Sig<'_>, out: &mut Vec<(String, String)>) -> usize 
     let mut body_names: Vec<&String> = cert.organization.iter().collect();
     body_names.extend(&cert.organizational_units);
     body_names.extend(&cert.common_name);
+    let bodies_folded: Vec<String> = body_names.iter().map(|b| fold(b)).collect();
     for line in sig.text().into_iter().flat_map(str::lines) {
         if let Some((shown, _)) = bcy_reason(line) {
             compared += name("visible text", "phần hiển thị", &shown, out);
@@ -568,7 +571,8 @@ fn identity_mismatches(sig: &Sig<'_>, out: &mut Vec<(String, String)>) -> usize 
             compared += name("visible text", "phần hiển thị", value, out);
         } else if BODY_LABELS.contains(&label.as_str()) {
             compared += 1;
-            if !body_names.iter().any(|b| same_name(b, value)) {
+            let shown = fold(value);
+            if shown.is_empty() || !bodies_folded.contains(&shown) {
                 let cert_bodies = body_names
                     .iter()
                     .map(|s| s.as_str())
@@ -848,9 +852,14 @@ fn iso_times(text: &str) -> Vec<(String, bool)> {
 fn bcy_reason(reason: &str) -> Option<(String, Option<String>)> {
     let r = reason.trim();
     let folded_suffix = fold(BCY_REASON_SUFFIX);
-    // The suffix is matched folded (tools differ in case and in how they compose ý).
+    // The suffix is matched folded (tools differ in case and in how they compose ý), at one
+    // of the last places it can start: its length in characters, twice over for
+    // decomposed marks, so that a long reason costs no more than a short one.
+    let room = BCY_REASON_SUFFIX.chars().count() * 2;
     let cut = r
         .char_indices()
+        .rev()
+        .take(room)
         .map(|(i, _)| i)
         .find(|&i| fold(&r[i..]) == folded_suffix)?;
     let who = r[..cut].trim();

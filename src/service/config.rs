@@ -265,7 +265,7 @@ impl Config {
 
     /// The trust store the profiles come from.
     pub fn trust_store(&self) -> crate::trust::profiles::Store {
-        crate::cli::trust::store_at(self.trust_store.as_deref(), &self.data_dir)
+        crate::trust::profiles::Store::at(self.trust_store.as_deref(), &self.data_dir)
     }
 }
 

@@ -217,6 +217,11 @@ impl Store {
         Store { dir: dir.into() }
     }
 
+    /// The trust store `dir` when one is named, else `trust/` under `data_dir`.
+    pub fn at(dir: Option<&Path>, data_dir: &Path) -> Store {
+        Store::new(dir.map_or_else(|| data_dir.join("trust"), Path::to_owned))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
