@@ -860,6 +860,8 @@ fn bcy_reason(reason: &str) -> Option<(String, Option<String>)> {
         .char_indices()
         .rev()
         .take(room)
+        // The suffix starts with đ: only there is a fold worth making.
+        .filter(|(_, c)| matches!(c, 'đ' | 'Đ' | 'd' | 'D'))
         .map(|(i, _)| i)
         .find(|&i| fold(&r[i..]) == folded_suffix)?;
     let who = r[..cut].trim();
