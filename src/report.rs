@@ -95,6 +95,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckId {
+    /// The signature dictionary can be read at all (a damaged one fails here).
+    SignatureDictionary,
     /// The signature is still part of the final revision (not overwritten or removed).
     FinalRevision,
     ByteRange,
@@ -136,6 +138,7 @@ pub fn check_vi(id: CheckId, outcome: Outcome) -> &'static str {
     match (id, outcome) {
         (_, O::Passed) => "đạt",
         (_, O::Skipped) => "chưa kiểm tra được (bước trước không cho phép)",
+        (C::SignatureDictionary, _) => "chữ ký bị hỏng: không đọc được từ điển chữ ký nên không kiểm tra được",
         (C::FinalRevision, _) => "chữ ký này đã bị ghi đè hoặc gỡ bỏ trong một lần cập nhật sau: văn bản hiển thị hiện nay không còn chữ ký này",
         (C::ByteRange, _) => "vùng dữ liệu được ký (ByteRange) không đúng quy định: chữ ký không bao phủ đúng văn bản",
         (C::Coverage, O::Info) => "chữ ký bao phủ một phiên bản trước của văn bản; các lần cập nhật sau được xét riêng",

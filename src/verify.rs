@@ -286,6 +286,15 @@ impl<'a> Prepared<'a> {
             digest: None,
             modifications: Vec::new(),
         };
+        if let Some(why) = &dict.unreadable {
+            p.fail(
+                CheckId::SignatureDictionary,
+                Indication::Failed,
+                SubIndication::FormatFailure,
+                why.clone(),
+            );
+            return p;
+        }
         if dict.superseded {
             p.fail(
                 CheckId::FinalRevision,

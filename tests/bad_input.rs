@@ -165,3 +165,104 @@ fn corrupted_cms_bytes_never_panic() {
 fn common_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// The organisation's signature dictionary of `two-signatures.pdf` damaged by `damage`
+/// (given the file and the offset of the dictionary's `N 0 obj` header).
+fn damaged_seal(damage: impl Fn(&mut Vec<u8>, usize)) -> kyso::Report {
+    let mut bytes = fixture("two-signatures.pdf");
+    let last_range = bytes
+        .windows(10)
+        .rposition(|w| w == b"/ByteRange")
+        .expect("the seal's /ByteRange");
+    let header = bytes[..last_range]
+        .windows(6)
+        .rposition(|w| w == b" 0 obj")
+        .expect("its object header");
+    let line = bytes[..header]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    damage(&mut bytes, line);
+    verify(&bytes).expect("still a report")
+}
+
+/// A change made to the file at the offset of the seal's object header.
+type Damage = dyn Fn(&mut Vec<u8>, usize);
+
+#[test]
+fn a_damaged_signature_never_vanishes() {
+    let cases: [(&str, Box<Damage>); 3] = [
+        // One byte of the object header: `8 0 obj` becomes `8 0 obx`.
+        (
+            "header",
+            Box::new(|b: &mut Vec<u8>, at: usize| {
+                let o = at + common_find(&b[at..], b" obj").expect("obj") + 3;
+                b[o] = b'x';
+            }),
+        ),
+        // A non-hex digit inside /Contents.
+        (
+            "contents",
+            Box::new(|b: &mut Vec<u8>, at: usize| {
+                let c = at + common_find(&b[at..], b"/Contents <").expect("contents") + 20;
+                b[c] = b'G';
+            }),
+        ),
+        // A broken /Type: the name turned into an unterminated string.
+        (
+            "type",
+            Box::new(|b: &mut Vec<u8>, at: usize| {
+                let t = at + common_find(&b[at..], b"/Type /Sig").expect("type") + 6;
+                b[t] = b'(';
+            }),
+        ),
+    ];
+    for (what, damage) in cases {
+        let r = damaged_seal(damage);
+        assert_eq!(r.verdict, Verdict::Invalid, "{what}: {:#?}", r.reasons);
+        assert_eq!(r.signatures.len(), 2, "{what}: the seal is still counted");
+        assert!(
+            r.unsigned_fields.is_empty(),
+            "{what}: not an unsigned field: {:?}",
+            r.unsigned_fields
+        );
+        let seal = &r.signatures[1];
+        assert_eq!(seal.field.as_deref(), Some("Signature2"), "{what}");
+        assert_eq!(
+            seal.sub_indication,
+            Some(SubIndication::FormatFailure),
+            "{what}"
+        );
+        let c = &seal.checks[0];
+        assert_eq!(c.id, kyso::report::CheckId::SignatureDictionary, "{what}");
+        assert!(c.detail.contains("cannot be read"), "{what}: {}", c.detail);
+    }
+}
+
+#[test]
+fn a_damaged_signature_no_field_names_is_found_by_its_byte_range() {
+    // The seal's field no longer names it (`/V 8 0 R` → `/V null `) and its dictionary does
+    // not parse: only its /ByteRange in the file is left to find it by.
+    let r = damaged_seal(|b, at| {
+        let o = at + common_find(&b[at..], b" obj").expect("obj") + 3;
+        b[o] = b'x';
+        let v = common_find(b, b"/V 8 0 R").expect("the seal's field");
+        b[v..v + 8].copy_from_slice(b"/V null ");
+    });
+    assert_eq!(r.verdict, Verdict::Invalid, "{:#?}", r.reasons);
+    let found = r
+        .signatures
+        .iter()
+        .find(|s| {
+            s.checks
+                .first()
+                .is_some_and(|c| c.id == kyso::report::CheckId::SignatureDictionary)
+        })
+        .unwrap_or_else(|| panic!("the damaged seal is reported: {:#?}", r.signatures));
+    assert_eq!(found.revision, 3);
+    assert!(
+        found.checks[0].detail.contains("it has a /ByteRange"),
+        "{}",
+        found.checks[0].detail
+    );
+}

@@ -252,6 +252,10 @@ pub struct SignatureDict {
     /// True when its `/Contents` is all zero although it was signed (`/ByteRange` filled in,
     /// appearance drawn): the signature value was stripped.
     pub blanked: bool,
+    /// Why the dictionary could not be read, when kyso found it (a field names it, or the
+    /// file holds a `/ByteRange` no readable dictionary accounts for) but cannot evaluate it.
+    /// Such a signature fails: a damaged signature never vanishes.
+    pub unreadable: Option<String>,
     /// Byte span of the dictionary's indirect object in the file, when it is not compressed.
     #[serde(skip)]
     pub object_span: Option<(usize, usize)>,
@@ -367,6 +371,12 @@ impl PdfFile {
             &signatures,
             &options,
         ));
+        signatures.extend(unaccounted_byte_ranges(
+            bytes,
+            &doc,
+            &revisions,
+            &signatures,
+        ));
         // File order: by revision, then by where the signed bytes end.
         signatures.sort_by_key(|s| {
             let end = s
@@ -409,6 +419,41 @@ impl PdfFile {
 }
 
 impl SignatureDict {
+    /// A signature dictionary found but not readable: `why` says what could not be read.
+    fn unreadable(
+        field: Option<String>,
+        object: ObjectId,
+        widget: Option<Widget>,
+        revision: usize,
+        why: String,
+    ) -> SignatureDict {
+        SignatureDict {
+            field,
+            kind: SignatureKind::Signature,
+            filter: None,
+            sub_filter: None,
+            byte_range_raw: Vec::new(),
+            contents: Vec::new(),
+            certs: Vec::new(),
+            m: None,
+            m_time: None,
+            name: None,
+            reason: None,
+            location: None,
+            contact_info: None,
+            widget,
+            revision,
+            certification: None,
+            lock: None,
+            lock_permissions: None,
+            object,
+            superseded: false,
+            blanked: false,
+            unreadable: Some(why),
+            object_span: None,
+        }
+    }
+
     /// Checks the `/ByteRange` against the file (ISO 32000-1 §12.8.1): four non-negative
     /// integers, the first range starting at 0, both inside the file, and the gap between
     /// them exactly this dictionary's `/Contents` hex string with its delimiters.
@@ -630,6 +675,129 @@ fn superseded_signatures(
     out
 }
 
+/// Most `/ByteRange` occurrences looked at by [`unaccounted_byte_ranges`]: 10,000.
+const MAX_BYTE_RANGE_SCAN: usize = 10_000;
+/// How far back from a `/ByteRange` its object's `N G obj` header is looked for: 64 KiB
+/// (a signature dictionary puts `/ByteRange` near its start; `/Contents` may come first).
+const MAX_HEADER_DISTANCE: usize = 64 << 10;
+
+/// Signature dictionaries the file holds but kyso cannot read: a `/ByteRange` key written in
+/// the file (outside object streams) whose object is neither a signature kyso found, nor a
+/// dictionary lopdf read (a placeholder, say). Each is reported as an unreadable signature of
+/// the revision it lies in, so that damaging a signature's dictionary cannot make it vanish.
+fn unaccounted_byte_ranges(
+    bytes: &[u8],
+    doc: &Document,
+    revisions: &[Revision],
+    known: &[SignatureDict],
+) -> Vec<SignatureDict> {
+    let spans: Vec<(usize, usize)> = known.iter().filter_map(|s| s.object_span).collect();
+    // Where the cross-reference tables put the unreadable dictionaries fields name: a
+    // /ByteRange inside one of those is that signature, already reported.
+    let reported: Vec<usize> = known
+        .iter()
+        .filter(|k| k.unreadable.is_some())
+        .filter_map(|k| match doc.reference_table.get(k.object.0) {
+            Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+            _ => None,
+        })
+        .collect();
+    let inside = |start: usize, pos: usize| {
+        start <= pos
+            && pos - start <= MAX_HEADER_DISTANCE
+            && memchr::memmem::find(&bytes[start..pos], b"endobj").is_none()
+    };
+    let mut out: Vec<SignatureDict> = Vec::new();
+    let mut seen_objects = HashSet::new();
+    // The gaps of the signatures found: a /ByteRange next to one, in the same object, is
+    // that signature's dictionary text (wherever the dictionary's object really starts).
+    let gaps: Vec<(usize, usize)> = known
+        .iter()
+        .filter_map(|k| {
+            let (a, b) = (*k.byte_range_raw.get(1)?, *k.byte_range_raw.get(2)?);
+            Some((usize::try_from(a).ok()?, usize::try_from(b).ok()?))
+        })
+        .collect();
+    let near_gap = |pos: usize| {
+        gaps.iter().any(|&(start, end)| {
+            inside(end.min(bytes.len()), pos)
+                || (pos < start
+                    && start - pos <= MAX_HEADER_DISTANCE
+                    && memchr::memmem::find(&bytes[pos..start.min(bytes.len())], b"endobj")
+                        .is_none())
+        })
+    };
+    for pos in memchr::memmem::find_iter(bytes, b"/ByteRange").take(MAX_BYTE_RANGE_SCAN) {
+        if spans.iter().any(|(a, b)| (*a..*b).contains(&pos))
+            || reported.iter().any(|&o| inside(o, pos))
+            || near_gap(pos)
+        {
+            continue;
+        }
+        // Only a key followed by an array is a ByteRange (not the name in a content stream).
+        let after = &bytes[pos + 10..bytes.len().min(pos + 40)];
+        let first = after.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'[') {
+            continue;
+        }
+        let header = object_header_before(bytes, pos);
+        if let Some(id) = header {
+            if !seen_objects.insert(id) {
+                continue;
+            }
+            let readable = doc
+                .objects
+                .get(&id)
+                .is_some_and(|o| o.as_dict().is_ok_and(|d| d.has(b"ByteRange")));
+            let found = known.iter().any(|k| k.object == id);
+            if readable || found {
+                continue;
+            }
+        }
+        let revision = revisions
+            .iter()
+            .find(|r| pos < r.end)
+            .or(revisions.last())
+            .map_or(1, |r| r.number);
+        let what = match header {
+            Some((n, g)) => format!("object {n} {g}"),
+            None => "an object without a readable header".to_owned(),
+        };
+        out.push(SignatureDict::unreadable(
+            None,
+            header.unwrap_or((0, 0)),
+            None,
+            revision,
+            format!("the signature dictionary at offset {pos} ({what}, revision {revision}) cannot be read: it has a /ByteRange, but its object does not parse"),
+        ));
+    }
+    out
+}
+
+/// The `N G obj` header of the object that holds offset `pos`: the last one before it.
+fn object_header_before(bytes: &[u8], pos: usize) -> Option<ObjectId> {
+    let start = pos.saturating_sub(MAX_HEADER_DISTANCE);
+    let window = &bytes[start..pos];
+    let at = memchr::memmem::rfind(window, b" obj")?;
+    // An `endobj` after the header closes that object before `pos`: no header holds it.
+    if memchr::memmem::find(&window[at..], b"endobj").is_some() {
+        return None;
+    }
+    // A header is `N G obj` at the start of a line (or after `endobj`/whitespace).
+    let head = &window[..at];
+    let mut parts = head.rsplitn(3, |b| b.is_ascii_whitespace());
+    let generation = std::str::from_utf8(parts.next()?)
+        .ok()?
+        .parse::<u16>()
+        .ok()?;
+    let number = std::str::from_utf8(parts.next()?)
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()?;
+    Some((number, generation))
+}
+
 struct Reader<'a> {
     doc: &'a Document,
     bytes: &'a [u8],
@@ -638,6 +806,24 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The revision whose update section holds object `id`, by its cross-reference entry.
+    fn revision_of(&self, id: ObjectId) -> usize {
+        let offset = match self.doc.reference_table.get(id.0) {
+            Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+            Some(lopdf::xref::XrefEntry::Compressed { container, .. }) => {
+                match self.doc.reference_table.get(*container) {
+                    Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        offset
+            .and_then(|o| self.revisions.iter().find(|r| o < r.end))
+            .or(self.revisions.last())
+            .map_or(1, |r| r.number)
+    }
+
     fn signature(
         &self,
         field: Option<String>,
@@ -744,6 +930,7 @@ impl Reader<'_> {
                 .and_then(permissions_of),
             superseded: false,
             blanked: false,
+            unreadable: None,
             object: id,
             object_span,
         }
@@ -857,6 +1044,25 @@ impl FieldWalk<'_, '_> {
             let d = resolve(doc, v).ok()?.as_dict().ok()?;
             Some((sid, d))
         });
+        // A field that names a signature dictionary kyso cannot read has a damaged signature,
+        // not an empty field.
+        if let (None, Some(Ok(sid))) = (&sig, value.map(Object::as_reference)) {
+            if self.seen_sigs.insert(sid) {
+                let why = match doc.objects.get(&sid) {
+                    Some(_) => format!("the signature value (object {} {}) of field '{name}' is not a dictionary", sid.0, sid.1),
+                    None => format!("the signature dictionary (object {} {}) of field '{name}' cannot be read: it is missing or does not parse", sid.0, sid.1),
+                };
+                let revision = self.reader.revision_of(sid);
+                self.signatures.push(SignatureDict::unreadable(
+                    Some(name),
+                    sid,
+                    widget,
+                    revision,
+                    why,
+                ));
+            }
+            return;
+        }
         match sig {
             Some((sid, sd)) if !is_placeholder(doc, sd) || was_signed(sd, drawn) => {
                 let sid = sid.or(id).unwrap_or((0, 0));
