@@ -385,20 +385,7 @@ impl<'a> Ctx<'a> {
 
     /// The revision whose update section defines object `num` in `doc`.
     fn revision_of(&self, doc: &Document, num: u32) -> usize {
-        let offset = match doc.reference_table.get(num) {
-            Some(XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
-            Some(XrefEntry::Compressed { container, .. }) => {
-                match doc.reference_table.get(*container) {
-                    Some(XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        offset
-            .and_then(|o| self.revisions.iter().find(|r| o < r.end))
-            .or(self.revisions.last())
-            .map_or(1, |r| r.number)
+        crate::pdf::revision_holding(doc, self.revisions, num)
     }
 
     fn role(&self, id: ObjectId) -> Role {

@@ -9,9 +9,9 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`pdf`] | revisions, signature dictionaries and fields, ByteRange structure (on lopdf) |
+//! | [`pdf`] | revisions, signature dictionaries and fields, ByteRange structure (on lopdf); the text of signature appearances |
 //! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
-//! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time |
+//! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time; pinned trust profiles (`bcy`, `neac`) and the trust store |
 //! | [`timestamp`] | RFC 3161 tokens: imprint, token signature, TSA chain; the proven time |
 //! | [`ocsp`] | OCSP responses: reading, responder authorisation, answers; requests |
 //! | [`revocation`] | CRLs and OCSP responses from every source; a certificate's status at a time |
@@ -20,7 +20,7 @@
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
 //! | [`policy`] | signer roles (personal / organisation) and the `decree-30` rules for Vietnamese official documents |
-//! | [`cli`] | `kyso verify` and `kyso extract`: arguments, output, exit status (a thin layer over [`verify()`]) |
+//! | [`cli`] | `kyso verify`, `kyso extract` and `kyso trust`: arguments, output, exit status (a thin layer over [`verify()`]) |
 //!
 //! Each module owns its error type. A signature that fails verification is not an error: it
 //! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.

@@ -675,6 +675,26 @@ fn superseded_signatures(
     out
 }
 
+/// The revision whose update section defines object `num` in `doc`, by its cross-reference
+/// entry (an object of an object stream: by where that stream is); the last revision when
+/// the entry says nothing.
+pub fn revision_holding(doc: &Document, revisions: &[Revision], num: u32) -> usize {
+    let offset = match doc.reference_table.get(num) {
+        Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+        Some(lopdf::xref::XrefEntry::Compressed { container, .. }) => {
+            match doc.reference_table.get(*container) {
+                Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    offset
+        .and_then(|o| revisions.iter().find(|r| o < r.end))
+        .or(revisions.last())
+        .map_or(1, |r| r.number)
+}
+
 /// Most `/ByteRange` occurrences looked at by [`unaccounted_byte_ranges`]: 10,000.
 const MAX_BYTE_RANGE_SCAN: usize = 10_000;
 /// How far back from a `/ByteRange` its object's `N G obj` header is looked for: 64 KiB
@@ -806,22 +826,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// The revision whose update section holds object `id`, by its cross-reference entry.
+    /// The revision whose update section holds object `id`.
     fn revision_of(&self, id: ObjectId) -> usize {
-        let offset = match self.doc.reference_table.get(id.0) {
-            Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
-            Some(lopdf::xref::XrefEntry::Compressed { container, .. }) => {
-                match self.doc.reference_table.get(*container) {
-                    Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => Some(*offset as usize),
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        offset
-            .and_then(|o| self.revisions.iter().find(|r| o < r.end))
-            .or(self.revisions.last())
-            .map_or(1, |r| r.number)
+        revision_holding(self.doc, self.revisions, id.0)
     }
 
     fn signature(
