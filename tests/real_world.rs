@@ -83,14 +83,18 @@ fn a_fieldmdp_lock_with_p1_forbids_later_signatures_and_p2_allows_them() {
         s.sub_indication,
         Some(SubIndication::DisallowedModification)
     );
-    let c = s
-        .checks
-        .iter()
-        .find(|c| c.id == CheckId::Modifications)
-        .expect("modifications");
+    let c = modifications(s);
     assert!(c.detail.contains("FieldMDP lock P=1"), "{}", c.detail);
     let r = verify_fixture("mod-fieldmdp-p2-then-signature.pdf");
     assert_eq!(r.verdict, Verdict::Valid, "{:#?}", r.reasons);
+}
+
+/// The `modifications` check of `s`.
+fn modifications(s: &kyso::report::SignatureReport) -> &kyso::report::Check {
+    s.checks
+        .iter()
+        .find(|c| c.id == CheckId::Modifications)
+        .expect("a modifications check")
 }
 
 /// The change of `class` a signature's analysis lists, with its rule.
@@ -134,11 +138,7 @@ fn a_tagged_pdf_signed_twice_gains_structure_and_stays_valid() {
     // Losing a structure element is no growth.
     let r = verify_fixture("tagged-structure-removed.pdf");
     assert_eq!(r.verdict, Verdict::Invalid);
-    let c = r.signatures[1]
-        .checks
-        .iter()
-        .find(|c| c.id == CheckId::Modifications)
-        .expect("modifications");
+    let c = modifications(&r.signatures[1]);
     assert!(
         c.detail
             .contains("the structure tree changed: /K lost or changed entries"),
@@ -160,11 +160,7 @@ fn removing_an_annotation_is_what_p3_permits_and_p2_does_not() {
     assert!(change_rule(&r, 0, ChangeClass::Annotation).contains("1 annotations removed"));
     let r = verify_fixture("mod-p2-annotation-removed.pdf");
     assert_eq!(r.verdict, Verdict::Invalid);
-    let c = r.signatures[0]
-        .checks
-        .iter()
-        .find(|c| c.id == CheckId::Modifications)
-        .expect("modifications");
+    let c = modifications(&r.signatures[0]);
     assert!(
         c.detail
             .contains("annotations removed — not allowed by the certification's DocMDP P=2"),
@@ -197,11 +193,7 @@ fn a_field_appearance_that_uncovers_hidden_text_is_a_shadow_attack() {
         s.sub_indication,
         Some(SubIndication::DisallowedModification)
     );
-    let c = s
-        .checks
-        .iter()
-        .find(|c| c.id == CheckId::Modifications)
-        .expect("modifications");
+    let c = modifications(s);
     assert!(
         c.detail.contains("uncovers what its signed appearance hid"),
         "{}",
