@@ -1240,15 +1240,7 @@ fn paints_over_its_box(s: &lopdf::Stream) -> bool {
         return false;
     }
     let box_area = ((b[2] - b[0]) * (b[3] - b[1])).abs();
-    let data = if s.dict.has(b"Filter") {
-        match s.decompressed_content_with_limit(MAX_COVER_CONTENT) {
-            Ok(d) => d,
-            Err(_) => return false,
-        }
-    } else {
-        s.content.clone()
-    };
-    let Ok(content) = lopdf::content::Content::decode(&data) else {
+    let Some((content, _)) = crate::pdf::appearance::operations(s, MAX_COVER_CONTENT) else {
         return false;
     };
     let mut pending = 0f32;

@@ -74,21 +74,10 @@ impl Walk<'_> {
         let Ok(stream) = object.as_stream() else {
             return;
         };
-        let room = MAX_CONTENT - self.content;
-        let data = if stream.dict.has(b"Filter") {
-            match stream.decompressed_content_with_limit(room) {
-                Ok(d) => d,
-                Err(_) => return,
-            }
-        } else if stream.content.len() <= room {
-            stream.content.clone()
-        } else {
+        let Some((content, used)) = operations(stream, MAX_CONTENT - self.content) else {
             return;
         };
-        self.content += data.len();
-        let Ok(content) = Content::decode(&data) else {
-            return;
-        };
+        self.content += used;
         let resources = stream
             .dict
             .get(b"Resources")
@@ -191,6 +180,20 @@ impl Walk<'_> {
             self.lines.push(String::new());
         }
     }
+}
+
+/// The operations of content stream `stream` and the decoded bytes they came from, when it
+/// decodes within `limit` bytes (ISO 32000-1 §7.8.2).
+pub fn operations(stream: &lopdf::Stream, limit: usize) -> Option<(Content, usize)> {
+    let data = if stream.dict.has(b"Filter") {
+        stream.decompressed_content_with_limit(limit).ok()?
+    } else if stream.content.len() <= limit {
+        stream.content.clone()
+    } else {
+        return None;
+    };
+    let content = Content::decode(&data).ok()?;
+    Some((content, data.len()))
 }
 
 fn resolve<'a>(doc: &'a Document, object: &'a Object) -> Option<&'a Object> {

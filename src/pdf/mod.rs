@@ -901,25 +901,14 @@ impl Reader<'_> {
             .and_then(|o| resolve(doc, o).ok())
             .and_then(Object::as_datetime)
             .and_then(|d| OffsetDateTime::try_from(d).ok());
-        let (object_span, offset) = match doc.reference_table.get(id.0) {
+        // Only an object written in the file (not in an object stream) has a span of bytes.
+        let object_span = match doc.reference_table.get(id.0) {
             Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => {
-                let start = *offset as usize;
-                (object_span(self.bytes, start), Some(start))
+                object_span(self.bytes, *offset as usize)
             }
-            Some(lopdf::xref::XrefEntry::Compressed { container, .. }) => {
-                match doc.reference_table.get(*container) {
-                    Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => {
-                        (None, Some(*offset as usize))
-                    }
-                    _ => (None, None),
-                }
-            }
-            _ => (None, None),
+            _ => None,
         };
-        let revision = offset
-            .and_then(|o| self.revisions.iter().find(|r| o < r.end))
-            .or(self.revisions.last())
-            .map_or(1, |r| r.number);
+        let revision = self.revision_of(id);
         SignatureDict {
             field,
             kind,
