@@ -83,7 +83,7 @@ fn main() {
         data_dir: dir.path().to_owned(),
         trust: vec![pki.join("root-ca.pem")],
         intermediates: vec![pki.join("party-ca.pem")],
-        revocation: "offline".into(),
+        revocation: kyso::verify::RevocationMode::Offline,
         no_auth: true,
         max_concurrent_verifications: std::env::var("PERMITS")
             .ok()

@@ -26,9 +26,9 @@
 //! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.
 
 pub mod audit;
-pub mod cli;
 pub mod cms;
 pub mod integrity;
+pub mod names;
 pub mod ocsp;
 pub mod online;
 pub mod pdf;
@@ -41,4 +41,4 @@ pub mod trust;
 pub mod verify;
 
 pub use report::{Report, Verdict};
-pub use verify::{signed_version, verify, Context, ExtractError, VerifyError};
+pub use verify::{signed_version, verify, Context, ExtractError, Settings, VerifyError};

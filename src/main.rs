@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 // lopdf copies each stream's content when it parses, so a 20 MB scan is a 20 MB allocation
 // per load, and two per verification of a document signed in two revisions. glibc's malloc
 // raises its mmap threshold after the first such buffer is freed; from then on they come from
@@ -15,6 +17,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let code = kyso::cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    let code = cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
     ExitCode::from(code)
 }

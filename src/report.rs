@@ -496,11 +496,16 @@ pub fn sub_indication_code(s: SubIndication) -> &'static str {
 }
 
 /// The language of text output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Lang {
+    /// Vietnamese, the default.
+    #[default]
     Vi,
+    /// English.
     En,
 }
+
+crate::names::names!(Lang, "language", { Vi = "vi", En = "en" });
 
 fn sub_text(s: Option<SubIndication>, lang: Lang) -> &'static str {
     use SubIndication as S;

@@ -112,31 +112,17 @@ pub enum RevocationMode {
 }
 
 impl RevocationMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Offline => "offline",
-            Self::SoftFail => "soft-fail",
-            Self::HardFail => "hard-fail",
-            Self::Require => "require",
-        }
-    }
-
     fn fetches(self) -> bool {
         self != Self::Offline
     }
 }
 
-impl std::str::FromStr for RevocationMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [Self::Offline, Self::SoftFail, Self::HardFail, Self::Require]
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!("unknown revocation mode {s:?}: offline, soft-fail, hard-fail or require")
-            })
-    }
-}
+crate::names::names!(RevocationMode, "revocation mode", {
+    Offline = "offline",
+    SoftFail = "soft-fail",
+    HardFail = "hard-fail",
+    Require = "require",
+});
 
 impl Context {
     pub fn new(trust: TrustStore, now: OffsetDateTime) -> Self {
@@ -151,6 +137,92 @@ impl Context {
             cache: std::sync::Arc::default(),
             policy: crate::policy::PolicySettings::default(),
         }
+    }
+}
+
+/// What a [`Context`] is built from: the operator's trust, revocation and policy settings,
+/// as `kyso verify`'s flags and the service's configuration give them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Trust anchor files or folders (PEM or DER).
+    pub trust: Vec<std::path::PathBuf>,
+    /// Intermediate CA files or folders.
+    pub intermediates: Vec<std::path::PathBuf>,
+    /// Profiles of [`Settings::trust_store`] whose certificates are trusted too.
+    pub trust_profiles: Vec<String>,
+    /// Where the trust profiles are kept.
+    pub trust_store: trust::profiles::Store,
+    /// CRL files or folders, beside the revocation data in documents.
+    pub crl: Vec<std::path::PathBuf>,
+    /// Where revocation data may come from.
+    pub revocation: RevocationMode,
+    /// Timeout of each online fetch (in the modes that fetch).
+    pub fetch_timeout: std::time::Duration,
+    /// Where fetched CRLs and caIssuers certificates are kept across runs.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The document rules judged beside the signatures.
+    pub policy: crate::policy::PolicyChoice,
+    /// The profile documents must be.
+    pub expect: crate::policy::Expect,
+    /// The operator's roles file (TOML).
+    pub roles: Option<std::path::PathBuf>,
+}
+
+/// Why a [`Context`] cannot be built from its [`Settings`].
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("trust configuration")]
+    Trust(#[source] trust::TrustError),
+    #[error("trust profile {name}")]
+    Profile {
+        name: String,
+        #[source]
+        source: trust::profiles::ProfileError,
+    },
+    #[error("revocation data")]
+    Revocation(#[source] revocation::RevocationError),
+    #[error("roles")]
+    Roles(#[source] crate::policy::roles::RolesError),
+}
+
+impl Context {
+    /// The context `settings` describe: their certificates, profiles, CRLs and roles read
+    /// from disk, and a fetcher when the revocation mode fetches.
+    pub fn from_settings(settings: &Settings, now: OffsetDateTime) -> Result<Self, ContextError> {
+        let mut trust = TrustStore::from_paths(&settings.trust, &settings.intermediates)
+            .map_err(ContextError::Trust)?;
+        for name in &settings.trust_profiles {
+            let profile =
+                settings
+                    .trust_store
+                    .load(name)
+                    .map_err(|source| ContextError::Profile {
+                        name: name.clone(),
+                        source,
+                    })?;
+            trust.extend(profile);
+        }
+        let mut ctx = Context::new(trust, now);
+        ctx.crls = RevocationData::from_paths(&settings.crl).map_err(ContextError::Revocation)?;
+        ctx.revocation = settings.revocation;
+        if settings.revocation.fetches() {
+            let fetcher = crate::online::HttpFetcher::new(
+                settings
+                    .fetch_timeout
+                    .max(std::time::Duration::from_secs(1)),
+            );
+            ctx.online = Some(std::sync::Arc::new(Online::new(
+                std::sync::Arc::new(fetcher),
+                settings.cache_dir.clone(),
+            )));
+        }
+        ctx.policy.choice = settings.policy;
+        ctx.policy.expect = settings.expect;
+        if let Some(path) = &settings.roles {
+            ctx.policy.roles =
+                crate::policy::RoleRules::with_operator(path).map_err(ContextError::Roles)?;
+        }
+        Ok(ctx)
     }
 }
 

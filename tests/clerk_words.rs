@@ -199,7 +199,7 @@ fn the_clients_own_line_is_vietnamese() {
         data_dir: dir.path().to_owned(),
         trust: vec![pki("root-ca.pem")],
         intermediates: vec![pki("party-ca.pem")],
-        revocation: "offline".into(),
+        revocation: kyso::verify::RevocationMode::Offline,
         no_auth: true,
         ..Default::default()
     };

@@ -33,7 +33,7 @@ fn config(data_dir: &Path) -> Config {
         data_dir: data_dir.to_owned(),
         trust: vec![pki("root-ca.pem")],
         intermediates: vec![pki("party-ca.pem")],
-        revocation: "offline".into(),
+        revocation: kyso::verify::RevocationMode::Offline,
         ..Config::default()
     };
     c.auth.tokens = vec![

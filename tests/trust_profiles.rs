@@ -404,7 +404,7 @@ async fn the_service_verifies_under_a_profile_a_request_names() {
     let config = kyso::service::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
-        revocation: "offline".into(),
+        revocation: kyso::verify::RevocationMode::Offline,
         no_auth: true,
         ..Default::default()
     };

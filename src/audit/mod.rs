@@ -42,20 +42,59 @@ const CHECKPOINT_DOMAIN: &[u8] = b"kyso/audit-checkpoint/v1\0";
 /// Why the audit log could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit store: {0}")]
-    Store(String),
-    #[error("audit key {path}: {reason}")]
-    Key { path: String, reason: String },
+    /// The database failed.
+    #[error("audit store")]
+    Store(#[from] rusqlite::Error),
+    /// The database was written by a newer kyso.
+    #[error("the audit database has schema version {found}, newer than this kyso knows ({known})")]
+    NewerSchema { found: usize, known: usize },
+    /// The checkpoint key cannot be read, made or used.
+    #[error("audit key {path}")]
+    Key {
+        path: std::path::PathBuf,
+        #[source]
+        source: KeyError,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the audit writer")]
+    Writer(#[source] std::io::Error),
+    /// The group commit that carried a record failed.
+    #[error("the audit log could not commit the record")]
+    Commit(#[source] Arc<AuditError>),
+    /// The log takes no more records.
     #[error("the audit log is closed")]
     Closed,
-    #[error("audit record {0} is unreadable: {1}")]
-    Corrupt(u64, String),
+    /// A stored record does not decode.
+    #[error("audit record {sequence} is unreadable")]
+    Corrupt {
+        sequence: u64,
+        #[source]
+        source: Corruption,
+    },
 }
 
-impl From<rusqlite::Error> for AuditError {
-    fn from(e: rusqlite::Error) -> Self {
-        AuditError::Store(e.to_string())
-    }
+/// What is wrong with a checkpoint key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or write the file")]
+    Io(#[from] std::io::Error),
+    #[error("OpenSSL")]
+    Crypto(#[from] openssl::error::ErrorStack),
+    #[error("not an Ed25519 key")]
+    NotEd25519,
+}
+
+/// Why a stored record does not decode.
+#[derive(Debug, thiserror::Error)]
+pub enum Corruption {
+    #[error("a column")]
+    Column(#[from] rusqlite::Error),
+    #[error("a JSON column")]
+    Json(#[from] serde_json::Error),
+    #[error("its time")]
+    Time(#[from] time::error::ComponentRange),
+    #[error("a hash is not 32 bytes")]
+    HashLength,
 }
 
 /// What the caller said about the document.
@@ -277,10 +316,10 @@ pub struct Checkpoint {
 }
 
 /// The Ed25519 public key in `pem` (SubjectPublicKeyInfo), which verifies checkpoints.
-pub fn public_key_from_pem(pem: &[u8]) -> Result<PKey<Public>, String> {
-    let key = PKey::public_key_from_pem(pem).map_err(|e| e.to_string())?;
+pub fn public_key_from_pem(pem: &[u8]) -> Result<PKey<Public>, KeyError> {
+    let key = PKey::public_key_from_pem(pem)?;
     if key.id() != openssl::pkey::Id::ED25519 {
-        return Err("not an Ed25519 public key".into());
+        return Err(KeyError::NotEd25519);
     }
     Ok(key)
 }
@@ -403,43 +442,43 @@ impl CheckpointKey {
         if path.exists() {
             return Self::load(path);
         }
-        let err = |reason: String| AuditError::Key {
-            path: path.display().to_string(),
-            reason,
+        let made = || -> Result<CheckpointKey, KeyError> {
+            let key = PKey::generate_ed25519()?;
+            let pem = key.private_key_to_pem_pkcs8()?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(path)?;
+            std::io::Write::write_all(&mut f, &pem)?;
+            f.sync_all()?;
+            Self::with_public(key)
         };
-        let key = PKey::generate_ed25519().map_err(|e| err(e.to_string()))?;
-        let pem = key
-            .private_key_to_pem_pkcs8()
-            .map_err(|e| err(e.to_string()))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(path).map_err(|e| err(e.to_string()))?;
-        std::io::Write::write_all(&mut f, &pem).map_err(|e| err(e.to_string()))?;
-        f.sync_all().map_err(|e| err(e.to_string()))?;
-        Self::with_public(key).map_err(err)
+        made().map_err(|source| AuditError::Key {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Loads the key at `path`, which must exist.
     pub fn load(path: &Path) -> Result<CheckpointKey, AuditError> {
-        let err = |reason: String| AuditError::Key {
-            path: path.display().to_string(),
-            reason,
+        let loaded = || -> Result<CheckpointKey, KeyError> {
+            let key = PKey::private_key_from_pem(&std::fs::read(path)?)?;
+            if key.id() != openssl::pkey::Id::ED25519 {
+                return Err(KeyError::NotEd25519);
+            }
+            Self::with_public(key)
         };
-        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let key = PKey::private_key_from_pem(&pem).map_err(|e| err(e.to_string()))?;
-        if key.id() != openssl::pkey::Id::ED25519 {
-            return Err(err("not an Ed25519 key".into()));
-        }
-        Self::with_public(key).map_err(err)
+        loaded().map_err(|source| AuditError::Key {
+            path: path.to_owned(),
+            source,
+        })
     }
 
-    fn with_public(key: PKey<Private>) -> Result<CheckpointKey, String> {
+    fn with_public(key: PKey<Private>) -> Result<CheckpointKey, KeyError> {
         let public = key
             .raw_public_key()
-            .and_then(|raw| PKey::public_key_from_raw_bytes(&raw, openssl::pkey::Id::ED25519))
-            .map_err(|e| e.to_string())?;
+            .and_then(|raw| PKey::public_key_from_raw_bytes(&raw, openssl::pkey::Id::ED25519))?;
         Ok(CheckpointKey { key, public })
     }
 
@@ -470,7 +509,7 @@ impl CheckpointKey {
 
 struct Job {
     entry: Entry,
-    reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
+    reply: tokio::sync::oneshot::Sender<Result<u64, Arc<AuditError>>>,
 }
 
 /// The log: appends through the group-commit writer, reads straight from the store.
@@ -492,7 +531,7 @@ impl AuditLog {
         let writer = std::thread::Builder::new()
             .name("kyso-audit-writer".into())
             .spawn(move || write_loop(s.as_ref(), &k, rx))
-            .map_err(|e| AuditError::Store(format!("cannot start the writer: {e}")))?;
+            .map_err(AuditError::Writer)?;
         Ok(AuditLog {
             store,
             key,
@@ -513,7 +552,7 @@ impl AuditLog {
         answer
             .await
             .map_err(|_| AuditError::Closed)?
-            .map_err(AuditError::Store)
+            .map_err(AuditError::Commit)
     }
 
     /// [`AuditLog::append`] for callers outside an async runtime.
@@ -528,7 +567,7 @@ impl AuditLog {
         answer
             .blocking_recv()
             .map_err(|_| AuditError::Closed)?
-            .map_err(AuditError::Store)
+            .map_err(AuditError::Commit)
     }
 
     /// Hands `entry` to the writer without waiting for its commit, for callers that cannot
@@ -613,8 +652,9 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
                 }
             }
             Err(e) => {
+                let e = Arc::new(e);
                 for reply in replies {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
@@ -647,11 +687,9 @@ pub fn verify_log(
     kept: &[Checkpoint],
 ) -> Result<LogCheck, AuditError> {
     let from = from.max(1);
+    // A record that cannot be read is an error of the store, not a sign of tampering.
     let mut previous = if from > 1 {
-        match store.get(from - 1) {
-            Ok(Some(r)) => r.hash,
-            _ => [0; 32],
-        }
+        store.get(from - 1)?.map_or([0; 32], |r| r.hash)
     } else {
         [0; 32]
     };
@@ -672,15 +710,20 @@ pub fn verify_log(
     let wanted: std::collections::HashSet<u64> =
         checkpoints.iter().map(|(c, _)| c.sequence).collect();
     let mut hashes = std::collections::HashMap::new();
+    let mut store_error = None;
     store.scan(from, to, &mut |r| {
         let r = match r {
             Ok(r) => r,
-            Err(AuditError::Corrupt(seq, why)) => {
-                failure = Some((seq, format!("record {seq} cannot be read ({why}): it was changed")));
+            Err(AuditError::Corrupt { sequence, source }) => {
+                let why = source;
+                failure = Some((
+                    sequence,
+                    format!("record {sequence} cannot be read ({why}): it was changed"),
+                ));
                 return false;
             }
             Err(e) => {
-                failure = Some((expected, e.to_string()));
+                store_error = Some(e);
                 return false;
             }
         };
@@ -717,6 +760,9 @@ pub fn verify_log(
         checked += 1;
         true
     })?;
+    if let Some(e) = store_error {
+        return Err(e);
+    }
     let mut checkpoints_checked = 0;
     if failure.is_none() {
         for (cp, which) in checkpoints {

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::{AuditError, AuditStore, Checkpoint, Entry, Head, Metadata, Query, Record};
+use super::{AuditError, AuditStore, Checkpoint, Corruption, Entry, Head, Metadata, Query, Record};
 
 /// The schema, one step per version; applied in order from the database's `user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -78,10 +78,10 @@ fn migrate(c: &Connection) -> Result<(), AuditError> {
     let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
-        return Err(AuditError::Store(format!(
-            "the audit database has schema version {version}, newer than this kyso knows ({})",
-            MIGRATIONS.len()
-        )));
+        return Err(AuditError::NewerSchema {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = c.unchecked_transaction()?;
@@ -97,52 +97,51 @@ const COLUMNS: &str =
      document_id, document_number, sender, extra, signatures, verdict, error, kyso_version, \
      trust_fingerprint, previous_hash, hash, policy";
 
-fn hash32(v: Vec<u8>) -> Result<[u8; 32], String> {
-    v.try_into()
-        .map_err(|_| "a hash is not 32 bytes".to_owned())
+fn hash32(v: Vec<u8>) -> Result<[u8; 32], Corruption> {
+    v.try_into().map_err(|_| Corruption::HashLength)
 }
 
 /// Reads a row; what does not decode is reported with the row's sequence.
 fn read_row(row: &Row<'_>) -> Result<Record, AuditError> {
     let sequence: i64 = row.get(0)?;
     let seq = sequence as u64;
-    let corrupt = |e: String| AuditError::Corrupt(seq, e);
-    let text = |i: usize| row.get::<_, String>(i).map_err(|e| corrupt(e.to_string()));
-    let time_ns: i64 = row.get(1).map_err(|e| corrupt(e.to_string()))?;
+    decode_row(row).map_err(|source| AuditError::Corrupt {
+        sequence: seq,
+        source,
+    })
+}
+
+fn decode_row(row: &Row<'_>) -> Result<Record, Corruption> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let time_ns: i64 = row.get(1)?;
     let entry = Entry {
-        time: OffsetDateTime::from_unix_timestamp_nanos(time_ns as i128)
-            .map_err(|e| corrupt(e.to_string()))?,
+        time: OffsetDateTime::from_unix_timestamp_nanos(time_ns as i128)?,
         principal: text(2)?,
         peer: text(3)?,
         method: text(4)?,
-        document_sha256: row.get(5).map_err(|e| corrupt(e.to_string()))?,
-        document_size: row
-            .get::<_, Option<i64>>(6)
-            .map_err(|e| corrupt(e.to_string()))?
-            .map(|n| n as u64),
+        document_sha256: row.get(5)?,
+        document_size: row.get::<_, Option<i64>>(6)?.map(|n| n as u64),
         metadata: Metadata {
             document_id: text(7)?,
             document_number: text(8)?,
             sender: text(9)?,
-            extra: serde_json::from_str(&text(10)?).map_err(|e| corrupt(e.to_string()))?,
+            extra: serde_json::from_str(&text(10)?)?,
         },
-        signatures: serde_json::from_str(&text(11)?).map_err(|e| corrupt(e.to_string()))?,
+        signatures: serde_json::from_str(&text(11)?)?,
         verdict: text(12)?,
-        error: row.get(13).map_err(|e| corrupt(e.to_string()))?,
+        error: row.get(13)?,
         kyso_version: text(14)?,
         trust_fingerprint: text(15)?,
         policy: row
-            .get::<_, Option<String>>(18)
-            .map_err(|e| corrupt(e.to_string()))?
+            .get::<_, Option<String>>(18)?
             .map(|p| serde_json::from_str(&p))
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?,
+            .transpose()?,
     };
     Ok(Record {
-        sequence: seq,
+        sequence: row.get::<_, i64>(0)? as u64,
         entry,
-        previous_hash: hash32(row.get(16).map_err(|e| corrupt(e.to_string()))?).map_err(corrupt)?,
-        hash: hash32(row.get(17).map_err(|e| corrupt(e.to_string()))?).map_err(corrupt)?,
+        previous_hash: hash32(row.get(16)?)?,
+        hash: hash32(row.get(17)?)?,
     })
 }
 
@@ -161,7 +160,13 @@ fn read_head(c: &Connection) -> Result<Head, AuditError> {
         |r| r.get(0),
     )?;
     let (sequence, hash) = match last {
-        Some((s, h)) => (s as u64, hash32(h).map_err(AuditError::Store)?),
+        Some((s, h)) => (
+            s as u64,
+            hash32(h).map_err(|source| AuditError::Corrupt {
+                sequence: s as u64,
+                source,
+            })?,
+        ),
         None => (0, [0; 32]),
     };
     Ok(Head {

@@ -9,9 +9,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use super::exit;
-use crate::online::{Fetch, HttpFetcher, MAX_SMALL_BYTES};
-use crate::trust::profiles::{self, ProfileError, Store};
-use crate::trust::{self, PathOptions, Purpose};
+use kyso::online::{Fetch, HttpFetcher, MAX_SMALL_BYTES};
+use kyso::trust::profiles::{self, ProfileError, Store};
+use kyso::trust::{self, PathOptions, Purpose};
 
 /// Where the trust store is: `--trust-store DIR`, else `trust/` under the data directory.
 #[derive(Debug, Args, Clone)]
@@ -113,7 +113,7 @@ pub fn run(command: TrustCommand, out: &mut dyn Write, err: &mut dyn Write) -> u
                 match trust::load_certificates(p) {
                     Ok(cs) => certs.extend(cs.into_iter().map(|c| (p.display().to_string(), c))),
                     Err(e) => {
-                        let _ = writeln!(err, "kyso: {e}");
+                        super::report(err, &e);
                         return exit::USAGE;
                     }
                 }
@@ -143,7 +143,7 @@ fn added(
             exit::VALID
         }
         Err(e) => {
-            let _ = writeln!(err, "kyso: {e}");
+            super::report(err, &e);
             exit::USAGE
         }
     }
@@ -185,16 +185,18 @@ fn fetch(a: FetchArgs, now: OffsetDateTime, out: &mut dyn Write, err: &mut dyn W
     let mut certs = Vec::new();
     let mut failed = false;
     for url in &urls {
-        let parsed = fetcher
-            .get(url, MAX_SMALL_BYTES)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                trust::certificates_from_bytes(&bytes, Path::new(url)).map_err(|e| e.to_string())
-            });
+        let parsed = match fetcher.get(url, MAX_SMALL_BYTES) {
+            Ok(bytes) => trust::certificates_from_bytes(&bytes, Path::new(url)),
+            Err(e) => {
+                super::report(err, &e);
+                failed = true;
+                continue;
+            }
+        };
         match parsed {
             Ok(cs) => certs.extend(cs.into_iter().map(|c| (url.clone(), c))),
             Err(e) => {
-                let _ = writeln!(err, "kyso: {e}");
+                super::report(err, &e);
                 failed = true;
             }
         }
@@ -218,7 +220,7 @@ fn list(a: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         None => match store.profiles() {
             Ok(n) => n,
             Err(e) => {
-                let _ = writeln!(err, "kyso: {e}");
+                super::report(err, &e);
                 return exit::UNREADABLE;
             }
         },
@@ -228,7 +230,7 @@ fn list(a: ListArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         match store.entries(name) {
             Ok(entries) => all.extend(entries.into_iter().map(|(e, _)| e)),
             Err(e) => {
-                let _ = writeln!(err, "kyso: {e}");
+                super::report(err, &e);
                 return exit::UNREADABLE;
             }
         }
@@ -271,14 +273,14 @@ fn check(a: CheckArgs, now: OffsetDateTime, out: &mut dyn Write, err: &mut dyn W
     let store = match a.store.store().load(&a.profile) {
         Ok(s) => s,
         Err(e) => {
-            let _ = writeln!(err, "kyso: {e}");
+            super::report(err, &e);
             return exit::USAGE;
         }
     };
     let certs = match trust::load_certificates(&a.cert) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(err, "kyso: {e}");
+            super::report(err, &e);
             return exit::UNREADABLE;
         }
     };

@@ -12,31 +12,21 @@ pub mod roles;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::names;
 use crate::report::Report;
 pub use roles::{Role, RoleDecision, RoleRules};
 
 /// Which policy judges the document.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PolicyChoice {
     /// Decree 30/2020/NĐ-CP and its Appendix I ([`decree30`]).
     #[default]
-    #[serde(rename = "decree-30")]
     Decree30,
     /// No document rules: only the signatures are judged.
-    #[serde(rename = "none")]
     None,
 }
 
-impl std::str::FromStr for PolicyChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "decree-30" => Ok(PolicyChoice::Decree30),
-            "none" => Ok(PolicyChoice::None),
-            other => Err(format!("unknown policy {other:?}: decree-30 or none")),
-        }
-    }
-}
+names!(PolicyChoice, "policy", { Decree30 = "decree-30", None = "none" });
 
 /// The shape of signed file a document matches (Decree 30, Appendix I).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +68,7 @@ impl Profile {
 
 /// The profile a document must be: what the caller expects (a DMS knows when it sends an
 /// attachment), `issued` unless said otherwise.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Expect {
     #[default]
     Issued,
@@ -89,20 +78,12 @@ pub enum Expect {
     Any,
 }
 
-impl std::str::FromStr for Expect {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "issued" => Ok(Expect::Issued),
-            "attachment" => Ok(Expect::Attachment),
-            "copy" => Ok(Expect::Copy),
-            "any" => Ok(Expect::Any),
-            other => Err(format!(
-                "unknown profile {other:?}: issued, attachment, copy or any"
-            )),
-        }
-    }
-}
+names!(Expect, "profile", {
+    Issued = "issued",
+    Attachment = "attachment",
+    Copy = "copy",
+    Any = "any",
+});
 
 /// What a rule concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::verify::RevocationMode;
+use crate::names::UnknownName;
+use crate::policy::{Expect, PolicyChoice};
+use crate::verify::{RevocationMode, Settings};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +20,32 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{variable}")]
+    Env {
+        variable: &'static str,
+        #[source]
+        source: UnknownName,
+    },
+    #[error("KYSO_LISTEN {given:?}")]
+    Listen {
+        given: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("--no-auth is refused on {listen}: without authentication kyso only listens on a loopback address")]
+    NoAuthOffLoopback { listen: SocketAddr },
+    #[error("no [[auth.tokens]] (or [[auth.certificates]]) are configured: add some, or pass --no-auth to serve on a loopback address without authentication")]
+    NoCredentials,
+    #[error("the token of {principal} is not a hex SHA-256 (64 hex digits)")]
+    TokenHash { principal: String },
+    #[error("[[auth.certificates]] needs [tls] with client_ca (mutual TLS)")]
+    CertificatesNeedMutualTls,
 }
 
 /// A role a principal may hold.
@@ -85,7 +109,7 @@ pub struct Config {
     pub intermediates: Vec<PathBuf>,
     pub crl: Vec<PathBuf>,
     /// `offline`, `soft-fail`, `hard-fail` or `require` (README, "Revocation").
-    pub revocation: String,
+    pub revocation: RevocationMode,
     pub fetch_timeout_seconds: u64,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
@@ -108,9 +132,9 @@ pub struct Config {
     #[serde(alias = "trust_profile", deserialize_with = "one_or_many")]
     pub trust_profiles: Vec<String>,
     /// `decree-30` or `none`, for requests that name none.
-    pub policy: String,
+    pub policy: PolicyChoice,
     /// `issued`, `attachment`, `copy` or `any`, for requests that name none.
-    pub expect: String,
+    pub expect: Expect,
     /// The operator's roles file (README, "Roles").
     pub roles: Option<PathBuf>,
 }
@@ -137,7 +161,7 @@ impl Default for Config {
             trust: Vec::new(),
             intermediates: Vec::new(),
             crl: Vec::new(),
-            revocation: "soft-fail".into(),
+            revocation: RevocationMode::SoftFail,
             fetch_timeout_seconds: 5,
             max_document_bytes: 64 << 20,
             max_concurrent_verifications: 0,
@@ -148,8 +172,8 @@ impl Default for Config {
             tls: None,
             trust_store: None,
             trust_profiles: Vec::new(),
-            policy: "decree-30".into(),
-            expect: "issued".into(),
+            policy: PolicyChoice::Decree30,
+            expect: Expect::Issued,
             roles: None,
         }
     }
@@ -162,9 +186,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            reason: e.to_string(),
+            source,
         })
     }
 
@@ -174,7 +198,7 @@ impl Config {
         if let Some(v) = env("KYSO_LISTEN") {
             self.listen = v
                 .parse()
-                .map_err(|e| ConfigError::Invalid(format!("KYSO_LISTEN {v:?}: {e}")))?;
+                .map_err(|source| ConfigError::Listen { given: v, source })?;
         }
         if let Some(v) = env("KYSO_DATA_DIR") {
             self.data_dir = v.into();
@@ -194,8 +218,9 @@ impl Config {
         if let Some(v) = env("KYSO_CRL") {
             self.crl = list(v);
         }
+        let named = |variable: &'static str| move |source| ConfigError::Env { variable, source };
         if let Some(v) = env("KYSO_REVOCATION") {
-            self.revocation = v;
+            self.revocation = v.parse().map_err(named("KYSO_REVOCATION"))?;
         }
         if let Some(v) = env("KYSO_TRUST_STORE") {
             self.trust_store = Some(v.into());
@@ -208,59 +233,55 @@ impl Config {
                 .collect();
         }
         if let Some(v) = env("KYSO_POLICY") {
-            self.policy = v;
+            self.policy = v.parse().map_err(named("KYSO_POLICY"))?;
         }
         if let Some(v) = env("KYSO_EXPECT") {
-            self.expect = v;
+            self.expect = v.parse().map_err(named("KYSO_EXPECT"))?;
         }
         Ok(())
     }
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.revocation_mode()?;
-        self.policy_settings_choice()?;
         if self.no_auth && !self.listen.ip().is_loopback() {
-            return Err(ConfigError::Invalid(format!(
-                "--no-auth is refused on {}: without authentication kyso only listens on a loopback address",
-                self.listen
-            )));
+            return Err(ConfigError::NoAuthOffLoopback {
+                listen: self.listen,
+            });
         }
         if !self.no_auth && self.auth.tokens.is_empty() && self.auth.certificates.is_empty() {
-            return Err(ConfigError::Invalid(
-                "no [[auth.tokens]] (or [[auth.certificates]]) are configured: add some, or pass --no-auth to serve on a loopback address without authentication".into(),
-            ));
+            return Err(ConfigError::NoCredentials);
         }
         for t in &self.auth.tokens {
             if t.sha256.len() != 64 || hex::decode(&t.sha256).is_err() {
-                return Err(ConfigError::Invalid(format!(
-                    "the token of {} is not a hex SHA-256 (64 hex digits)",
-                    t.principal
-                )));
+                return Err(ConfigError::TokenHash {
+                    principal: t.principal.clone(),
+                });
             }
         }
         if !self.auth.certificates.is_empty()
             && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
         {
-            return Err(ConfigError::Invalid(
-                "[[auth.certificates]] needs [tls] with client_ca (mutual TLS)".into(),
-            ));
+            return Err(ConfigError::CertificatesNeedMutualTls);
         }
         Ok(())
     }
 
-    pub fn revocation_mode(&self) -> Result<RevocationMode, ConfigError> {
-        self.revocation.parse().map_err(ConfigError::Invalid)
-    }
-
-    /// The policy and the expected profile for requests that name none.
-    pub fn policy_settings_choice(
-        &self,
-    ) -> Result<(crate::policy::PolicyChoice, crate::policy::Expect), ConfigError> {
-        Ok((
-            self.policy.parse().map_err(ConfigError::Invalid)?,
-            self.expect.parse().map_err(ConfigError::Invalid)?,
-        ))
+    /// The settings the verification context is built from ([`crate::Context::from_settings`]);
+    /// fetched revocation data is cached under the data directory.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            trust: self.trust.clone(),
+            intermediates: self.intermediates.clone(),
+            trust_profiles: self.trust_profiles.clone(),
+            trust_store: self.trust_store(),
+            crl: self.crl.clone(),
+            revocation: self.revocation,
+            fetch_timeout: std::time::Duration::from_secs(self.fetch_timeout_seconds),
+            cache_dir: Some(self.data_dir.join("fetch-cache")),
+            policy: self.policy,
+            expect: self.expect,
+            roles: self.roles.clone(),
+        }
     }
 
     /// The trust store the profiles come from.
@@ -302,22 +323,27 @@ mod tests {
         let c: Config = toml::from_str("trust_profiles = [\"bcy\", \"neac\"]\nexpect = \"any\"\n")
             .expect("parses");
         assert_eq!(c.trust_profiles.len(), 2);
-        assert_eq!(
-            c.policy_settings_choice().expect("valid"),
-            (
-                crate::policy::PolicyChoice::Decree30,
-                crate::policy::Expect::Any
-            )
+        assert_eq!((c.policy, c.expect), (PolicyChoice::Decree30, Expect::Any));
+        let e = toml::from_str::<Config>("policy = \"decree-31\"\n").expect_err("no such policy");
+        assert!(
+            e.to_string().contains("unknown policy \"decree-31\""),
+            "{e}"
         );
         let mut c = Config::default();
         c.apply_env(|k| match k {
-            "KYSO_EXPECT" => Some("sideways".to_owned()),
             "KYSO_TRUST_PROFILE" => Some("bcy,neac".to_owned()),
             _ => None,
         })
         .expect("env");
         assert_eq!(c.trust_profiles, vec!["bcy".to_owned(), "neac".to_owned()]);
-        let e = c.policy_settings_choice().expect_err("unknown profile");
-        assert!(e.to_string().contains("sideways"), "{e}");
+        let e = c
+            .apply_env(|k| (k == "KYSO_EXPECT").then(|| "sideways".to_owned()))
+            .expect_err("unknown profile");
+        assert_eq!(e.to_string(), "KYSO_EXPECT");
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("unknown profile \"sideways\": issued, attachment, copy, any")
+        );
     }
 }

@@ -31,19 +31,31 @@ pub fn checkpoint(cp: &crate::audit::Checkpoint, public_key_pem: String) -> pb::
     }
 }
 
+/// Which field of a checkpoint a caller sent back is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint {sequence}: head_hash is not 64 hex digits")]
+    HeadHash { sequence: u64 },
+    #[error("checkpoint {sequence}: time is missing or out of range")]
+    Time { sequence: u64 },
+    #[error("checkpoint {sequence}: signature is not hex")]
+    Signature { sequence: u64 },
+}
+
 /// A checkpoint a caller sent back; the error names the field that is wrong.
-pub fn from_checkpoint(c: &pb::Checkpoint) -> Result<crate::audit::Checkpoint, String> {
+pub fn from_checkpoint(c: &pb::Checkpoint) -> Result<crate::audit::Checkpoint, CheckpointError> {
+    let sequence = c.sequence;
     let head_hash = hex::decode(&c.head_hash)
         .ok()
         .and_then(|h| <[u8; 32]>::try_from(h).ok())
-        .ok_or_else(|| format!("checkpoint {}: head_hash is not 64 hex digits", c.sequence))?;
+        .ok_or(CheckpointError::HeadHash { sequence })?;
     let time = c
         .time
         .as_ref()
         .and_then(from_timestamp)
-        .ok_or_else(|| format!("checkpoint {}: time is missing or out of range", c.sequence))?;
-    let signature = hex::decode(&c.signature)
-        .map_err(|_| format!("checkpoint {}: signature is not hex", c.sequence))?;
+        .ok_or(CheckpointError::Time { sequence })?;
+    let signature =
+        hex::decode(&c.signature).map_err(|_| CheckpointError::Signature { sequence })?;
     Ok(crate::audit::Checkpoint {
         sequence: c.sequence,
         head_hash,

@@ -7,7 +7,6 @@
 //! [`AuditLog`]; the response leaves only once its record is committed. Rejected requests
 //! are recorded too, with their status.
 
-pub mod commands;
 pub mod config;
 pub mod convert;
 pub mod proto;
@@ -24,11 +23,8 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use crate::audit::{self, AuditLog, Entry};
-use crate::online::{HttpFetcher, Online};
 use crate::report::{render_text, Lang};
-use crate::revocation::RevocationData;
-use crate::trust::TrustStore;
-use crate::verify::{Context, RevocationMode};
+use crate::verify::Context;
 use config::{Config, Role};
 use proto::audit_service_server::{AuditService, AuditServiceServer};
 use proto::verification_service_server::{VerificationService, VerificationServiceServer};
@@ -40,32 +36,38 @@ pub use config::ConfigError;
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("trust configuration: {0}")]
-    Trust(#[from] crate::trust::TrustError),
-    #[error("revocation data: {0}")]
-    Revocation(#[from] crate::revocation::RevocationError),
-    #[error("trust profile: {0}")]
-    Profile(#[from] crate::trust::profiles::ProfileError),
-    #[error(transparent)]
-    Roles(#[from] crate::policy::roles::RolesError),
-    #[error(transparent)]
+    #[error("verification settings")]
+    Context(#[from] crate::verify::ContextError),
+    #[error("trust store")]
+    TrustStore(#[from] crate::trust::profiles::ProfileError),
+    #[error("audit log")]
     Audit(#[from] audit::AuditError),
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}")]
     DataDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("TLS: cannot read {path}")]
+    TlsFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS configuration")]
+    Tls(#[source] tonic::transport::Error),
+    #[error("server reflection")]
+    Reflection(#[source] tonic_reflection::server::Error),
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("the gRPC server failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    #[error("the gRPC server failed")]
+    Transport(#[source] tonic::transport::Error),
+    #[error("the server task ended abnormally")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// The audit database and checkpoint key inside a data directory.
@@ -441,7 +443,7 @@ async fn verify_and_record(
             Ok(p) => ctx.policy.choice = p,
             Err(e) => {
                 call.document = Some((sha256_hex(&document), size));
-                return Err(call.reject(Status::invalid_argument(e)).await);
+                return Err(call.reject(Status::invalid_argument(e.to_string())).await);
             }
         }
     }
@@ -793,7 +795,7 @@ impl AuditService for Audit {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(k) => k,
-            Err(e) => return Err(call.reject(Status::invalid_argument(e)).await),
+            Err(e) => return Err(call.reject(Status::invalid_argument(e.to_string())).await),
         };
         let shared = call.shared.clone();
         let to = (r.to_sequence > 0).then_some(r.to_sequence);
@@ -849,28 +851,10 @@ impl AuditService for Audit {
 
 /// The verification context the configuration describes.
 pub fn context(config: &Config) -> Result<Context, ServeError> {
-    let mut trust = TrustStore::from_paths(&config.trust, &config.intermediates)?;
-    let store = config.trust_store();
-    for name in &config.trust_profiles {
-        trust.extend(store.load(name)?);
-    }
-    let mut ctx = Context::new(trust, OffsetDateTime::now_utc());
-    let (choice, expect) = config.policy_settings_choice()?;
-    ctx.policy.choice = choice;
-    ctx.policy.expect = expect;
-    if let Some(path) = &config.roles {
-        ctx.policy.roles = crate::policy::RoleRules::with_operator(path)?;
-    }
-    ctx.crls = RevocationData::from_paths(&config.crl)?;
-    ctx.revocation = config.revocation_mode()?;
-    if ctx.revocation != RevocationMode::Offline {
-        let fetcher = HttpFetcher::new(Duration::from_secs(config.fetch_timeout_seconds.max(1)));
-        ctx.online = Some(Arc::new(Online::new(
-            Arc::new(fetcher),
-            Some(config.data_dir.join("fetch-cache")),
-        )));
-    }
-    Ok(ctx)
+    Ok(Context::from_settings(
+        &config.settings(),
+        OffsetDateTime::now_utc(),
+    )?)
 }
 
 /// A running server.
@@ -887,16 +871,12 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task
-            .await
-            .map_err(|e| ServeError::Tls(format!("the server task failed: {e}")))?
+        self.task.await.map_err(ServeError::Task)?
     }
 
     /// Waits until the server stops by itself (it does not, but for an error).
     pub async fn wait(self) -> Result<(), ServeError> {
-        self.task
-            .await
-            .map_err(|e| ServeError::Tls(format!("the server task failed: {e}")))?
+        self.task.await.map_err(ServeError::Task)?
     }
 
     /// Stops when `signal` completes.
@@ -946,8 +926,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .max_frame_size(Some(1 << 20))
         .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1));
     if let Some(tls) = &config.tls {
-        let read = |p: &PathBuf| {
-            std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ServeError::TlsFile {
+                path: path.clone(),
+                source,
+            })
         };
         let mut t = tonic::transport::ServerTlsConfig::new().identity(
             tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?),
@@ -955,9 +938,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         if let Some(ca) = &tls.client_ca {
             t = t.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
         }
-        builder = builder
-            .tls_config(t)
-            .map_err(|e| ServeError::Tls(e.to_string()))?;
+        builder = builder.tls_config(t).map_err(ServeError::Tls)?;
     }
     let shared = Arc::new(Shared {
         config,
@@ -975,7 +956,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| ServeError::Tls(format!("reflection: {e}")))?;
+        .map_err(ServeError::Reflection)?;
     let verification = VerificationServiceServer::new(Verification(shared.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -1007,7 +988,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         // Every request has been answered, so every record is committed; seal the log.
         let closing = shared.clone();
         let _ = tokio::task::spawn_blocking(move || closing.audit.close()).await;
-        served.map_err(ServeError::from)
+        served.map_err(ServeError::Transport)
     });
     Ok(Running {
         addr,
@@ -1037,7 +1018,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let shared = Arc::new(Shared {
             config: Config::default(),
-            context: Context::new(TrustStore::default(), OffsetDateTime::now_utc()),
+            context: Context::new(
+                crate::trust::TrustStore::default(),
+                OffsetDateTime::now_utc(),
+            ),
             profiles: Default::default(),
             audit: open_audit(dir.path()).expect("audit log"),
             cpu: Arc::new(Semaphore::new(1)),

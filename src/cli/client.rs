@@ -1,97 +1,116 @@
-//! The command-line side of the service: `kyso serve`, `kyso audit …` on a data directory,
-//! and `kyso client …`, a small real gRPC client for clerks and integrators.
+//! `kyso client …`: a small real gRPC client for clerks and integrators, and the
+//! table/CSV/JSON printers of audit records that `kyso audit` shares.
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
-use super::config::Config;
-use super::proto;
-use crate::audit::{self, AuditStore, Record};
-use crate::cli::exit;
+use super::exit;
+use kyso::audit::{self, Record};
+use kyso::policy::Expect;
+use kyso::report::Lang;
+use kyso::service::{convert, proto};
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// TOML configuration (README, "Service configuration"); also `KYSO_CONFIG`.
-    #[arg(long, value_name = "FILE", env = "KYSO_CONFIG")]
-    config: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:50051).
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
-    /// Where the audit log and its key live (default ./kyso-data).
-    #[arg(long = "data-dir", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Trust anchors, as in `kyso verify`. Repeatable; replaces the configuration's list.
-    #[arg(long, value_name = "PATH")]
-    trust: Vec<PathBuf>,
-    /// Intermediate CA certificates. Repeatable; replaces the configuration's list.
-    #[arg(long, value_name = "PATH")]
-    intermediates: Vec<PathBuf>,
-    /// CRL files or folders. Repeatable; replaces the configuration's list.
-    #[arg(long, value_name = "PATH")]
-    crl: Vec<PathBuf>,
-    /// offline, soft-fail (default), hard-fail or require.
-    #[arg(long, value_name = "MODE")]
-    revocation: Option<String>,
-    /// Serve without authentication (refused on a non-loopback address).
-    #[arg(long = "no-auth")]
-    no_auth: bool,
-    /// Trust a profile of the trust store for requests that name none. Repeatable;
-    /// replaces the configuration's list.
-    #[arg(long = "trust-profile", value_name = "NAME")]
-    trust_profiles: Vec<String>,
-    /// The trust store folder (default: DATA_DIR/trust).
-    #[arg(long = "trust-store", value_name = "DIR")]
-    trust_store: Option<PathBuf>,
-    /// The document rules for requests that name none: decree-30 (default) or none.
-    #[arg(long, value_name = "POLICY")]
-    policy: Option<String>,
-    /// The profile documents must be when a request does not say: issued (default),
-    /// attachment, copy or any.
-    #[arg(long, value_name = "PROFILE")]
-    expect: Option<String>,
-    /// The operator's roles file (TOML).
-    #[arg(long, value_name = "FILE")]
-    roles: Option<PathBuf>,
+/// Why a client command failed; [`ClientError::exit_status`] says with which status.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{server}: not a server URL")]
+    Url {
+        server: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS settings")]
+    Tls(#[source] tonic::transport::Error),
+    #[error("{server}: --ca and --cert need an https:// server URL")]
+    TlsNeedsHttps { server: String },
+    #[error("cannot reach {server}")]
+    Connect {
+        server: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("the token has characters a header cannot carry")]
+    Token,
+    #[error("{code:?}: {message}")]
+    Refused { code: tonic::Code, message: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointFileError),
 }
 
-// Parsed once per run: the size difference between commands does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Recompute the hash chain and check the signed checkpoints of a data directory.
-    Verify(AuditVerifyArgs),
-    /// Print the records of a data directory that match the filters, newest first.
-    Query(AuditQueryArgs),
+impl ClientError {
+    /// The exit status (README, "Command line"): the service's refusal of the caller, a
+    /// service that cannot be reached or cannot answer, a document it cannot read, or
+    /// arguments that are wrong.
+    pub fn exit_status(&self) -> u8 {
+        use tonic::Code;
+        match self {
+            ClientError::Url { .. }
+            | ClientError::Tls(_)
+            | ClientError::TlsNeedsHttps { .. }
+            | ClientError::Token
+            | ClientError::Checkpoint(_) => exit::USAGE,
+            ClientError::Read { .. } => exit::UNREADABLE,
+            ClientError::Connect { .. } => exit::UNAVAILABLE,
+            ClientError::Refused { code, .. } => match code {
+                Code::Unauthenticated | Code::PermissionDenied => exit::NO_PERMISSION,
+                Code::InvalidArgument | Code::NotFound => exit::UNREADABLE,
+                _ => exit::UNAVAILABLE,
+            },
+        }
+    }
 }
 
-#[derive(Debug, Args)]
-pub struct AuditVerifyArgs {
-    #[arg(long = "data-dir", value_name = "DIR", default_value = "kyso-data")]
-    data_dir: PathBuf,
-    /// First record to check (default: the first).
-    #[arg(long, default_value_t = 0)]
-    from: u64,
-    /// Last record to check (default: the last).
-    #[arg(long)]
-    to: Option<u64>,
-    /// A checkpoint saved earlier (`kyso client audit checkpoint --format json`): the log
-    /// must still agree with it. Repeatable.
-    #[arg(long = "checkpoint", value_name = "FILE")]
-    checkpoints: Vec<PathBuf>,
-    /// The service's checkpoint public key (PEM), kept outside the data directory
-    /// (default: the key in the data directory).
-    #[arg(long = "public-key", value_name = "FILE")]
-    public_key: Option<PathBuf>,
+impl From<tonic::Status> for ClientError {
+    fn from(s: tonic::Status) -> Self {
+        ClientError::Refused {
+            code: s.code(),
+            message: s.message().to_owned(),
+        }
+    }
+}
+
+/// Why a saved checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointFileError {
+    #[error("checkpoint {path}: cannot read it")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint {path}: not the JSON of `kyso client audit checkpoint --format json`")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("checkpoint {path}: its time")]
+    Time {
+        path: PathBuf,
+        #[source]
+        source: time::error::Parse,
+    },
+    #[error("checkpoint {path}")]
+    Fields {
+        path: PathBuf,
+        #[source]
+        source: convert::CheckpointError,
+    },
 }
 
 /// A checkpoint as `kyso client audit checkpoint --format json` prints it and
 /// `--checkpoint FILE` reads it back.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct SavedCheckpoint {
+pub struct SavedCheckpoint {
     sequence: u64,
     head_hash: String,
     /// RFC 3339, to the nanosecond (the signature covers it).
@@ -114,35 +133,43 @@ impl SavedCheckpoint {
     }
 
     /// Reads the saved checkpoint at `path`, as the protocol carries it.
-    fn read(path: &std::path::Path) -> Result<proto::Checkpoint, String> {
-        let named = |e: String| format!("checkpoint {}: {e}", path.display());
-        let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
-        let saved: SavedCheckpoint = serde_json::from_str(&text).map_err(|e| {
-            named(format!(
-                "{e} (expected the JSON of `kyso client audit checkpoint --format json`)"
-            ))
+    fn read(path: &Path) -> Result<proto::Checkpoint, CheckpointFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CheckpointFileError::Read {
+            path: path.to_owned(),
+            source,
         })?;
-        let time = rfc3339(&saved.time).map_err(|e| named(format!("time: {e}")))?;
+        let saved: SavedCheckpoint =
+            serde_json::from_str(&text).map_err(|source| CheckpointFileError::Json {
+                path: path.to_owned(),
+                source,
+            })?;
+        let time =
+            super::parse_rfc3339(&saved.time).map_err(|source| CheckpointFileError::Time {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(proto::Checkpoint {
             sequence: saved.sequence,
             head_hash: saved.head_hash,
-            time: Some(super::convert::timestamp(time)),
+            time: Some(convert::timestamp(time)),
             signature: saved.signature,
             public_key_pem: saved.public_key_pem,
         })
     }
-}
 
-/// The checkpoints saved at `paths`, as the audit log checks them.
-fn kept_checkpoints(paths: &[PathBuf]) -> Result<Vec<audit::Checkpoint>, String> {
-    paths
-        .iter()
-        .map(|p| {
-            SavedCheckpoint::read(p).and_then(|c| {
-                super::convert::from_checkpoint(&c).map_err(|e| format!("{}: {e}", p.display()))
+    /// The checkpoints saved at `paths`, as the audit log checks them.
+    pub fn read_all(paths: &[PathBuf]) -> Result<Vec<audit::Checkpoint>, CheckpointFileError> {
+        paths
+            .iter()
+            .map(|path| {
+                let c = SavedCheckpoint::read(path)?;
+                convert::from_checkpoint(&c).map_err(|source| CheckpointFileError::Fields {
+                    path: path.clone(),
+                    source,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -176,10 +203,10 @@ pub struct Filters {
     #[arg(long)]
     caller: Option<String>,
     /// Records at or after this time (RFC 3339).
-    #[arg(long, value_parser = rfc3339)]
+    #[arg(long, value_parser = super::parse_rfc3339)]
     since: Option<OffsetDateTime>,
     /// Records at or before this time (RFC 3339).
-    #[arg(long, value_parser = rfc3339)]
+    #[arg(long, value_parser = super::parse_rfc3339)]
     until: Option<OffsetDateTime>,
     /// The document number, e.g. 494-BC/TU.
     #[arg(long = "document-number")]
@@ -187,16 +214,6 @@ pub struct Filters {
     /// At most this many records.
     #[arg(long, default_value_t = 50)]
     limit: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditQueryArgs {
-    #[arg(long = "data-dir", value_name = "DIR", default_value = "kyso-data")]
-    data_dir: PathBuf,
-    #[command(flatten)]
-    filters: Filters,
-    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
-    format: RecordFormat,
 }
 
 #[derive(Debug, Args)]
@@ -241,16 +258,16 @@ pub struct ClientVerifyArgs {
     /// text (the service's summary) or json (the report message, as JSON of its fields).
     #[arg(long, value_enum, default_value_t = ClientFormat::Text)]
     format: ClientFormat,
-    /// Language of the text summary.
-    #[arg(long, default_value = "vi")]
-    lang: String,
+    /// Language of the text summary: vi or en.
+    #[arg(long, value_name = "LANG", default_value = "vi")]
+    lang: Lang,
     /// The document rules (`decree-30` or `none`; default: the service's).
     #[arg(long, value_name = "POLICY")]
-    policy: Option<String>,
+    policy: Option<kyso::policy::PolicyChoice>,
     /// The profile the document must be: issued, attachment, copy or any (default: the
     /// service's).
     #[arg(long, value_name = "PROFILE")]
-    expect: Option<crate::policy::Expect>,
+    expect: Option<Expect>,
     /// A trust profile the service has loaded (`bcy`, `neac`, …).
     #[arg(long = "trust-profile", value_name = "NAME")]
     trust_profile: Option<String>,
@@ -295,229 +312,14 @@ pub enum ClientAuditCommand {
 
 /// A protocol time as RFC 3339 text, to the nanosecond.
 fn rfc3339_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    t.and_then(super::convert::from_timestamp).and_then(|t| {
+    t.and_then(convert::from_timestamp).and_then(|t| {
         t.format(&time::format_description::well_known::Rfc3339)
             .ok()
     })
 }
 
-fn rfc3339(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("not an RFC 3339 time: {e}"))
-}
-
-fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            let _ = writeln!(err, "kyso: cannot start the async runtime: {e}");
-            None
-        }
-    }
-}
-
-/// `kyso serve`: configuration file < environment < flags.
-pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let mut config = match &args.config {
-        Some(path) => match Config::from_file(path) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = writeln!(err, "kyso: {e}");
-                return exit::USAGE;
-            }
-        },
-        None => Config::default(),
-    };
-    if let Err(e) = config.apply_env(|k| std::env::var(k).ok()) {
-        let _ = writeln!(err, "kyso: {e}");
-        return exit::USAGE;
-    }
-    if let Some(l) = args.listen {
-        config.listen = l;
-    }
-    if let Some(d) = args.data_dir {
-        config.data_dir = d;
-    }
-    if !args.trust.is_empty() {
-        config.trust = args.trust;
-    }
-    if !args.intermediates.is_empty() {
-        config.intermediates = args.intermediates;
-    }
-    if !args.crl.is_empty() {
-        config.crl = args.crl;
-    }
-    if let Some(r) = args.revocation {
-        config.revocation = r;
-    }
-    config.no_auth |= args.no_auth;
-    if !args.trust_profiles.is_empty() {
-        config.trust_profiles = args.trust_profiles;
-    }
-    if args.trust_store.is_some() {
-        config.trust_store = args.trust_store;
-    }
-    if let Some(p) = args.policy {
-        config.policy = p;
-    }
-    if let Some(e) = args.expect {
-        config.expect = e;
-    }
-    if args.roles.is_some() {
-        config.roles = args.roles;
-    }
-    let Some(rt) = runtime(err) else {
-        return exit::UNREADABLE;
-    };
-    let data_dir = config.data_dir.clone();
-    let result = rt.block_on(async {
-        let running = super::start(config).await?;
-        let _ = writeln!(
-            out,
-            "kyso {} serving gRPC on {} (audit log in {})",
-            env!("CARGO_PKG_VERSION"),
-            running.addr,
-            data_dir.display()
-        );
-        let _ = out.flush();
-        running.stop_on(shutdown_signal()).await
-    });
-    match result {
-        Ok(()) => {
-            let _ = writeln!(out, "kyso: stopped; every answered request is recorded");
-            exit::VALID
-        }
-        Err(e) => {
-            let _ = writeln!(err, "kyso: {e}");
-            match e {
-                super::ServeError::Config(_)
-                | super::ServeError::Trust(_)
-                | super::ServeError::Profile(_)
-                | super::ServeError::Roles(_) => exit::USAGE,
-                _ => exit::UNREADABLE,
-            }
-        }
-    }
-}
-
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-fn open_store(
-    data_dir: &std::path::Path,
-    err: &mut dyn Write,
-) -> Option<audit::sqlite::SqliteStore> {
-    let db = data_dir.join("audit.sqlite3");
-    if !db.exists() {
-        let _ = writeln!(err, "kyso: {}: no audit log here", db.display());
-        return None;
-    }
-    match audit::sqlite::SqliteStore::open(&db) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            let _ = writeln!(err, "kyso: {e}");
-            None
-        }
-    }
-}
-
-/// `kyso audit …` on a data directory (the server may be stopped).
-pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    match command {
-        AuditCommand::Verify(a) => {
-            let Some(store) = open_store(&a.data_dir, err) else {
-                return exit::UNREADABLE;
-            };
-            let key = match &a.public_key {
-                Some(path) => std::fs::read(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|pem| audit::public_key_from_pem(&pem))
-                    .map_err(|e| format!("{}: {e}", path.display())),
-                None => audit::CheckpointKey::load(&a.data_dir.join("audit-key.pem"))
-                    .map(|k| k.public_key().clone())
-                    .map_err(|e| e.to_string()),
-            };
-            let key = match key {
-                Ok(k) => k,
-                Err(e) => {
-                    let _ = writeln!(err, "kyso: {e}");
-                    return exit::UNREADABLE;
-                }
-            };
-            let kept = match kept_checkpoints(&a.checkpoints) {
-                Ok(k) => k,
-                Err(e) => {
-                    let _ = writeln!(err, "kyso: {e}");
-                    return exit::USAGE;
-                }
-            };
-            match audit::verify_log(&store, &key, a.from, a.to, &kept) {
-                Ok(check) if check.ok => {
-                    let _ = writeln!(
-                        out,
-                        "OK: {} records, {} signed checkpoints verified",
-                        check.records_checked, check.checkpoints_checked
-                    );
-                    exit::VALID
-                }
-                Ok(check) => {
-                    let _ = writeln!(
-                        out,
-                        "FAILED at record {}: {}",
-                        check.first_bad_sequence.unwrap_or(0),
-                        check.problem
-                    );
-                    exit::INVALID
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "kyso: {e}");
-                    exit::UNREADABLE
-                }
-            }
-        }
-        AuditCommand::Query(a) => {
-            let Some(store) = open_store(&a.data_dir, err) else {
-                return exit::UNREADABLE;
-            };
-            match store.query(&a.filters.query()) {
-                Ok(records) => {
-                    print_records(&records, a.format, out);
-                    exit::VALID
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "kyso: {e}");
-                    exit::UNREADABLE
-                }
-            }
-        }
-    }
-}
-
 impl Filters {
-    fn query(&self) -> audit::Query {
+    pub fn query(&self) -> audit::Query {
         audit::Query {
             document_sha256: self.document_sha256.clone(),
             signer_name: self.signer.clone(),
@@ -543,8 +345,8 @@ impl Filters {
             organization: self.organization.clone(),
             verdict: self.verdict.clone(),
             caller: self.caller.clone(),
-            from: self.since.map(super::convert::timestamp),
-            to: self.until.map(super::convert::timestamp),
+            from: self.since.map(convert::timestamp),
+            to: self.until.map(convert::timestamp),
             document_number: self.document_number.clone(),
             page_size: self.limit.clamp(1, 1000) as u32,
             page_token: String::new(),
@@ -634,8 +436,8 @@ fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
     })
 }
 
-fn print_records(records: &[Record], format: RecordFormat, out: &mut dyn Write) {
-    let converted: Vec<proto::AuditRecord> = records.iter().map(super::convert::record).collect();
+pub fn print_records(records: &[Record], format: RecordFormat, out: &mut dyn Write) {
+    let converted: Vec<proto::AuditRecord> = records.iter().map(convert::record).collect();
     print_proto_records(&converted, format, out);
 }
 
@@ -691,10 +493,20 @@ fn print_proto_records(records: &[proto::AuditRecord], format: RecordFormat, out
     }
 }
 
-async fn channel(c: &Connection) -> Result<tonic::transport::Channel, String> {
-    let mut endpoint = tonic::transport::Endpoint::from_shared(c.server.clone())
-        .map_err(|e| format!("{}: not a server URL: {e}", c.server))?;
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+async fn channel(c: &Connection) -> Result<tonic::transport::Channel, ClientError> {
+    let mut endpoint =
+        tonic::transport::Endpoint::from_shared(c.server.clone()).map_err(|source| {
+            ClientError::Url {
+                server: c.server.clone(),
+                source,
+            }
+        })?;
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ClientError::Read {
+            path: path.clone(),
+            source,
+        })
+    };
     if c.server.starts_with("https://") {
         let mut tls = tonic::transport::ClientTlsConfig::new();
         if let Some(ca) = &c.ca {
@@ -706,54 +518,55 @@ async fn channel(c: &Connection) -> Result<tonic::transport::Channel, String> {
                 read(key)?,
             ));
         }
-        endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+        endpoint = endpoint.tls_config(tls).map_err(ClientError::Tls)?;
     } else if c.ca.is_some() || c.cert.is_some() {
-        return Err(format!(
-            "{}: --ca and --cert need an https:// server URL",
-            c.server
-        ));
+        return Err(ClientError::TlsNeedsHttps {
+            server: c.server.clone(),
+        });
     }
     endpoint
         .connect()
         .await
-        .map_err(|e| format!("cannot reach {}: {e}", c.server))
+        .map_err(|source| ClientError::Connect {
+            server: c.server.clone(),
+            source,
+        })
 }
 
-fn authorized<T>(c: &Connection, message: T) -> Result<tonic::Request<T>, String> {
+fn authorized<T>(c: &Connection, message: T) -> Result<tonic::Request<T>, ClientError> {
     let mut request = tonic::Request::new(message);
     if let Some(token) = &c.token {
         let value = format!("Bearer {token}")
             .parse()
-            .map_err(|_| "the token has characters a header cannot carry".to_owned())?;
+            .map_err(|_| ClientError::Token)?;
         request.metadata_mut().insert("authorization", value);
     }
     Ok(request)
 }
 
-fn status_text(s: &tonic::Status) -> String {
-    format!("{:?}: {}", s.code(), s.message())
-}
-
 /// `kyso client …`.
 pub fn client(command: ClientCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let Some(rt) = runtime(err) else {
-        return exit::UNREADABLE;
+    let Some(rt) = super::runtime(err) else {
+        return exit::OS_ERROR;
     };
-    let result: Result<u8, String> = rt.block_on(async {
+    let result: Result<u8, ClientError> = rt.block_on(async {
         match command {
             ClientCommand::Verify(a) => client_verify(a, out).await,
             ClientCommand::Audit(cmd) => client_audit(cmd, out).await,
         }
     });
     result.unwrap_or_else(|e| {
-        let _ = writeln!(err, "kyso: {e}");
-        exit::UNREADABLE
+        super::report(err, &e);
+        e.exit_status()
     })
 }
 
-async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, String> {
+async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, ClientError> {
     use proto::verification_service_client::VerificationServiceClient;
-    let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    let bytes = std::fs::read(&a.file).map_err(|source| ClientError::Read {
+        path: a.file.clone(),
+        source,
+    })?;
     let mut client = VerificationServiceClient::new(channel(&a.connection).await?)
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(1 << 30);
@@ -762,17 +575,15 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
         ..Default::default()
     };
     let options = proto::VerifyOptions {
-        policy: a.policy.clone().unwrap_or_default(),
-        expect: a.expect.map_or(
-            proto::ExpectedProfile::Unspecified,
-            super::convert::expected,
-        ) as i32,
+        policy: a.policy.map(|p| p.name().to_owned()).unwrap_or_default(),
+        expect: a
+            .expect
+            .map_or(proto::ExpectedProfile::Unspecified, convert::expected) as i32,
         trust_profile: a.trust_profile.clone().unwrap_or_default(),
         validation_time: None,
-        locale: if a.lang == "en" {
-            proto::Locale::En as i32
-        } else {
-            proto::Locale::Vi as i32
+        locale: match a.lang {
+            Lang::En => proto::Locale::En as i32,
+            Lang::Vi => proto::Locale::Vi as i32,
         },
     };
     let bytes = bytes::Bytes::from(bytes);
@@ -797,8 +608,7 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
             },
         )?;
         client.verify_document(request).await
-    }
-    .map_err(|s| status_text(&s))?
+    }?
     .into_inner();
     let verdict = response
         .report
@@ -812,10 +622,9 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
     match a.format {
         ClientFormat::Text => {
             let _ = write!(out, "{}", response.summary);
-            let label = if a.lang == "en" {
-                "Audit record"
-            } else {
-                "Bản ghi nhật ký kiểm tra"
+            let label = match a.lang {
+                Lang::En => "Audit record",
+                Lang::Vi => "Bản ghi nhật ký kiểm tra",
             };
             let _ = writeln!(out, "{label}: {}", response.audit_record_id);
         }
@@ -847,7 +656,7 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, S
     })
 }
 
-async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8, String> {
+async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8, ClientError> {
     use proto::audit_service_client::AuditServiceClient;
     match cmd {
         ClientAuditCommand::Query {
@@ -856,12 +665,27 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
             format,
         } => {
             let mut client = AuditServiceClient::new(channel(&connection).await?);
-            let response = client
-                .query_records(authorized(&connection, filters.request())?)
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
-            print_proto_records(&response.records, format, out);
+            // The service answers at most 1,000 records a page: follow its page tokens
+            // until --limit records have come, or there are no more.
+            let limit = filters.limit.max(1);
+            let mut records = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let mut request = filters.request();
+                request.page_size = (limit - records.len()).min(1000) as u32;
+                request.page_token = page_token;
+                let page = client
+                    .query_records(authorized(&connection, request)?)
+                    .await?
+                    .into_inner();
+                records.extend(page.records);
+                page_token = page.next_page_token;
+                if records.len() >= limit || page_token.is_empty() {
+                    break;
+                }
+            }
+            records.truncate(limit);
+            print_proto_records(&records, format, out);
             Ok(exit::VALID)
         }
         ClientAuditCommand::Verify {
@@ -879,8 +703,7 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
             let mut client = AuditServiceClient::new(channel(&connection).await?);
             let r = client
                 .verify_log(authorized(&connection, request)?)
-                .await
-                .map_err(|s| status_text(&s))?
+                .await?
                 .into_inner();
             if r.ok {
                 let _ = writeln!(
@@ -903,14 +726,13 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
             let mut client = AuditServiceClient::new(channel(&connection).await?);
             let c = client
                 .get_checkpoint(authorized(&connection, proto::GetCheckpointRequest {})?)
-                .await
-                .map_err(|s| status_text(&s))?
+                .await?
                 .into_inner();
             let saved = SavedCheckpoint::from_proto(&c);
             match format {
                 ClientFormat::Json => {
-                    let json = serde_json::to_string_pretty(&saved).map_err(|e| e.to_string())?;
-                    let _ = writeln!(out, "{json}");
+                    let json = serde_json::to_value(&saved).unwrap_or_default();
+                    let _ = writeln!(out, "{json:#}");
                 }
                 ClientFormat::Text => {
                     let _ = writeln!(out, "sequence  {}", saved.sequence);
