@@ -726,8 +726,8 @@ impl<'a> Ctx<'a> {
                 }
                 if changed.iter().any(|k| k == b"Resources") {
                     match self.resources_growth(od.get(b"Resources").ok(), nd.get(b"Resources").ok()) {
-                        Ok(()) => rule = format!("{rule}; page /Resources only gained new names"),
-                        Err(what) => {
+                        None => rule = format!("{rule}; page /Resources only gained new names"),
+                        Some(what) => {
                             class = ChangeClass::Disallowed;
                             rule = format!("page /Resources changed: {what}");
                         }
@@ -741,8 +741,8 @@ impl<'a> Ctx<'a> {
             Role::PageTree => (ChangeClass::Disallowed, format!("page tree changed: {names}"), None),
             Role::SignatureValue => (ChangeClass::Disallowed, format!("a signed signature dictionary was rewritten: {names}"), None),
             Role::StructTree => match self.struct_growth(od, nd, &changed) {
-                Ok(()) => (ChangeClass::Bookkeeping, format!("the structure tree gained entries ({names})"), None),
-                Err(what) => (ChangeClass::Disallowed, format!("the structure tree changed: {what}"), None),
+                None => (ChangeClass::Bookkeeping, format!("the structure tree gained entries ({names})"), None),
+                Some(what) => (ChangeClass::Disallowed, format!("the structure tree changed: {what}"), None),
             },
             Role::Extensions => match self.other_path_to_extensions(id) {
                 None => (ChangeClass::Metadata, format!("the extensions dictionary updated ({names})"), None),
@@ -927,14 +927,14 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// Whether `/Resources` only gained names: every resource the signed revision's content
+    /// What `/Resources` lost, if anything (`None`: it only gained names). Every resource the signed revision's content
     /// can name must still resolve to the same object (a changed one is a shadow replace).
-    fn resources_growth(&self, old: Option<&Object>, new: Option<&Object>) -> Result<(), String> {
+    fn resources_growth(&self, old: Option<&Object>, new: Option<&Object>) -> Option<String> {
         let empty = Dictionary::new();
         let (od, nd) = self.dict_pair(old, new, &empty);
         for (category, old_value) in od.iter() {
             let Ok(new_value) = nd.get(category) else {
-                return Err(format!("/{} removed", String::from_utf8_lossy(category)));
+                return Some(format!("/{} removed", String::from_utf8_lossy(category)));
             };
             match (
                 resolve_dict(self.signed, old_value),
@@ -943,7 +943,7 @@ impl<'a> Ctx<'a> {
                 (Ok(oc), Ok(nc)) => {
                     for (name, v) in oc.iter() {
                         if nc.get(name).ok() != Some(v) {
-                            return Err(format!(
+                            return Some(format!(
                                 "/{} /{} now names another object",
                                 String::from_utf8_lossy(category),
                                 String::from_utf8_lossy(name)
@@ -952,10 +952,10 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 _ if old_value == new_value => {}
-                _ => return Err(format!("/{} replaced", String::from_utf8_lossy(category))),
+                _ => return Some(format!("/{} replaced", String::from_utf8_lossy(category))),
             }
         }
-        Ok(())
+        None
     }
 
     /// The name dictionary may gain `/AP` (annotation appearance templates, which Acrobat
@@ -1085,14 +1085,15 @@ impl<'a> Ctx<'a> {
         None
     }
 
-    /// A structure element, the tree's root or a parent-tree node may gain children and
-    /// entries, never lose or change one (what a new signature field or annotation needs).
+    /// What a structure element, the tree's root or a parent-tree node lost or changed, if
+    /// anything: they may gain children and entries, never lose or change one (what a new
+    /// signature field or annotation needs).
     fn struct_growth(
         &self,
         od: &Dictionary,
         nd: &Dictionary,
         changed: &[Vec<u8>],
-    ) -> Result<(), String> {
+    ) -> Option<String> {
         for k in changed {
             let (o, n) = (od.get(k).ok(), nd.get(k).ok());
             let list = |doc: &Document, v: Option<&Object>| -> Vec<Object> {
@@ -1118,13 +1119,13 @@ impl<'a> Ctx<'a> {
                 _ => false,
             };
             if !ok {
-                return Err(format!(
+                return Some(format!(
                     "/{} lost or changed entries",
                     String::from_utf8_lossy(k)
                 ));
             }
         }
-        Ok(())
+        None
     }
 
     /// Whether `old` (of the signed revision) and `new` (of the final document) are the same

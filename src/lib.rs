@@ -29,8 +29,6 @@ pub mod audit;
 pub mod cms;
 pub mod integrity;
 pub mod names;
-pub mod ocsp;
-pub mod online;
 pub mod pdf;
 pub mod policy;
 pub mod report;

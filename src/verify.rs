@@ -12,12 +12,12 @@ use openssl::hash::Hasher;
 use time::OffsetDateTime;
 
 use crate::cms::{self, DigestAlgorithm, EssBinding, SignatureScheme, SignedData};
-use crate::online::Online;
 use crate::pdf::{ByteRange, Coverage, PdfError, PdfFile, SignatureDict, SignatureKind};
 use crate::report::{
     CertificateRevocation, ChainEntry, Check, CheckId, Indication, Outcome, Report,
     SignatureReport, Signer, SubIndication, TimeSource, TimestampReport, ValidationTime, Verdict,
 };
+use crate::revocation::fetch::Online;
 use crate::revocation::{self, RevocationData, Status};
 use crate::timestamp::{self, ClaimedVsProven, ProvenTime};
 use crate::trust::{self, Certificate, ChainError, PathOptions, TrustStore};
@@ -206,7 +206,7 @@ impl Context {
         ctx.crls = RevocationData::from_paths(&settings.crl).map_err(ContextError::Revocation)?;
         ctx.revocation = settings.revocation;
         if settings.revocation.fetches() {
-            let fetcher = crate::online::HttpFetcher::new(
+            let fetcher = crate::revocation::fetch::HttpFetcher::new(
                 settings
                     .fetch_timeout
                     .max(std::time::Duration::from_secs(1)),
@@ -1042,7 +1042,8 @@ fn revocation_statuses<'a>(
                             }
                         },
                         Err(e) => {
-                            if matches!(e, crate::online::FetchError::Unreachable { .. }) {
+                            if matches!(e, crate::revocation::fetch::FetchError::Unreachable { .. })
+                            {
                                 unreachable += 1;
                             }
                             problems.push(e.to_string());
@@ -1261,19 +1262,20 @@ fn chain_vi(e: &ChainError) -> String {
 }
 
 /// A fetch failure, for a clerk.
-fn fetch_vi(e: &crate::online::FetchError) -> &'static str {
+fn fetch_vi(e: &crate::revocation::fetch::FetchError) -> &'static str {
     match e {
-        crate::online::FetchError::Unreachable { .. } => "không kết nối được máy chủ",
-        crate::online::FetchError::BadAnswer { .. } => "máy chủ trả về dữ liệu không dùng được",
+        crate::revocation::fetch::FetchError::Unreachable { .. } => "không kết nối được máy chủ",
+        crate::revocation::fetch::FetchError::BadAnswer { .. } => {
+            "máy chủ trả về dữ liệu không dùng được"
+        }
     }
 }
 
 /// The data that decided a revocation status, for a clerk.
 fn evidence_vi(e: &revocation::Evidence) -> String {
-    let what = if e.kind == "ocsp" {
-        "phản hồi OCSP"
-    } else {
-        "danh sách thu hồi (CRL)"
+    let what = match e.kind {
+        revocation::EvidenceKind::Ocsp => "phản hồi OCSP",
+        revocation::EvidenceKind::Crl => "danh sách thu hồi (CRL)",
     };
     let source = match &e.source {
         revocation::Source::Signature => "kèm trong chữ ký".to_owned(),
@@ -1290,12 +1292,10 @@ fn evidence_vi(e: &revocation::Evidence) -> String {
 
 /// "the CRL of X issued T (source)" or "the OCSP response of R of T (source)".
 fn describe(e: &revocation::Evidence) -> String {
-    let what = if e.kind == "ocsp" {
-        "the OCSP response of"
-    } else {
-        "the CRL of"
+    let (what, when) = match e.kind {
+        revocation::EvidenceKind::Ocsp => ("the OCSP response of", "for"),
+        revocation::EvidenceKind::Crl => ("the CRL of", "issued"),
     };
-    let when = if e.kind == "ocsp" { "for" } else { "issued" };
     format!(
         "{what} {} {when} {} ({})",
         e.issuer,

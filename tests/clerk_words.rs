@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{context, fixture, pki, root};
-use kyso::online::{Fetch, FetchError, Online};
 use kyso::report::{render_text, Lang};
+use kyso::revocation::fetch::{Fetch, FetchError, Online};
 use kyso::verify::RevocationMode;
 use kyso::Report;
 

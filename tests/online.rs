@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use fixture::{CmsSpec, Doc, Identity, OcspStatus, Role, Scheme, SigSpec, Urls};
-use kyso::online::{HttpFetcher, Online};
 use kyso::report::{CheckId, Indication, Outcome, SignatureReport, SubIndication};
+use kyso::revocation::fetch::{HttpFetcher, Online};
 use kyso::revocation::{RevocationData, Source};
 use kyso::trust::TrustStore;
 use kyso::verify::RevocationMode;
@@ -260,7 +260,7 @@ fn ocsp_good_from_the_responder_passes_with_its_evidence() {
     let leaf = &s.revocation[0];
     assert_eq!(leaf.status, "good");
     let e = leaf.evidence.as_ref().unwrap();
-    assert_eq!(e.kind, "ocsp");
+    assert_eq!(e.kind, kyso::revocation::EvidenceKind::Ocsp);
     assert_eq!(e.source, Source::Online(server.url("/ocsp")));
     assert_eq!(server.hits("/ocsp"), 1);
 }
@@ -560,7 +560,7 @@ fn a_crl_is_fetched_once_and_kept_in_memory_and_on_disk() {
             "{}",
             details(s, CheckId::Revocation)
         );
-        assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, "crl");
+        assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, kyso::revocation::EvidenceKind::Crl);
     }
     assert_eq!(
         server.hits(crl_path),
@@ -647,7 +647,7 @@ fn b_lt_and_b_lta_documents_validate_offline() {
     assert!(s.revocation.iter().all(
         |c| c.evidence.as_ref().unwrap().source == Source::Dss || c.subject.contains("RootCA")
     ));
-    assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, "ocsp");
+    assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, kyso::revocation::EvidenceKind::Ocsp);
 
     let mut lta = doc.clone();
     let mut spec = SigSpec::new("DocTimeStamp1", datetime!(2024-01-11 00:00:00 UTC));

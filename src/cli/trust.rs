@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use super::exit;
-use kyso::online::{Fetch, HttpFetcher, MAX_SMALL_BYTES};
+use kyso::revocation::fetch::{Fetch, HttpFetcher, MAX_SMALL_BYTES};
 use kyso::trust::profiles::{self, ProfileError, Store};
 use kyso::trust::{self, PathOptions, Purpose};
 

@@ -149,7 +149,7 @@ fn revocation(r: &[report::CertificateRevocation]) -> Vec<pb::CertificateRevocat
                     Source::Online(u) => ("online", u.clone()),
                 };
                 pb::Evidence {
-                    kind: e.kind.to_owned(),
+                    kind: e.kind.name().to_owned(),
                     issuer: e.issuer.clone(),
                     this_update: Some(timestamp(e.this_update)),
                     source: source.to_owned(),

@@ -160,11 +160,26 @@ const KNOWN_EXTENSIONS: &[&str] = &[
     "1.3.6.1.5.5.7.48.1.5", // id-pkix-ocsp-nocheck
 ];
 
+/// Why bytes are not a certificate kyso can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// OpenSSL cannot read it.
+    #[error("{reason}")]
+    OpenSsl { reason: String },
+    /// x509-parser cannot read it.
+    #[error("{reason}")]
+    X509 { reason: String },
+}
+
 impl Certificate {
     /// Parses one DER certificate.
-    pub fn from_der(der: &[u8]) -> Result<Certificate, String> {
-        let x509 = X509::from_der(der).map_err(|e| crate::cms::first_openssl_reason(&e))?;
-        let (_, parsed) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    pub fn from_der(der: &[u8]) -> Result<Certificate, CertificateError> {
+        let x509 = X509::from_der(der).map_err(|e| CertificateError::OpenSsl {
+            reason: crate::cms::first_openssl_reason(&e),
+        })?;
+        let (_, parsed) = X509Certificate::from_der(der).map_err(|e| CertificateError::X509 {
+            reason: e.to_string(),
+        })?;
         let sha256 = openssl::sha::sha256(der);
         let tbs = &parsed.tbs_certificate;
         let mut subject_key_id = None;
@@ -275,9 +290,9 @@ impl Certificate {
                 .filter_map(|a| a.as_str().ok().map(str::to_owned).or_else(|| decode_bmp(a)))
                 .collect(),
         };
-        let pkey = x509
-            .public_key()
-            .map_err(|e| crate::cms::first_openssl_reason(&e))?;
+        let pkey = x509.public_key().map_err(|e| CertificateError::OpenSsl {
+            reason: crate::cms::first_openssl_reason(&e),
+        })?;
         let public_key_kind = match pkey.id() {
             openssl::pkey::Id::RSA | openssl::pkey::Id::RSA_PSS => "RSA".to_owned(),
             openssl::pkey::Id::EC => pkey
@@ -565,10 +580,10 @@ pub fn certificates_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Certific
     ders.iter()
         .enumerate()
         .map(|(index, der)| {
-            Certificate::from_der(der).map_err(|reason| TrustError::BadCertificate {
+            Certificate::from_der(der).map_err(|e| TrustError::BadCertificate {
                 path: path.to_owned(),
                 index,
-                reason,
+                reason: e.to_string(),
             })
         })
         .collect()
@@ -745,7 +760,7 @@ impl Cache {
     }
 
     /// [`Certificate::from_der`], parsing each distinct certificate once.
-    pub fn certificate(&self, der: &[u8]) -> Result<Certificate, String> {
+    pub fn certificate(&self, der: &[u8]) -> Result<Certificate, CertificateError> {
         let key = openssl::sha::sha256(der);
         if let Some(known) = self
             .certificates

@@ -18,8 +18,9 @@ use std::time::Duration;
 use lru::LruCache;
 use time::OffsetDateTime;
 
-use crate::ocsp::OcspResponse;
-use crate::revocation::{Crl, Source};
+use super::crl::Crl;
+use super::ocsp::{self, OcspResponse};
+use super::source::Source;
 use crate::trust::Certificate;
 
 /// Largest CRL fetched: 64 MiB (the BCY's largest CRLs are a few MB).
@@ -261,8 +262,8 @@ impl Online {
         let mut nonce = [0u8; 16];
         openssl::rand::rand_bytes(&mut nonce)
             .map_err(|e| FetchError::bad_answer(url, format!("no random nonce: {e}")))?;
-        let request = crate::ocsp::request(cert, issuer, &nonce)
-            .map_err(|e| FetchError::bad_answer(url, e))?;
+        let request =
+            ocsp::request(cert, issuer, &nonce).map_err(|e| FetchError::bad_answer(url, e))?;
         let der = self.fetch(
             url,
             || {
@@ -383,16 +384,19 @@ impl Online {
 }
 
 /// Certificates from a caIssuers answer: DER or PEM certificate, or a certs-only PKCS#7.
-fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
+fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, &'static str> {
     if let Ok(c) = Certificate::from_der(bytes) {
         return Ok(vec![c]);
     }
-    if let Ok(x) = openssl::x509::X509::from_pem(bytes) {
-        let der = x.to_der().map_err(|e| e.to_string())?;
-        return Certificate::from_der(&der).map(|c| vec![c]);
+    if let Some(c) = openssl::x509::X509::from_pem(bytes)
+        .ok()
+        .and_then(|x| x.to_der().ok())
+        .and_then(|der| Certificate::from_der(&der).ok())
+    {
+        return Ok(vec![c]);
     }
     let p7 = openssl::pkcs7::Pkcs7::from_der(bytes)
-        .map_err(|_| "neither a certificate nor a certs-only PKCS#7".to_owned())?;
+        .map_err(|_| "neither a certificate nor a certs-only PKCS#7")?;
     let certs = p7
         .signed()
         .and_then(|s| s.certificates())
@@ -406,7 +410,7 @@ fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
         })
         .unwrap_or_default();
     if certs.is_empty() {
-        return Err("a PKCS#7 without certificates".into());
+        return Err("a PKCS#7 without certificates");
     }
     Ok(certs)
 }

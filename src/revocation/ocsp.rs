@@ -16,8 +16,8 @@ use der::{Decode, Encode, Reader, SliceReader};
 use time::OffsetDateTime;
 use x509_ocsp::{CertStatus, OcspResponseStatus, ResponderId};
 
+use super::source::Source;
 use crate::cms::{self, AlgorithmIdentifier, DigestAlgorithm, SignatureScheme};
-use crate::revocation::Source;
 use crate::trust::{Certificate, OCSP_SIGNING};
 
 /// id-pkix-ocsp-basic (RFC 6960 §4.2.1).
@@ -69,7 +69,7 @@ pub struct OcspResponse {
 }
 
 /// Who signed a response (`Ok`), or why it is not acceptable.
-type SignerCheck = Result<String, String>;
+type SignerCheck = Result<String, OcspError>;
 
 #[derive(Debug, Clone)]
 enum Responder {
@@ -88,40 +88,69 @@ impl std::fmt::Debug for OcspResponse {
     }
 }
 
+/// Why an OCSP response cannot be read, or cannot be used for a certificate's issuer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcspError {
+    #[error("not an OCSP response ({0})")]
+    NotOcsp(der::Error),
+    #[error("the responder answered {status}, not a status")]
+    NotSuccessful { status: String },
+    #[error("a successful OCSP response without responseBytes")]
+    NoResponseBytes,
+    #[error("OCSP response type {oid} is not the basic one")]
+    NotBasic { oid: Oid },
+    #[error("the basic OCSP response is malformed ({0})")]
+    Malformed(der::Error),
+    #[error("more than {MAX_SINGLE_RESPONSES} single responses")]
+    TooManyResponses,
+    #[error("the responder {responder} is neither the issuer {issuer} nor a certificate in the response")]
+    UnknownResponder { responder: String, issuer: String },
+    #[error("the responder {subject} is not certified by {issuer}")]
+    NotCertified { subject: String, issuer: String },
+    #[error(
+        "the responder {subject} is not authorised to sign OCSP responses (no id-kp-OCSPSigning)"
+    )]
+    NotAuthorised { subject: String },
+    #[error("the responder certificate {subject} was not valid when the response was produced")]
+    ResponderNotValid { subject: String },
+    #[error("the OCSP response's signature algorithm {oid} is not supported")]
+    Algorithm { oid: String },
+    #[error("the responder's public key cannot be read")]
+    ResponderKey,
+    #[error("the OCSP response of {responder} does not verify: {reason}")]
+    BadSignature { responder: String, reason: String },
+    #[error("cannot build the OCSP request ({0})")]
+    Request(der::Error),
+}
+
 impl OcspResponse {
     /// Reads a DER `OCSPResponse`. Anything but a successful basic response is an error
     /// naming what the responder said.
-    pub fn from_der(der: &[u8], source: Source) -> Result<OcspResponse, String> {
-        let outer = x509_ocsp::OcspResponse::from_der(der)
-            .map_err(|e| format!("not an OCSP response: {e}"))?;
+    pub fn from_der(der: &[u8], source: Source) -> Result<OcspResponse, OcspError> {
+        let outer = x509_ocsp::OcspResponse::from_der(der).map_err(OcspError::NotOcsp)?;
         if outer.response_status != OcspResponseStatus::Successful {
-            return Err(format!(
-                "the responder answered {:?}, not a status",
-                outer.response_status
-            ));
+            return Err(OcspError::NotSuccessful {
+                status: format!("{:?}", outer.response_status),
+            });
         }
-        let bytes = outer
-            .response_bytes
-            .ok_or("a successful OCSP response without responseBytes")?;
+        let bytes = outer.response_bytes.ok_or(OcspError::NoResponseBytes)?;
         if bytes.response_type != OCSP_BASIC {
-            return Err(format!(
-                "OCSP response type {} is not the basic one",
-                bytes.response_type
-            ));
+            return Err(OcspError::NotBasic {
+                oid: bytes.response_type,
+            });
         }
         let basic_der = bytes.response.as_bytes();
-        let basic = x509_ocsp::BasicOcspResponse::from_der(basic_der)
-            .map_err(|e| format!("the basic OCSP response is malformed: {e}"))?;
+        let basic =
+            x509_ocsp::BasicOcspResponse::from_der(basic_der).map_err(OcspError::Malformed)?;
         // The signature covers tbsResponseData as received: take its bytes, not a re-encoding.
-        let tbs = first_element(basic_der)
-            .map_err(|e| format!("the basic OCSP response is malformed: {e}"))?;
+        let tbs = first_element(basic_der).map_err(OcspError::Malformed)?;
         let data = &basic.tbs_response_data;
         if data.responses.len() > MAX_SINGLE_RESPONSES {
-            return Err(format!("more than {MAX_SINGLE_RESPONSES} single responses"));
+            return Err(OcspError::TooManyResponses);
         }
         let (responder, responder_name) = match &data.responder_id {
             ResponderId::ByName(name) => (
-                Responder::ByName(name.to_der().map_err(|e| e.to_string())?),
+                Responder::ByName(name.to_der().map_err(OcspError::Malformed)?),
                 name.to_string(),
             ),
             ResponderId::ByKey(hash) => (
@@ -202,7 +231,7 @@ impl OcspResponse {
         &self,
         issuer: &Certificate,
         extra: &[Certificate],
-    ) -> Result<String, String> {
+    ) -> Result<String, OcspError> {
         if let Some(known) = self
             .verified
             .lock()
@@ -218,16 +247,16 @@ impl OcspResponse {
         outcome
     }
 
-    fn check_signer(&self, issuer: &Certificate, extra: &[Certificate]) -> Result<String, String> {
+    fn check_signer(&self, issuer: &Certificate, extra: &[Certificate]) -> SignerCheck {
         if self.names(issuer) {
             self.verify_with(issuer)?;
             return Ok(format!("the issuer {}", issuer.names.subject));
         }
         let candidates = self.certs.iter().chain(extra).filter(|c| self.names(c));
-        let mut why = format!(
-            "the responder {} is neither the issuer {} nor a certificate in the response",
-            self.responder_name, issuer.names.subject
-        );
+        let mut why = OcspError::UnknownResponder {
+            responder: self.responder_name.clone(),
+            issuer: issuer.names.subject.clone(),
+        };
         for delegate in candidates {
             match self.delegated(delegate, issuer) {
                 Ok(()) => {
@@ -250,48 +279,39 @@ impl OcspResponse {
         }
     }
 
-    fn delegated(&self, delegate: &Certificate, issuer: &Certificate) -> Result<(), String> {
-        let subject = &delegate.names.subject;
+    fn delegated(&self, delegate: &Certificate, issuer: &Certificate) -> Result<(), OcspError> {
+        let subject = delegate.names.subject.clone();
         if delegate.issuer_raw != issuer.subject_raw
             || !issuer
                 .public_key()
                 .is_some_and(|k| delegate.x509.verify(&k).unwrap_or(false))
         {
-            return Err(format!(
-                "the responder {subject} is not certified by {}",
-                issuer.names.subject
-            ));
+            return Err(OcspError::NotCertified {
+                subject,
+                issuer: issuer.names.subject.clone(),
+            });
         }
         if !delegate.has_eku(OCSP_SIGNING) {
-            return Err(format!(
-                "the responder {subject} is not authorised to sign OCSP responses (no id-kp-OCSPSigning)"
-            ));
+            return Err(OcspError::NotAuthorised { subject });
         }
         let at = self.produced_at.unix_timestamp();
         if at < delegate.not_before || at > delegate.not_after {
-            return Err(format!(
-                "the responder certificate {subject} was not valid when the response was produced"
-            ));
+            return Err(OcspError::ResponderNotValid { subject });
         }
         self.verify_with(delegate)
     }
 
-    fn verify_with(&self, signer: &Certificate) -> Result<(), String> {
+    fn verify_with(&self, signer: &Certificate) -> Result<(), OcspError> {
         let scheme = SignatureScheme::resolve(&self.signature_algorithm, DigestAlgorithm::Sha256)
-            .ok_or_else(|| {
-            format!(
-                "the OCSP response's signature algorithm {} is not supported",
-                self.signature_algorithm.oid
-            )
+            .ok_or_else(|| OcspError::Algorithm {
+            oid: self.signature_algorithm.oid.to_string(),
         })?;
-        let key = signer
-            .public_key()
-            .ok_or("the responder's public key cannot be read")?;
+        let key = signer.public_key().ok_or(OcspError::ResponderKey)?;
         cms::verify_signature(scheme, &key, &[&self.tbs], &self.signature).map_err(|e| {
-            format!(
-                "the OCSP response of {} does not verify: {e}",
-                self.responder_name
-            )
+            OcspError::BadSignature {
+                responder: self.responder_name.clone(),
+                reason: e.to_string(),
+            }
         })
     }
 }
@@ -324,8 +344,12 @@ fn strip_zeros(s: &[u8]) -> &[u8] {
 
 /// A DER `OCSPRequest` for `cert` (issued by `issuer`) with a SHA-1 CertID — the hash every
 /// responder answers for (RFC 5019 §2.1.1) — and `nonce`.
-pub fn request(cert: &Certificate, issuer: &Certificate, nonce: &[u8]) -> Result<Vec<u8>, String> {
-    let err = |e: der::Error| format!("cannot build the OCSP request: {e}");
+pub fn request(
+    cert: &Certificate,
+    issuer: &Certificate,
+    nonce: &[u8],
+) -> Result<Vec<u8>, OcspError> {
+    let err = OcspError::Request;
     let sha1 = |d: &[u8]| OctetString::new(openssl::sha::sha1(d).to_vec());
     let mut serial = cert.serial.clone();
     // A DER INTEGER whose top bit is set needs a leading zero to stay positive.
@@ -375,8 +399,15 @@ mod tests {
     fn garbage_is_a_named_error() {
         let e = OcspResponse::from_der(b"\x30\x03\x0a\x01\x03", Source::Signature)
             .expect_err("tryLater");
-        assert!(e.contains("TryLater"), "{e}");
+        assert_eq!(
+            e,
+            OcspError::NotSuccessful {
+                status: "TryLater".into()
+            }
+        );
+        assert_eq!(e.to_string(), "the responder answered TryLater, not a status");
         let e = OcspResponse::from_der(b"nonsense", Source::Signature).expect_err("garbage");
-        assert!(e.contains("not an OCSP response"), "{e}");
+        assert!(matches!(e, OcspError::NotOcsp(_)), "{e:?}");
+        assert!(e.to_string().starts_with("not an OCSP response ("), "{e}");
     }
 }
