@@ -560,7 +560,10 @@ fn a_crl_is_fetched_once_and_kept_in_memory_and_on_disk() {
             "{}",
             details(s, CheckId::Revocation)
         );
-        assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, kyso::revocation::EvidenceKind::Crl);
+        assert_eq!(
+            s.revocation[0].evidence.as_ref().unwrap().kind,
+            kyso::revocation::EvidenceKind::Crl
+        );
     }
     assert_eq!(
         server.hits(crl_path),
@@ -647,7 +650,10 @@ fn b_lt_and_b_lta_documents_validate_offline() {
     assert!(s.revocation.iter().all(
         |c| c.evidence.as_ref().unwrap().source == Source::Dss || c.subject.contains("RootCA")
     ));
-    assert_eq!(s.revocation[0].evidence.as_ref().unwrap().kind, kyso::revocation::EvidenceKind::Ocsp);
+    assert_eq!(
+        s.revocation[0].evidence.as_ref().unwrap().kind,
+        kyso::revocation::EvidenceKind::Ocsp
+    );
 
     let mut lta = doc.clone();
     let mut spec = SigSpec::new("DocTimeStamp1", datetime!(2024-01-11 00:00:00 UTC));

@@ -113,6 +113,12 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return exit::USAGE;
         }
     };
+    // What the service does not tell its callers (the causes of internal errors) goes to
+    // stderr, one line per event.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let Some(rt) = super::runtime(err) else {
         return exit::OS_ERROR;
     };

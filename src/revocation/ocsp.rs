@@ -405,7 +405,10 @@ mod tests {
                 status: "TryLater".into()
             }
         );
-        assert_eq!(e.to_string(), "the responder answered TryLater, not a status");
+        assert_eq!(
+            e.to_string(),
+            "the responder answered TryLater, not a status"
+        );
         let e = OcspResponse::from_der(b"nonsense", Source::Signature).expect_err("garbage");
         assert!(matches!(e, OcspError::NotOcsp(_)), "{e:?}");
         assert!(e.to_string().starts_with("not an OCSP response ("), "{e}");

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod error;
 pub mod proto;
 mod unhandled;
 
@@ -26,6 +27,7 @@ use crate::audit::{self, AuditLog, Entry};
 use crate::report::{render_text, Lang};
 use crate::verify::Context;
 use config::{Config, Role};
+use error::Refusal;
 use proto::audit_service_server::{AuditService, AuditServiceServer};
 use proto::verification_service_server::{VerificationService, VerificationServiceServer};
 
@@ -107,24 +109,44 @@ impl Principal {
     }
 }
 
+/// What a verification adds to its record.
+struct Outcome {
+    signatures: Vec<audit::SignatureSummary>,
+    verdict: String,
+    policy: Option<audit::PolicySummary>,
+    trust_fingerprint: String,
+}
+
 /// One request on its way to the audit log: what its record says before the outcome, and
-/// the deadline it must meet. Every call ends in exactly one record: [`Call::record`] for an
-/// answer, [`Call::reject`] for an error, or, when the handler is dropped unanswered (the
-/// caller cancelled or went away, or tonic gave up at the caller's `grpc-timeout`), a
-/// record of that, written as the call is dropped.
+/// the deadline it must meet. Every call ends in exactly one record: [`Call::run`] records
+/// the answer or the refusal; when the handler is dropped unanswered (the caller cancelled
+/// or went away, or tonic gave up at the caller's `grpc-timeout`), the call records that as
+/// it is dropped.
 struct Call {
     shared: Arc<Shared>,
     method: String,
     peer: String,
     principal: String,
+    /// The document's SHA-256 and size, once known.
     document: Option<(String, u64)>,
+    /// The document as received, until its hash is known: a refusal hashes it for its
+    /// record on the blocking pool, never on the reactor.
+    received: Option<bytes::Bytes>,
     metadata: audit::Metadata,
+    outcome: Option<Outcome>,
     /// The shorter of the caller's `grpc-timeout` and `request_timeout_seconds`.
     deadline: tokio::time::Instant,
     /// Whether the deadline is the caller's (shorter than the service's limit).
     callers_deadline: bool,
     recorded: bool,
 }
+
+/// A handler's answer, given the id of the record that holds it.
+type Answer<R> = Box<dyn FnOnce(String) -> R + Send>;
+
+/// A handler's body: what it does with the request once the caller is authorised.
+type Body<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Answer<R>, Refusal>> + Send + 'a>>;
 
 impl Call {
     fn new<T>(shared: &Arc<Shared>, request: &Request<T>, method: &str) -> Call {
@@ -147,14 +169,39 @@ impl Call {
                 .map_or_else(|| "unknown".into(), |a| a.to_string()),
             principal: String::new(),
             document: None,
+            received: None,
             metadata: audit::Metadata::default(),
+            outcome: None,
             deadline: tokio::time::Instant::now() + timeout,
             callers_deadline,
             recorded: false,
         }
     }
 
-    fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    /// Authorises the call for `role`, runs `body`, and records the outcome on every path:
+    /// the answer once its record is committed, else the refusal.
+    async fn run<T, R>(
+        shared: &Arc<Shared>,
+        request: Request<T>,
+        method: &str,
+        role: Role,
+        body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
+    ) -> Result<Response<R>, Status> {
+        let mut call = Call::new(shared, &request, method);
+        let outcome = match call.authorize(&request, role) {
+            Ok(_) => body(&mut call, request.into_inner()).await,
+            Err(refusal) => Err(refusal),
+        };
+        match outcome {
+            Ok(answer) => {
+                let id = call.record().await?;
+                Ok(Response::new(answer(id)))
+            }
+            Err(refusal) => Err(call.reject(refusal).await),
+        }
+    }
+
+    fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Refusal> {
         let config = &self.shared.config;
         if config.no_auth {
             return Ok(Principal {
@@ -163,16 +210,16 @@ impl Call {
             });
         }
         if let Some(value) = request.metadata().get("authorization") {
+            // The scheme is matched without case and the token without surrounding blanks
+            // (RFC 9110 §11.1: the scheme is case-insensitive).
             let token = value
                 .to_str()
                 .ok()
                 .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
+                    let (scheme, token) = v.trim().split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then_some(token)
                 })
-                .ok_or_else(|| {
-                    Status::unauthenticated("the authorization header is not \"Bearer <token>\"")
-                })?;
+                .ok_or(Refusal::MalformedAuthorization)?;
             let digest = hex::encode(openssl::sha::sha256(token.trim().as_bytes()));
             return config
                 .auth
@@ -183,7 +230,7 @@ impl Call {
                     name: t.principal.clone(),
                     roles: t.roles.clone(),
                 })
-                .ok_or_else(|| Status::unauthenticated("the bearer token is not known"));
+                .ok_or(Refusal::UnknownToken);
         }
         if let Some(subject) = client_subject(request) {
             return config
@@ -195,38 +242,32 @@ impl Call {
                     name: subject.clone(),
                     roles: c.roles.clone(),
                 })
-                .ok_or_else(|| {
-                    Status::permission_denied(format!(
-                        "the client certificate {subject} has no roles in [[auth.certificates]]"
-                    ))
-                });
+                .ok_or(Refusal::UnknownClientCertificate { subject });
         }
-        Err(Status::unauthenticated(
-            "no credentials: send \"authorization: Bearer <token>\"",
-        ))
+        Err(Refusal::NoCredentials)
     }
 
     /// Authenticates the caller and checks it holds `role`; also checks the request's
     /// `grpc-timeout` reads as one.
-    fn authorize<T>(&mut self, request: &Request<T>, role: Role) -> Result<Principal, Status> {
+    fn authorize<T>(&mut self, request: &Request<T>, role: Role) -> Result<Principal, Refusal> {
         let principal = self.authenticate(request)?;
         self.principal = principal.name.clone();
         if !principal.may(role) {
-            let needed = match role {
-                Role::Verifier => "verifier",
-                Role::Auditor => "auditor",
-                Role::Admin => "admin",
-            };
-            return Err(Status::permission_denied(format!(
-                "{} may not call {}: it needs the {needed} role",
-                principal.name, self.method
-            )));
+            return Err(Refusal::Forbidden {
+                principal: principal.name,
+                method: self.method.clone(),
+                role: match role {
+                    Role::Verifier => "verifier",
+                    Role::Auditor => "auditor",
+                    Role::Admin => "admin",
+                },
+            });
         }
         if let Some(v) = request.metadata().get("grpc-timeout") {
             if v.to_str().ok().and_then(grpc_timeout).is_none() {
-                return Err(Status::invalid_argument(format!(
-                    "the grpc-timeout header {v:?} is not 1 to 8 digits and a unit (H, M, S, m, u, n)"
-                )));
+                return Err(Refusal::BadTimeout {
+                    value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                });
             }
         }
         Ok(principal)
@@ -239,7 +280,7 @@ impl Call {
             .document
             .take()
             .map_or((None, None), |(s, n)| (Some(s), Some(n)));
-        Entry {
+        let mut entry = Entry {
             time: OffsetDateTime::now_utc(),
             principal: std::mem::take(&mut self.principal),
             peer: std::mem::take(&mut self.peer),
@@ -253,61 +294,81 @@ impl Call {
             kyso_version: env!("CARGO_PKG_VERSION").to_owned(),
             trust_fingerprint: self.shared.context.trust.fingerprint(),
             policy: None,
+        };
+        if let Some(o) = self.outcome.take() {
+            entry.signatures = o.signatures;
+            entry.verdict = o.verdict;
+            entry.policy = o.policy;
+            entry.trust_fingerprint = o.trust_fingerprint;
+        }
+        entry
+    }
+
+    /// The SHA-256 of a document received but not yet hashed, computed on the blocking pool.
+    async fn hash_received(&mut self) {
+        if let Some(bytes) = self.received.take() {
+            if self.document.is_none() {
+                let size = bytes.len() as u64;
+                let sha = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
+                    .await
+                    .unwrap_or_default();
+                self.document = Some((sha, size));
+            }
         }
     }
 
-    /// Records a rejected request and returns its status.
-    async fn reject(mut self, status: Status) -> Status {
+    /// Records a refused request and returns what the caller is told.
+    async fn reject(mut self, refusal: Refusal) -> Status {
+        self.hash_received().await;
+        let status = Status::from(refusal);
         let mut entry = self.entry();
         entry.error = Some(format!("{:?}: {}", status.code(), status.message()));
-        // The caller gets the rejection even if the log cannot take it; the log's own
+        // The caller gets the refusal even if the log cannot take it; the log's own
         // failure is what an operator sees in the next accepted request.
         let _ = self.shared.audit.append(entry).await;
         status
     }
 
-    /// Records an answered request, after `fill` has added its outcome; its id, once
-    /// committed.
-    async fn record(mut self, fill: impl FnOnce(&mut Entry)) -> Result<String, Status> {
-        let mut entry = self.entry();
-        fill(&mut entry);
+    /// Records an answered request; its id, once committed.
+    async fn record(mut self) -> Result<String, Status> {
+        self.received = None;
+        let entry = self.entry();
         self.shared
             .audit
             .append(entry)
             .await
             .map(|seq| seq.to_string())
-            .map_err(|e| {
-                Status::unavailable(format!("the audit log cannot record the answer: {e}"))
-            })
+            .map_err(|e| Status::from(Refusal::AuditWrite(e)))
     }
 
-    fn check_document(&self, document: &[u8]) -> Result<(), Status> {
+    /// Takes the document of the request: checked against the limits, kept for the record.
+    fn receive(&mut self, document: &bytes::Bytes) -> Result<(), Refusal> {
+        self.received = Some(document.clone());
         let limit = self.shared.config.max_document_bytes;
         if document.is_empty() {
-            return Err(Status::invalid_argument("the document is empty"));
+            return Err(Refusal::EmptyDocument);
         }
         if document.len() > limit {
-            return Err(Status::resource_exhausted(format!(
-                "the document has {} bytes; this service accepts at most {limit}",
-                document.len(),
-            )));
+            return Err(Refusal::DocumentTooLarge {
+                size: document.len(),
+                limit,
+            });
         }
         Ok(())
     }
 
-    fn deadline_exceeded(&self, waiting_for: &str) -> Status {
-        let limit = self.shared.config.request_timeout_seconds.max(1);
-        Status::deadline_exceeded(if self.callers_deadline {
-            format!(
-                "the caller's deadline (grpc-timeout) passed while {waiting_for}; this \
-                 service allows up to {limit} s"
-            )
-        } else {
-            format!(
-                "this service's limit of {limit} s per request (request_timeout_seconds) \
-                 passed while {waiting_for}"
-            )
-        })
+    /// The document's hash is known (the report or the work carries it).
+    fn hashed(&mut self, sha256: String, size: u64) {
+        self.received = None;
+        self.document = Some((sha256, size));
+    }
+
+    fn deadline_exceeded(&self, waiting_for: &'static str) -> Refusal {
+        Refusal::Deadline {
+            callers: self.callers_deadline,
+            limit_seconds: self.shared.config.request_timeout_seconds.max(1),
+            waiting_for,
+        }
     }
 
     /// Runs `work` on the blocking pool, at most `max_concurrent_verifications` at once,
@@ -315,12 +376,12 @@ impl Call {
     async fn cpu<R: Send + 'static>(
         &self,
         work: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<R, Status> {
+    ) -> Result<R, Refusal> {
         let permit =
             tokio::time::timeout_at(self.deadline, self.shared.cpu.clone().acquire_owned())
                 .await
                 .map_err(|_| self.deadline_exceeded("it waited for a free worker"))?
-                .map_err(|_| Status::unavailable("the service is shutting down"))?;
+                .map_err(|_| Refusal::ShuttingDown)?;
         let job = tokio::task::spawn_blocking(move || {
             let answer = work();
             drop(permit);
@@ -329,7 +390,7 @@ impl Call {
         tokio::time::timeout_at(self.deadline, job)
             .await
             .map_err(|_| self.deadline_exceeded("kyso was working on it"))?
-            .map_err(|e| Status::internal(format!("the work failed unexpectedly: {e}")))
+            .map_err(Refusal::WorkerFailed)
     }
 }
 
@@ -342,6 +403,7 @@ impl Drop for Call {
         // `grpc-timeout` itself (and so does the caller), or the caller cancelled or went
         // away.
         let expired = tokio::time::Instant::now() >= self.deadline;
+        let received = self.received.take();
         let mut entry = self.entry();
         entry.error = Some(if expired {
             format!(
@@ -356,7 +418,21 @@ impl Drop for Call {
                 "the caller cancelled the request or closed the connection before the answer"
             )
         });
-        self.shared.audit.append_detached(entry);
+        let audit = self.shared.clone();
+        match (received, tokio::runtime::Handle::try_current()) {
+            // The document's hash is computed on the blocking pool, then the record handed
+            // over.
+            (Some(bytes), Ok(runtime)) if entry.document_sha256.is_none() => {
+                runtime.spawn_blocking(move || {
+                    entry.document_size = Some(bytes.len() as u64);
+                    entry.document_sha256 = Some(sha256_hex(&bytes));
+                    audit.audit.append_detached(entry);
+                });
+            }
+            _ => {
+                audit.audit.append_detached(entry);
+            }
+        }
     }
 }
 
@@ -402,98 +478,104 @@ const VERIFY_STREAM: &str = "/kyso.v1.VerificationService/VerifyDocumentStream";
 const EXTRACT: &str = "/kyso.v1.VerificationService/ExtractSignatures";
 const SIGNED_REVISION: &str = "/kyso.v1.VerificationService/GetSignedRevision";
 
-/// Verifies and records: the shared tail of the two verify calls.
-async fn verify_and_record(
-    mut call: Call,
+impl Shared {
+    /// The context a request's options choose: a trust profile's, or the default one.
+    fn context_for(&self, options: &proto::VerifyOptions) -> Result<Context, Refusal> {
+        let mut ctx = if options.trust_profile.is_empty() {
+            self.context.clone()
+        } else if let Some(c) = self.profiles.get(&options.trust_profile) {
+            c.clone()
+        } else {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            return Err(Refusal::UnknownTrustProfile {
+                name: options.trust_profile.clone(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        ctx.now = OffsetDateTime::now_utc();
+        ctx.at = options
+            .validation_time
+            .as_ref()
+            .and_then(convert::from_timestamp);
+        if !options.policy.is_empty() {
+            ctx.policy.choice = options.policy.parse()?;
+        }
+        if let Some(e) = proto::ExpectedProfile::try_from(options.expect)
+            .ok()
+            .and_then(convert::from_expected)
+        {
+            ctx.policy.expect = e;
+        }
+        Ok(ctx)
+    }
+}
+
+/// Verifies and notes the outcome: the shared body of the two verify calls.
+async fn verify_document(
+    call: &mut Call,
     document: bytes::Bytes,
     options: Option<proto::VerifyOptions>,
-) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-    if let Err(status) = call.check_document(&document) {
-        call.document = Some((sha256_hex(&document), document.len() as u64));
-        return Err(call.reject(status).await);
-    }
-    // The report carries the document's SHA-256; hash here only if it cannot be read.
+) -> Result<Answer<proto::VerifyDocumentResponse>, Refusal> {
+    call.receive(&document)?;
     let size = document.len() as u64;
     let options = options.unwrap_or_default();
-    let mut ctx = if options.trust_profile.is_empty() {
-        call.shared.context.clone()
-    } else if let Some(c) = call.shared.profiles.get(&options.trust_profile) {
-        c.clone()
-    } else {
-        let known: Vec<&str> = call.shared.profiles.keys().map(String::as_str).collect();
-        let status = Status::invalid_argument(format!(
-            "unknown trust profile {:?}; this service has: {}",
-            options.trust_profile,
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        ));
-        call.document = Some((sha256_hex(&document), size));
-        return Err(call.reject(status).await);
-    };
-    ctx.now = OffsetDateTime::now_utc();
-    ctx.at = options
-        .validation_time
-        .as_ref()
-        .and_then(convert::from_timestamp);
-    if !options.policy.is_empty() {
-        match options.policy.parse() {
-            Ok(p) => ctx.policy.choice = p,
-            Err(e) => {
-                call.document = Some((sha256_hex(&document), size));
-                return Err(call.reject(Status::invalid_argument(e.to_string())).await);
-            }
-        }
-    }
-    if let Some(e) = proto::ExpectedProfile::try_from(options.expect)
-        .ok()
-        .and_then(convert::from_expected)
-    {
-        ctx.policy.expect = e;
-    }
+    let ctx = call.shared.context_for(&options)?;
     let lang = if options.locale == proto::Locale::En as i32 {
         Lang::En
     } else {
         Lang::Vi
     };
-    let sha = sha256_hex_lazily(&document);
-    let outcome = call
-        .cpu(move || crate::verify(&document, &ctx).map_err(|e| (e, sha256_hex(&document))))
-        .await;
-    let report = match outcome {
-        Ok(Ok(r)) => r,
-        Ok(Err((e, sha))) => {
-            call.document = Some((sha, size));
-            let status = Status::invalid_argument(format!("the document cannot be evaluated: {e}"));
-            return Err(call.reject(status).await);
-        }
-        Err(status) => {
-            call.document = Some((sha(), size));
-            return Err(call.reject(status).await);
-        }
-    };
-    call.document = Some((report.sha256.clone(), size));
-    let id = call
-        .record(|entry| {
-            entry.signatures = Entry::summarize(&report);
-            entry.verdict = audit::name(&report.verdict);
-            entry.policy = report.policy.as_ref().map(audit::PolicySummary::of);
-            entry.trust_fingerprint = report.trust_fingerprint.clone();
-        })
-        .await?;
-    Ok(Response::new(proto::VerifyDocumentResponse {
+    let report = call
+        .cpu(move || crate::verify(&document, &ctx))
+        .await?
+        .map_err(|e| Refusal::Unevaluable {
+            reason: error::chain(&e),
+        })?;
+    call.hashed(report.sha256.clone(), size);
+    call.outcome = Some(Outcome {
+        signatures: Entry::summarize(&report),
+        verdict: audit::name(&report.verdict),
+        policy: report.policy.as_ref().map(audit::PolicySummary::of),
+        trust_fingerprint: report.trust_fingerprint.clone(),
+    });
+    Ok(Box::new(move |id| proto::VerifyDocumentResponse {
         summary: render_text(&report, "", lang),
         report: Some(convert::report(&report)),
         audit_record_id: id,
     }))
 }
 
-/// The document's SHA-256, computed only if asked for (the report usually carries it).
-fn sha256_hex_lazily(document: &bytes::Bytes) -> impl FnOnce() -> String {
-    let document = document.clone();
-    move || sha256_hex(&document)
+/// Receives a streamed document within the size limit and the call's deadline.
+async fn receive_stream(
+    call: &mut Call,
+    mut stream: tonic::Streaming<proto::VerifyDocumentChunk>,
+) -> Result<(bytes::Bytes, Option<proto::VerifyOptions>), Refusal> {
+    let limit = call.shared.config.max_document_bytes;
+    let mut document = Vec::new();
+    let mut options = None;
+    let mut first = true;
+    loop {
+        let chunk = match tokio::time::timeout_at(call.deadline, stream.next()).await {
+            Ok(Some(Ok(c))) => c,
+            Ok(None) => break,
+            Ok(Some(Err(status))) => return Err(Refusal::Transport(status)),
+            Err(_) => return Err(call.deadline_exceeded("the document was still arriving")),
+        };
+        if first {
+            call.metadata = convert::metadata(chunk.metadata);
+            options = chunk.options;
+            first = false;
+        }
+        if document.len() + chunk.data.len() > limit {
+            return Err(Refusal::StreamTooLarge { limit });
+        }
+        document.extend_from_slice(&chunk.data);
+    }
+    Ok((document.into(), options))
 }
 
 #[tonic::async_trait]
@@ -502,156 +584,113 @@ impl VerificationService for Verification {
         &self,
         request: Request<proto::VerifyDocumentRequest>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, VERIFY);
-        if let Err(status) = call.authorize(&request, Role::Verifier) {
-            return Err(call.reject(status).await);
-        }
-        let req = request.into_inner();
-        call.metadata = convert::metadata(req.metadata);
-        verify_and_record(call, req.document, req.options).await
+        Call::run(&self.0, request, VERIFY, Role::Verifier, |call, req| {
+            Box::pin(async move {
+                call.metadata = convert::metadata(req.metadata);
+                verify_document(call, req.document, req.options).await
+            })
+        })
+        .await
     }
 
     async fn verify_document_stream(
         &self,
         request: Request<tonic::Streaming<proto::VerifyDocumentChunk>>,
     ) -> Result<Response<proto::VerifyDocumentResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, VERIFY_STREAM);
-        if let Err(status) = call.authorize(&request, Role::Verifier) {
-            return Err(call.reject(status).await);
-        }
-        let limit = call.shared.config.max_document_bytes;
-        let mut stream = request.into_inner();
-        let mut document = Vec::new();
-        let mut options = None;
-        let mut first = true;
-        loop {
-            let chunk = match tokio::time::timeout_at(call.deadline, stream.next()).await {
-                Ok(Some(Ok(c))) => c,
-                Ok(None) => break,
-                Ok(Some(Err(status))) => return Err(call.reject(status).await),
-                Err(_) => {
-                    let status = call.deadline_exceeded("the document was still arriving");
-                    return Err(call.reject(status).await);
-                }
-            };
-            if first {
-                call.metadata = convert::metadata(chunk.metadata);
-                options = chunk.options;
-                first = false;
-            }
-            if document.len() + chunk.data.len() > limit {
-                let status = Status::resource_exhausted(format!(
-                    "the document is over {limit} bytes, the most this service accepts"
-                ));
-                return Err(call.reject(status).await);
-            }
-            document.extend_from_slice(&chunk.data);
-        }
-        verify_and_record(call, document.into(), options).await
+        Call::run(
+            &self.0,
+            request,
+            VERIFY_STREAM,
+            Role::Verifier,
+            |call, stream| {
+                Box::pin(async move {
+                    let (document, options) = receive_stream(call, stream).await?;
+                    verify_document(call, document, options).await
+                })
+            },
+        )
+        .await
     }
 
     async fn extract_signatures(
         &self,
         request: Request<proto::ExtractSignaturesRequest>,
     ) -> Result<Response<proto::ExtractSignaturesResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, EXTRACT);
-        if let Err(status) = call.authorize(&request, Role::Verifier) {
-            return Err(call.reject(status).await);
-        }
-        let req = request.into_inner();
-        call.metadata = convert::metadata(req.metadata);
-        let size = req.document.len() as u64;
-        let sha = sha256_hex_lazily(&req.document);
-        if let Err(status) = call.check_document(&req.document) {
-            call.document = Some((sha(), size));
-            return Err(call.reject(status).await);
-        }
-        let document = req.document;
-        let done = call
-            .cpu(move || {
-                let parsed = crate::pdf::PdfFile::parse(&document)
-                    .map(|pdf| (extracted(&pdf), pdf.revisions.len()));
-                (sha256_hex(&document), parsed)
+        Call::run(&self.0, request, EXTRACT, Role::Verifier, |call, req| {
+            Box::pin(async move {
+                call.metadata = convert::metadata(req.metadata);
+                call.receive(&req.document)?;
+                let size = req.document.len() as u64;
+                let document = req.document;
+                let (sha256, parsed) = call
+                    .cpu(move || {
+                        let parsed = crate::pdf::PdfFile::parse(&document)
+                            .map(|pdf| (extracted(&pdf), pdf.revisions.len()));
+                        (sha256_hex(&document), parsed)
+                    })
+                    .await?;
+                call.hashed(sha256.clone(), size);
+                let ((signatures, unsigned_fields), revisions) =
+                    parsed.map_err(|e| Refusal::Unreadable {
+                        reason: error::chain(&e),
+                    })?;
+                let answer: Answer<_> = Box::new(move |id| proto::ExtractSignaturesResponse {
+                    sha256,
+                    revisions: revisions as u32,
+                    signatures,
+                    unsigned_fields,
+                    audit_record_id: id,
+                });
+                Ok(answer)
             })
-            .await;
-        let (sha256, parsed) = match done {
-            Ok(d) => d,
-            Err(status) => {
-                call.document = Some((sha(), size));
-                return Err(call.reject(status).await);
-            }
-        };
-        call.document = Some((sha256.clone(), size));
-        let ((signatures, unsigned_fields), revisions) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                let status = Status::invalid_argument(format!("the document cannot be read: {e}"));
-                return Err(call.reject(status).await);
-            }
-        };
-        let id = call.record(|_| {}).await?;
-        Ok(Response::new(proto::ExtractSignaturesResponse {
-            sha256,
-            revisions: revisions as u32,
-            signatures,
-            unsigned_fields,
-            audit_record_id: id,
-        }))
+        })
+        .await
     }
 
     async fn get_signed_revision(
         &self,
         request: Request<proto::GetSignedRevisionRequest>,
     ) -> Result<Response<proto::GetSignedRevisionResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, SIGNED_REVISION);
-        if let Err(status) = call.authorize(&request, Role::Verifier) {
-            return Err(call.reject(status).await);
-        }
-        let req = request.into_inner();
-        call.metadata = convert::metadata(req.metadata);
-        let size = req.document.len() as u64;
-        let sha = sha256_hex_lazily(&req.document);
-        if let Err(status) = call.check_document(&req.document) {
-            call.document = Some((sha(), size));
-            return Err(call.reject(status).await);
-        }
-        if req.signature == 0 {
-            call.document = Some((sha(), size));
-            let status = Status::invalid_argument("signature numbers start at 1");
-            return Err(call.reject(status).await);
-        }
-        let (document, number) = (req.document, req.signature as usize);
-        let done = call
-            .cpu(move || {
-                let signed =
-                    crate::signed_version(&document, number).map(|b| (b.to_vec(), sha256_hex(b)));
-                (sha256_hex(&document), signed)
-            })
-            .await;
-        let (document_sha256, signed) = match done {
-            Ok(d) => d,
-            Err(status) => {
-                call.document = Some((sha(), size));
-                return Err(call.reject(status).await);
-            }
-        };
-        call.document = Some((document_sha256, size));
-        let (signed_revision, sha256) = match signed {
-            Ok(s) => s,
-            Err(e) => {
-                let status = match e {
-                    crate::ExtractError::NoSuchSignature { .. } => Status::not_found(e.to_string()),
-                    e => Status::invalid_argument(e.to_string()),
-                };
-                return Err(call.reject(status).await);
-            }
-        };
-        let id = call.record(|_| {}).await?;
-        Ok(Response::new(proto::GetSignedRevisionResponse {
-            sha256,
-            signed_revision,
-            audit_record_id: id,
-        }))
+        Call::run(
+            &self.0,
+            request,
+            SIGNED_REVISION,
+            Role::Verifier,
+            |call, req| {
+                Box::pin(async move {
+                    call.metadata = convert::metadata(req.metadata);
+                    call.receive(&req.document)?;
+                    if req.signature == 0 {
+                        return Err(Refusal::SignatureZero);
+                    }
+                    let size = req.document.len() as u64;
+                    let (document, number) = (req.document, req.signature as usize);
+                    let (document_sha256, signed) = call
+                        .cpu(move || {
+                            let signed = crate::signed_version(&document, number)
+                                .map(|b| (b.to_vec(), sha256_hex(b)));
+                            (sha256_hex(&document), signed)
+                        })
+                        .await?;
+                    call.hashed(document_sha256, size);
+                    let (signed_revision, sha256) = signed.map_err(|e| match e {
+                        crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
+                            reason: e.to_string(),
+                        },
+                        e => Refusal::Unreadable {
+                            reason: error::chain(&e),
+                        },
+                    })?;
+                    let answer: Answer<_> = Box::new(move |id| proto::GetSignedRevisionResponse {
+                        sha256,
+                        signed_revision,
+                        audit_record_id: id,
+                    });
+                    Ok(answer)
+                })
+            },
+        )
+        .await
     }
 }
 
@@ -695,157 +734,137 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::QueryRecordsRequest>,
     ) -> Result<Response<proto::QueryRecordsResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/QueryRecords");
-        if let Err(status) = call.authorize(&request, Role::Auditor) {
-            return Err(call.reject(status).await);
-        }
-        let r = request.into_inner();
-        let limit = match r.page_size {
-            0 => 50,
-            n => n.min(1000) as usize,
-        };
-        let before = match r.page_token.as_str() {
-            "" => None,
-            t => match t.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    let status = Status::invalid_argument("the page token is not one kyso gave");
-                    return Err(call.reject(status).await);
-                }
-            },
-        };
-        let query = audit::Query {
-            document_sha256: r.document_sha256,
-            signer_name: r.signer_name,
-            certificate_sha256: r.certificate_sha256,
-            signer_serial: r.signer_serial,
-            organization: r.organization,
-            verdict: r.verdict,
-            caller: r.caller,
-            from: r.from.as_ref().and_then(convert::from_timestamp),
-            to: r.to.as_ref().and_then(convert::from_timestamp),
-            document_number: r.document_number,
-            before,
-            limit: limit + 1,
-        };
-        let store = call.shared.audit.store().clone();
-        let found = call.cpu(move || store.query(&query)).await;
-        let mut records = match found {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
-            Err(status) => return Err(call.reject(status).await),
-        };
-        let next_page_token = if records.len() > limit {
-            records.truncate(limit);
-            records
-                .last()
-                .map(|r| r.sequence.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        call.record(|_| {}).await?;
-        Ok(Response::new(proto::QueryRecordsResponse {
-            records: records.iter().map(convert::record).collect(),
-            next_page_token,
-        }))
+        const METHOD: &str = "/kyso.v1.AuditService/QueryRecords";
+        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
+            Box::pin(async move {
+                let limit = match r.page_size {
+                    0 => 50,
+                    n => n.min(1000) as usize,
+                };
+                let before = match r.page_token.as_str() {
+                    "" => None,
+                    t => Some(t.parse::<u64>().map_err(|_| Refusal::BadPageToken)?),
+                };
+                let query = audit::Query {
+                    document_sha256: r.document_sha256,
+                    signer_name: r.signer_name,
+                    certificate_sha256: r.certificate_sha256,
+                    signer_serial: r.signer_serial,
+                    organization: r.organization,
+                    verdict: r.verdict,
+                    caller: r.caller,
+                    from: r.from.as_ref().and_then(convert::from_timestamp),
+                    to: r.to.as_ref().and_then(convert::from_timestamp),
+                    document_number: r.document_number,
+                    before,
+                    limit: limit + 1,
+                };
+                let store = call.shared.audit.store().clone();
+                let mut records = call
+                    .cpu(move || store.query(&query))
+                    .await?
+                    .map_err(Refusal::AuditRead)?;
+                let next_page_token = if records.len() > limit {
+                    records.truncate(limit);
+                    records
+                        .last()
+                        .map(|r| r.sequence.to_string())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                let answer: Answer<_> = Box::new(move |_| proto::QueryRecordsResponse {
+                    records: records.iter().map(convert::record).collect(),
+                    next_page_token,
+                });
+                Ok(answer)
+            })
+        })
+        .await
     }
 
     async fn get_record(
         &self,
         request: Request<proto::GetRecordRequest>,
     ) -> Result<Response<proto::AuditRecord>, Status> {
-        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/GetRecord");
-        if let Err(status) = call.authorize(&request, Role::Auditor) {
-            return Err(call.reject(status).await);
-        }
-        let id = request.into_inner().id;
-        let Ok(sequence) = id.parse::<u64>() else {
-            let status = Status::invalid_argument(format!("{id:?} is not a record id"));
-            return Err(call.reject(status).await);
-        };
-        let store = call.shared.audit.store().clone();
-        let found = match call.cpu(move || store.get(sequence)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
-            Err(status) => return Err(call.reject(status).await),
-        };
-        let Some(record) = found else {
-            return Err(call
-                .reject(Status::not_found(format!("no record {id}")))
-                .await);
-        };
-        call.record(|_| {}).await?;
-        Ok(Response::new(convert::record(&record)))
+        const METHOD: &str = "/kyso.v1.AuditService/GetRecord";
+        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
+            Box::pin(async move {
+                let id = r.id;
+                let sequence = id
+                    .parse::<u64>()
+                    .map_err(|_| Refusal::BadRecordId { id: id.clone() })?;
+                let store = call.shared.audit.store().clone();
+                let record = call
+                    .cpu(move || store.get(sequence))
+                    .await?
+                    .map_err(Refusal::AuditRead)?
+                    .ok_or(Refusal::NoRecord { id })?;
+                let answer: Answer<_> = Box::new(move |_| convert::record(&record));
+                Ok(answer)
+            })
+        })
+        .await
     }
 
     async fn verify_log(
         &self,
         request: Request<proto::VerifyLogRequest>,
     ) -> Result<Response<proto::VerifyLogResponse>, Status> {
-        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/VerifyLog");
-        if let Err(status) = call.authorize(&request, Role::Auditor) {
-            return Err(call.reject(status).await);
-        }
-        let r = request.into_inner();
-        let kept = match r
-            .kept_checkpoints
-            .iter()
-            .map(convert::from_checkpoint)
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(k) => k,
-            Err(e) => return Err(call.reject(Status::invalid_argument(e.to_string())).await),
-        };
-        let shared = call.shared.clone();
-        let to = (r.to_sequence > 0).then_some(r.to_sequence);
-        let checked = call
-            .cpu(move || {
-                audit::verify_log(
-                    shared.audit.store().as_ref(),
-                    shared.audit.key().public_key(),
-                    r.from_sequence,
-                    to,
-                    &kept,
-                )
+        const METHOD: &str = "/kyso.v1.AuditService/VerifyLog";
+        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
+            Box::pin(async move {
+                let kept = r
+                    .kept_checkpoints
+                    .iter()
+                    .map(convert::from_checkpoint)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let shared = call.shared.clone();
+                let to = (r.to_sequence > 0).then_some(r.to_sequence);
+                let check = call
+                    .cpu(move || {
+                        audit::verify_log(
+                            shared.audit.store().as_ref(),
+                            shared.audit.key().public_key(),
+                            r.from_sequence,
+                            to,
+                            &kept,
+                        )
+                    })
+                    .await?
+                    .map_err(Refusal::AuditRead)?;
+                let answer: Answer<_> = Box::new(move |_| proto::VerifyLogResponse {
+                    ok: check.ok,
+                    records_checked: check.records_checked,
+                    checkpoints_checked: check.checkpoints_checked,
+                    first_bad_sequence: check.first_bad_sequence,
+                    problem: check.problem,
+                });
+                Ok(answer)
             })
-            .await;
-        let check = match checked {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
-            Err(status) => return Err(call.reject(status).await),
-        };
-        call.record(|_| {}).await?;
-        Ok(Response::new(proto::VerifyLogResponse {
-            ok: check.ok,
-            records_checked: check.records_checked,
-            checkpoints_checked: check.checkpoints_checked,
-            first_bad_sequence: check.first_bad_sequence,
-            problem: check.problem,
-        }))
+        })
+        .await
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::Checkpoint>, Status> {
-        let mut call = Call::new(&self.0, &request, "/kyso.v1.AuditService/GetCheckpoint");
-        if let Err(status) = call.authorize(&request, Role::Auditor) {
-            return Err(call.reject(status).await);
-        }
-        let store = call.shared.audit.store().clone();
-        let cp = match call.cpu(move || store.latest_checkpoint()).await {
-            Ok(Ok(cp)) => cp,
-            Ok(Err(e)) => return Err(call.reject(Status::unavailable(e.to_string())).await),
-            Err(status) => return Err(call.reject(status).await),
-        };
-        let Some(cp) = cp else {
-            let status = Status::not_found("no checkpoint has been signed yet");
-            return Err(call.reject(status).await);
-        };
-        let public_key_pem = call.shared.audit.key().public_key_pem();
-        call.record(|_| {}).await?;
-        Ok(Response::new(convert::checkpoint(&cp, public_key_pem)))
+        const METHOD: &str = "/kyso.v1.AuditService/GetCheckpoint";
+        Call::run(&self.0, request, METHOD, Role::Auditor, |call, _| {
+            Box::pin(async move {
+                let store = call.shared.audit.store().clone();
+                let cp = call
+                    .cpu(move || store.latest_checkpoint())
+                    .await?
+                    .map_err(Refusal::AuditRead)?
+                    .ok_or(Refusal::NoCheckpoint)?;
+                let public_key_pem = call.shared.audit.key().public_key_pem();
+                let answer: Answer<_> = Box::new(move |_| convert::checkpoint(&cp, public_key_pem));
+                Ok(answer)
+            })
+        })
+        .await
     }
 }
 

@@ -134,7 +134,9 @@ impl Pending {
             )),
             _ => refusal,
         };
-        call.reject(status).await.into_http()
+        call.reject(super::Refusal::Transport(status))
+            .await
+            .into_http()
     }
 }
 

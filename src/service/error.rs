@@ -1,0 +1,358 @@
+//! Why the service refuses or fails a call, and what the caller is told: one enum, mapped to
+//! the wire in one place.
+//!
+//! Each refusal has one status code. What the caller may fix (a bad argument, a missing role)
+//! is said in full; what is the service's own trouble (the audit store, a worker that died) is
+//! logged with its causes and reported to the caller only as what failed, never with the
+//! details of the machine.
+
+use crate::audit::AuditError;
+use crate::names::UnknownName;
+use crate::service::convert::CheckpointError;
+
+/// Why a call did not get its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("no credentials: send \"authorization: Bearer <token>\"")]
+    NoCredentials,
+    #[error("the authorization header is not \"Bearer <token>\"")]
+    MalformedAuthorization,
+    #[error("the bearer token is not known")]
+    UnknownToken,
+    #[error("the client certificate {subject} has no roles in [[auth.certificates]]")]
+    UnknownClientCertificate { subject: String },
+    #[error("{principal} may not call {method}: it needs the {role} role")]
+    Forbidden {
+        principal: String,
+        method: String,
+        role: &'static str,
+    },
+    #[error(
+        "the grpc-timeout header {value:?} is not 1 to 8 digits and a unit (H, M, S, m, u, n)"
+    )]
+    BadTimeout { value: String },
+    #[error("the document is empty")]
+    EmptyDocument,
+    #[error("the document has {size} bytes; this service accepts at most {limit}")]
+    DocumentTooLarge { size: usize, limit: usize },
+    #[error("the document is over {limit} bytes, the most this service accepts")]
+    StreamTooLarge { limit: usize },
+    #[error("unknown trust profile {name:?}; this service has: {known}")]
+    UnknownTrustProfile { name: String, known: String },
+    #[error(transparent)]
+    UnknownName(#[from] UnknownName),
+    #[error("the document cannot be evaluated: {reason}")]
+    Unevaluable { reason: String },
+    #[error("the document cannot be read: {reason}")]
+    Unreadable { reason: String },
+    #[error("{reason}")]
+    NoSuchSignature { reason: String },
+    #[error("signature numbers start at 1")]
+    SignatureZero,
+    #[error("the page token is not one kyso gave")]
+    BadPageToken,
+    #[error("{id:?} is not a record id")]
+    BadRecordId { id: String },
+    #[error("no record {id}")]
+    NoRecord { id: String },
+    #[error("no checkpoint has been signed yet")]
+    NoCheckpoint,
+    #[error(transparent)]
+    BadCheckpoint(#[from] CheckpointError),
+    #[error("{}", deadline_text(*callers, *limit_seconds, waiting_for))]
+    Deadline {
+        /// Whether the caller's `grpc-timeout` was the shorter one.
+        callers: bool,
+        limit_seconds: u64,
+        waiting_for: &'static str,
+    },
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    #[error("the work failed unexpectedly")]
+    WorkerFailed(#[source] tokio::task::JoinError),
+    #[error("the audit log cannot be read")]
+    AuditRead(#[source] AuditError),
+    #[error("the audit log cannot record the answer")]
+    AuditWrite(#[source] AuditError),
+    /// A status tonic gave (a stream that broke while the document arrived).
+    #[error("{}", .0.message())]
+    Transport(tonic::Status),
+}
+
+fn deadline_text(callers: bool, limit: u64, waiting_for: &str) -> String {
+    if callers {
+        format!(
+            "the caller's deadline (grpc-timeout) passed while {waiting_for}; this service \
+             allows up to {limit} s"
+        )
+    } else {
+        format!(
+            "this service's limit of {limit} s per request (request_timeout_seconds) passed \
+             while {waiting_for}"
+        )
+    }
+}
+
+impl Refusal {
+    /// The gRPC status code of the refusal.
+    pub fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            Refusal::NoCredentials | Refusal::MalformedAuthorization | Refusal::UnknownToken => {
+                Code::Unauthenticated
+            }
+            Refusal::UnknownClientCertificate { .. } | Refusal::Forbidden { .. } => {
+                Code::PermissionDenied
+            }
+            Refusal::BadTimeout { .. }
+            | Refusal::EmptyDocument
+            | Refusal::UnknownTrustProfile { .. }
+            | Refusal::UnknownName(_)
+            | Refusal::Unevaluable { .. }
+            | Refusal::Unreadable { .. }
+            | Refusal::SignatureZero
+            | Refusal::BadPageToken
+            | Refusal::BadRecordId { .. }
+            | Refusal::BadCheckpoint(_) => Code::InvalidArgument,
+            Refusal::DocumentTooLarge { .. } | Refusal::StreamTooLarge { .. } => {
+                Code::ResourceExhausted
+            }
+            Refusal::NoSuchSignature { .. } | Refusal::NoRecord { .. } | Refusal::NoCheckpoint => {
+                Code::NotFound
+            }
+            Refusal::Deadline { .. } => Code::DeadlineExceeded,
+            Refusal::ShuttingDown | Refusal::AuditRead(_) | Refusal::AuditWrite(_) => {
+                Code::Unavailable
+            }
+            Refusal::WorkerFailed(_) => Code::Internal,
+            Refusal::Transport(s) => s.code(),
+        }
+    }
+
+    /// Whether the cause is the service's own trouble: its details are logged, not sent.
+    fn internal(&self) -> bool {
+        matches!(
+            self,
+            Refusal::WorkerFailed(_) | Refusal::AuditRead(_) | Refusal::AuditWrite(_)
+        )
+    }
+}
+
+/// `error` and each of its causes: "the audit log cannot be read: audit store: disk I/O error".
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+impl From<Refusal> for tonic::Status {
+    fn from(refusal: Refusal) -> tonic::Status {
+        if let Refusal::Transport(status) = refusal {
+            return status;
+        }
+        if refusal.internal() {
+            tracing::error!(error = %chain(&refusal), "a call failed");
+        }
+        tonic::Status::new(refusal.code(), refusal.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn status(r: Refusal) -> tonic::Status {
+        tonic::Status::from(r)
+    }
+
+    #[test]
+    fn each_refusal_has_its_code_and_message() {
+        let cases: Vec<(Refusal, Code, &str)> = vec![
+            (
+                Refusal::NoCredentials,
+                Code::Unauthenticated,
+                "no credentials: send \"authorization: Bearer <token>\"",
+            ),
+            (
+                Refusal::MalformedAuthorization,
+                Code::Unauthenticated,
+                "the authorization header is not \"Bearer <token>\"",
+            ),
+            (
+                Refusal::UnknownToken,
+                Code::Unauthenticated,
+                "the bearer token is not known",
+            ),
+            (
+                Refusal::UnknownClientCertificate {
+                    subject: "CN=x".into(),
+                },
+                Code::PermissionDenied,
+                "the client certificate CN=x has no roles in [[auth.certificates]]",
+            ),
+            (
+                Refusal::Forbidden {
+                    principal: "dms".into(),
+                    method: "/kyso.v1.AuditService/GetRecord".into(),
+                    role: "auditor",
+                },
+                Code::PermissionDenied,
+                "dms may not call /kyso.v1.AuditService/GetRecord: it needs the auditor role",
+            ),
+            (
+                Refusal::BadTimeout { value: "9x".into() },
+                Code::InvalidArgument,
+                "the grpc-timeout header \"9x\" is not 1 to 8 digits and a unit (H, M, S, m, u, n)",
+            ),
+            (
+                Refusal::EmptyDocument,
+                Code::InvalidArgument,
+                "the document is empty",
+            ),
+            (
+                Refusal::DocumentTooLarge { size: 9, limit: 8 },
+                Code::ResourceExhausted,
+                "the document has 9 bytes; this service accepts at most 8",
+            ),
+            (
+                Refusal::StreamTooLarge { limit: 8 },
+                Code::ResourceExhausted,
+                "the document is over 8 bytes, the most this service accepts",
+            ),
+            (
+                Refusal::UnknownTrustProfile {
+                    name: "bcy".into(),
+                    known: "none".into(),
+                },
+                Code::InvalidArgument,
+                "unknown trust profile \"bcy\"; this service has: none",
+            ),
+            (
+                Refusal::from(
+                    "decree-31"
+                        .parse::<crate::policy::PolicyChoice>()
+                        .expect_err("no such policy"),
+                ),
+                Code::InvalidArgument,
+                "unknown policy \"decree-31\": decree-30, none",
+            ),
+            (
+                Refusal::Unevaluable {
+                    reason: "not a PDF".into(),
+                },
+                Code::InvalidArgument,
+                "the document cannot be evaluated: not a PDF",
+            ),
+            (
+                Refusal::Unreadable {
+                    reason: "not a PDF".into(),
+                },
+                Code::InvalidArgument,
+                "the document cannot be read: not a PDF",
+            ),
+            (
+                Refusal::NoSuchSignature {
+                    reason: "there is no signature 3: the file has 2".into(),
+                },
+                Code::NotFound,
+                "there is no signature 3: the file has 2",
+            ),
+            (
+                Refusal::SignatureZero,
+                Code::InvalidArgument,
+                "signature numbers start at 1",
+            ),
+            (
+                Refusal::BadPageToken,
+                Code::InvalidArgument,
+                "the page token is not one kyso gave",
+            ),
+            (
+                Refusal::BadRecordId { id: "x".into() },
+                Code::InvalidArgument,
+                "\"x\" is not a record id",
+            ),
+            (
+                Refusal::NoRecord { id: "7".into() },
+                Code::NotFound,
+                "no record 7",
+            ),
+            (
+                Refusal::NoCheckpoint,
+                Code::NotFound,
+                "no checkpoint has been signed yet",
+            ),
+            (
+                Refusal::from(CheckpointError::HeadHash { sequence: 4 }),
+                Code::InvalidArgument,
+                "checkpoint 4: head_hash is not 64 hex digits",
+            ),
+            (
+                Refusal::Deadline {
+                    callers: true,
+                    limit_seconds: 120,
+                    waiting_for: "it waited for a free worker",
+                },
+                Code::DeadlineExceeded,
+                "the caller's deadline (grpc-timeout) passed while it waited for a free worker; this service allows up to 120 s",
+            ),
+            (
+                Refusal::Deadline {
+                    callers: false,
+                    limit_seconds: 120,
+                    waiting_for: "kyso was working on it",
+                },
+                Code::DeadlineExceeded,
+                "this service's limit of 120 s per request (request_timeout_seconds) passed while kyso was working on it",
+            ),
+            (
+                Refusal::ShuttingDown,
+                Code::Unavailable,
+                "the service is shutting down",
+            ),
+            (
+                Refusal::AuditRead(AuditError::Closed),
+                Code::Unavailable,
+                "the audit log cannot be read",
+            ),
+            (
+                Refusal::AuditWrite(AuditError::NewerSchema { found: 9, known: 2 }),
+                Code::Unavailable,
+                "the audit log cannot record the answer",
+            ),
+            (
+                Refusal::Transport(tonic::Status::cancelled("gone")),
+                Code::Cancelled,
+                "gone",
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            let s = status(refusal);
+            assert_eq!(s.code(), code, "{message}");
+            assert_eq!(s.message(), message);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_died_is_internal_and_its_panic_is_not_sent() {
+        let join = tokio::spawn(async { panic!("secret detail") })
+            .await
+            .expect_err("the task panicked");
+        let s = status(Refusal::WorkerFailed(join));
+        assert_eq!(s.code(), Code::Internal);
+        assert_eq!(s.message(), "the work failed unexpectedly");
+    }
+
+    #[test]
+    fn the_store_details_stay_in_the_log() {
+        let e = AuditError::Store(rusqlite::Error::InvalidPath("/srv/secret/audit".into()));
+        let s = status(Refusal::AuditRead(e));
+        assert!(!s.message().contains("/srv/secret"), "{}", s.message());
+    }
+}
