@@ -13,14 +13,17 @@
 //! | [`cms`] | CMS SignedData: parsing, digests, signature values, ESS, TSTInfo (OpenSSL crypto) |
 //! | [`trust`] | trust anchors, intermediates, path building and RFC 5280 validation at a time; pinned trust profiles (`bcy`, `neac`) and the trust store |
 //! | [`timestamp`] | RFC 3161 tokens: imprint, token signature, TSA chain; the proven time |
-//! | [`ocsp`] | OCSP responses: reading, responder authorisation, answers; requests |
-//! | [`revocation`] | CRLs and OCSP responses from every source; a certificate's status at a time |
-//! | [`online`] | fetching CRLs, OCSP answers and caIssuers (HTTP, timeouts, size limits, cache) |
+//! | [`revocation`] | CRLs and OCSP responses from every source, fetched when allowed ([`revocation::fetch`]); a certificate's status at a time |
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`verify`] | the core function that runs the modules above over one document |
 //! | [`policy`] | signer roles (personal / organisation) and the `decree-30` rules for Vietnamese official documents |
-//! | [`cli`] | `kyso verify`, `kyso extract` and `kyso trust`: arguments, output, exit status (a thin layer over [`verify()`]) |
+//! | [`names`] | the one table of names of each enum (JSON, configuration, command line) |
+//! | [`service`] | `kyso serve`: the gRPC services, their refusals, configuration and protocol conversions |
+//! | [`audit`] | the audit log: records, hash chain, signed checkpoints, group commit, the SQLite store |
+//!
+//! The command line (`kyso verify`, `serve`, `audit`, `client`, `trust`) is the binary's
+//! (`src/cli/`), a thin layer over the library.
 //!
 //! Each module owns its error type. A signature that fails verification is not an error: it
 //! is a report that says FAILED. An `Err` means kyso could not evaluate the input at all.

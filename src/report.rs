@@ -2,8 +2,8 @@
 //! every check that led to them, the document verdict with its reasons, and their rendering
 //! as JSON and as text for a clerk, in Vietnamese or English.
 //!
-//! These types are the contract with every layer above the core (CLI, and later gRPC and the
-//! audit log); field names are the JSON names documented in the README.
+//! These types are the contract with every layer above the core (the command line, the gRPC
+//! service and its audit log); field names are the JSON names documented in the README.
 
 use std::fmt::Write as _;
 
@@ -221,7 +221,7 @@ pub struct CertificateRevocation {
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub reason: Option<String>,
-    /// The CRL that decided (`null` when nothing did).
+    /// The CRL or OCSP response that decided (`null` when nothing did).
     pub evidence: Option<crate::revocation::Evidence>,
 }
 

@@ -72,7 +72,9 @@ pub struct Context {
     pub trust: TrustStore,
     /// Validate every signature at this time instead of its claimed signing time.
     pub at: Option<OffsetDateTime>,
-    /// The time of the verification, used only when a signature names no time at all.
+    /// The time the verification runs at: the validation time of a signature that names no
+    /// time at all, and the clock by which fetched revocation data and cached answers are
+    /// still fresh.
     pub now: OffsetDateTime,
     pub algorithms: AlgorithmPolicy,
     /// CRLs the operator gave (`--crl`), beside those found in the document.
@@ -380,21 +382,21 @@ impl<'a> Prepared<'a> {
         }
         match dict.check_byte_range(bytes) {
             Ok(range) => {
-                if let Err(e) = dict.gap_in_own_object(&range) {
-                    p.fail(
+                match dict.gap_in_own_object(&range) {
+                    Err(e) => p.fail(
                         CheckId::ByteRange,
                         Indication::Failed,
                         SubIndication::FormatFailure,
                         e.to_string(),
-                    );
-                }
-                p.pass(
-                    CheckId::ByteRange,
-                    format!(
-                        "ByteRange {:?} is well formed and its gap is exactly /Contents",
-                        dict.byte_range_raw
                     ),
-                );
+                    Ok(()) => p.pass(
+                        CheckId::ByteRange,
+                        format!(
+                            "ByteRange {:?} is well formed and its gap is exactly /Contents",
+                            dict.byte_range_raw
+                        ),
+                    ),
+                }
                 p.range = Some(range);
                 let coverage = coverage(range.end(), bytes, pdf);
                 p.coverage = Some(coverage);

@@ -562,3 +562,40 @@ fn a_shared_cache_changes_no_outcome() {
         }
     }
 }
+
+#[test]
+fn no_report_passes_and_fails_the_same_check() {
+    // A signature whose gap lies outside its own dictionary (a rewritten signature
+    // dictionary) once got a byte_range check both FAILED and PASSED.
+    let dir = common::root().join("certs-test/pdf");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 40, "{} fixtures", files.len());
+    for path in files {
+        let bytes = std::fs::read(&path).expect("fixture");
+        let Ok(report) = kyso::verify(&bytes, &context()) else {
+            continue;
+        };
+        for s in &report.signatures {
+            for c in &s.checks {
+                let outcomes: Vec<_> = s
+                    .checks
+                    .iter()
+                    .filter(|o| o.id == c.id)
+                    .map(|o| o.outcome)
+                    .collect();
+                assert!(
+                    !(outcomes.contains(&Outcome::Passed) && outcomes.contains(&Outcome::Failed)),
+                    "{}: {:?} is {:?}",
+                    path.display(),
+                    c.id,
+                    outcomes
+                );
+            }
+        }
+    }
+}

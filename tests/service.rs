@@ -1526,3 +1526,125 @@ async fn a_caller_gone_mid_message_is_recorded() {
     assert!(error.starts_with("Cancelled"), "{error}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_follows_pages_past_the_services_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1,205 records, more than one page of 1,000.
+    let log = kyso::service::open_audit(dir.path()).unwrap();
+    for i in 0..1205u64 {
+        log.append(kyso::audit::Entry {
+            time: time::OffsetDateTime::now_utc(),
+            principal: "dms".into(),
+            peer: "127.0.0.1:1".into(),
+            method: "/kyso.v1.VerificationService/VerifyDocument".into(),
+            document_sha256: Some(format!("{i:064x}")),
+            document_size: Some(1),
+            metadata: Default::default(),
+            signatures: Vec::new(),
+            verdict: "VALID".into(),
+            error: None,
+            kyso_version: "test".into(),
+            trust_fingerprint: String::new(),
+            policy: None,
+        })
+        .await
+        .unwrap();
+    }
+    log.close();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let url = format!("http://{}", server.addr);
+    let rows = |limit: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let (code, csv, err) = kyso_cli(
+                &[
+                    "client",
+                    "audit",
+                    "query",
+                    "--server",
+                    &url,
+                    "--token",
+                    AUDITOR,
+                    "--verdict",
+                    "VALID",
+                    "--limit",
+                    limit,
+                    "--format",
+                    "csv",
+                ],
+                &[],
+            );
+            assert_eq!(code, 0, "{err}");
+            csv.lines().count() - 1
+        })
+    };
+    assert_eq!(rows("1100").await.unwrap(), 1100);
+    assert_eq!(
+        rows("5000").await.unwrap(),
+        1205,
+        "every record, over two pages"
+    );
+    assert_eq!(rows("7").await.unwrap(), 7);
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn the_client_names_why_it_failed_in_its_exit_status() {
+    // Nothing listens on port 9 of the loopback: unreachable (EX_UNAVAILABLE), not 4.
+    let doc = root().join("certs-test/pdf/two-signatures.pdf");
+    let (code, _, err) = kyso_cli(
+        &[
+            "client",
+            "verify",
+            doc.to_str().unwrap(),
+            "--server",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
+    let (code, _, err) = kyso_cli(
+        &[
+            "client",
+            "verify",
+            "/nonexistent.pdf",
+            "--server",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("cannot read /nonexistent.pdf"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_client_gets_its_own_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let url = format!("http://{}", server.addr);
+    let doc = root().join("certs-test/pdf/two-signatures.pdf");
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        kyso_cli(
+            &[
+                "client",
+                "verify",
+                doc.to_str().unwrap(),
+                "--server",
+                &url,
+                "--token",
+                "wrong",
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 77, "EX_NOPERM: {err}");
+    assert!(
+        err.contains("Unauthenticated: the bearer token is not known"),
+        "{err}"
+    );
+    server.stop().await.unwrap();
+}

@@ -962,6 +962,55 @@ mod tests {
         assert!(c.checkpoints_checked >= 1);
     }
 
+    /// A store whose reads fail as a disk would.
+    struct FailingReads(SqliteStore);
+
+    impl AuditStore for FailingReads {
+        fn head(&self) -> Result<Head, AuditError> {
+            self.0.head()
+        }
+        fn append(
+            &self,
+            entries: &[Entry],
+            seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
+        ) -> Result<Head, AuditError> {
+            self.0.append(entries, seal)
+        }
+        fn get(&self, _: u64) -> Result<Option<Record>, AuditError> {
+            Err(AuditError::Store(rusqlite::Error::InvalidQuery))
+        }
+        fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError> {
+            self.0.query(q)
+        }
+        fn scan(
+            &self,
+            _: u64,
+            _: Option<u64>,
+            visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
+        ) -> Result<(), AuditError> {
+            visit(Err(AuditError::Store(rusqlite::Error::InvalidQuery)));
+            Ok(())
+        }
+        fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError> {
+            self.0.checkpoints(from, to)
+        }
+        fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
+            self.0.latest_checkpoint()
+        }
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_is_an_error_not_tampering() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = closed_log(dir.path(), 4);
+        let store =
+            FailingReads(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
+        for from in [0, 3] {
+            let e = verify_log(&store, &key, from, None, &[]).expect_err("the reads fail");
+            assert!(matches!(e, AuditError::Store(_)), "from {from}: {e:?}");
+        }
+    }
+
     #[test]
     fn a_range_is_checked_on_its_own() {
         let dir = tempfile::tempdir().expect("temporary directory");

@@ -1077,6 +1077,16 @@ mod tests {
         shared.audit.close();
     }
 
+    #[tokio::test]
+    async fn a_failed_server_task_is_not_called_a_tls_error() {
+        let join = tokio::spawn(async { panic!("boom") })
+            .await
+            .expect_err("the task panicked");
+        let e = ServeError::Task(join);
+        assert_eq!(e.to_string(), "the server task ended abnormally");
+        assert!(!e.to_string().contains("TLS"));
+    }
+
     #[test]
     fn grpc_timeouts_read_as_the_protocol_writes_them() {
         for (value, expected) in [

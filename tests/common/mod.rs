@@ -39,9 +39,20 @@ pub fn verify_fixture(name: &str) -> Report {
 
 /// The outcome of check `id` of `sig`, with the whole check list in the panic message.
 pub fn check(sig: &SignatureReport, id: CheckId) -> Outcome {
-    sig.checks
+    let found: Vec<Outcome> = sig
+        .checks
         .iter()
-        .find(|c| c.id == id)
+        .filter(|c| c.id == id)
         .map(|c| c.outcome)
-        .unwrap_or_else(|| panic!("no {id:?} check in {:#?}", sig.checks))
+        .collect();
+    let first = *found
+        .first()
+        .unwrap_or_else(|| panic!("no {id:?} check in {:#?}", sig.checks));
+    // A report that both passes and fails a check contradicts itself.
+    assert!(
+        !(found.contains(&Outcome::Passed) && found.contains(&Outcome::Failed)),
+        "{id:?} is both passed and failed in {:#?}",
+        sig.checks
+    );
+    first
 }
