@@ -76,7 +76,7 @@ fn main() {
 
     let doc = fixture::two_signature_document(&pki, 50_000);
     let context = |party_crl: Crl| {
-        let mut ctx = Context::new(trust.clone(), datetime!(2026-11-23 00:00:00 UTC));
+        let mut ctx = Context::new(trust.clone());
         ctx.crls = RevocationData::new(
             vec![
                 party_crl,
@@ -89,11 +89,23 @@ fn main() {
     let with_big = context(big);
     let with_empty = context(Crl::from_der(&empty_der, Source::File("empty.crl".into())).unwrap());
     assert_eq!(
-        kyso::verify(&doc, &with_big).unwrap().verdict,
+        kyso::verify(
+            &doc,
+            &with_big,
+            kyso::Inputs::at(time::macros::datetime!(2026-11-23 00:00:00 UTC))
+        )
+        .unwrap()
+        .verdict,
         Verdict::Valid
     );
     assert_eq!(
-        kyso::verify(&doc, &with_empty).unwrap().verdict,
+        kyso::verify(
+            &doc,
+            &with_empty,
+            kyso::Inputs::at(time::macros::datetime!(2026-11-23 00:00:00 UTC))
+        )
+        .unwrap()
+        .verdict,
         Verdict::Valid
     );
     // Alternate the two, five rounds of 200 documents each, to share the machine's noise.
@@ -102,7 +114,14 @@ fn main() {
         for (ctx, total) in [(&with_empty, &mut empty_total), (&with_big, &mut big_total)] {
             let t = Instant::now();
             for _ in 0..200 {
-                std::hint::black_box(kyso::verify(&doc, ctx).unwrap());
+                std::hint::black_box(
+                    kyso::verify(
+                        &doc,
+                        ctx,
+                        kyso::Inputs::at(time::macros::datetime!(2026-11-23 00:00:00 UTC)),
+                    )
+                    .unwrap(),
+                );
             }
             *total += t.elapsed();
         }

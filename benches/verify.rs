@@ -40,7 +40,7 @@ fn main() {
     let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-test/pki");
     let trust =
         TrustStore::from_paths(&[pki.join("root-ca.pem")], &[pki.join("party-ca.pem")]).unwrap();
-    let ctx = Context::new(trust, time::macros::datetime!(2026-11-23 00:00:00 UTC));
+    let ctx = Context::new(trust);
     println!(
         "{:>10}  {:>12}  {:>12}  {:>8}  {:>10}",
         "size", "verify", "sha256 pass", "ratio", "MB/s"
@@ -52,14 +52,26 @@ fn main() {
     ] {
         let base = fixture::two_signature_document(&pki, 0).len();
         let doc = fixture::two_signature_document(&pki, target.saturating_sub(base));
-        let report = kyso::verify(&doc, &ctx).unwrap();
+        let report = kyso::verify(
+            &doc,
+            &ctx,
+            kyso::Inputs::at(time::macros::datetime!(2026-11-23 00:00:00 UTC)),
+        )
+        .unwrap();
         assert_eq!(
             report.verdict,
             Verdict::Valid,
             "the benchmark document must verify"
         );
         let verify = median(runs, || {
-            std::hint::black_box(kyso::verify(std::hint::black_box(&doc), &ctx).unwrap());
+            std::hint::black_box(
+                kyso::verify(
+                    std::hint::black_box(&doc),
+                    &ctx,
+                    kyso::Inputs::at(time::macros::datetime!(2026-11-23 00:00:00 UTC)),
+                )
+                .unwrap(),
+            );
         });
         let floor = median(runs, || {
             std::hint::black_box(openssl::sha::sha256(std::hint::black_box(&doc)));

@@ -42,4 +42,4 @@ pub mod trust;
 pub mod verify;
 
 pub use report::{Report, Verdict};
-pub use verify::{signed_version, verify, Context, ExtractError, Settings, VerifyError};
+pub use verify::{signed_version, verify, Context, ExtractError, Inputs, Settings, VerifyError};

@@ -9,7 +9,7 @@ use kyso::report::SubIndication;
 use kyso::{Verdict, VerifyError};
 
 fn verify(bytes: &[u8]) -> Result<kyso::Report, VerifyError> {
-    kyso::verify(bytes, &context())
+    kyso::verify(bytes, &context(), common::inputs())
 }
 
 #[test]

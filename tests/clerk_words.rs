@@ -82,7 +82,7 @@ fn no_fixture_shows_english_in_the_vietnamese_text() {
             if let Some(c) = crls {
                 ctx.crls = crl(c);
             }
-            let r = kyso::verify(&fixture(name), &ctx).expect("verifies");
+            let r = kyso::verify(&fixture(name), &ctx, common::inputs()).expect("verifies");
             assert_vietnamese(name, &vi_without_names(&r));
         }
     }
@@ -90,7 +90,8 @@ fn no_fixture_shows_english_in_the_vietnamese_text() {
 
 #[test]
 fn an_expiry_is_said_with_a_vietnamese_time() {
-    let r = kyso::verify(&fixture("expired-signer.pdf"), &context()).expect("verifies");
+    let r = kyso::verify(&fixture("expired-signer.pdf"), &context(), common::inputs())
+        .expect("verifies");
     let t = render_text(&r, "f.pdf", Lang::Vi);
     // notAfter 2022-01-01T00:00:00Z is 07:00 in Vietnam.
     assert!(
@@ -107,7 +108,12 @@ fn a_revocation_after_the_proven_time_is_said() {
         root().join("certs-test/crl/party-ca-revoked-after.crl")
     ])
     .expect("CRL loads");
-    let r = kyso::verify(&fixture("revoked-signer-timestamped.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(
+        &fixture("revoked-signer-timestamped.pdf"),
+        &ctx,
+        common::inputs(),
+    )
+    .expect("verifies");
     let t = render_text(&r, "f.pdf", Lang::Vi);
     assert!(
         t.contains("đã bị thu hồi lúc 07:00 ngày 01/06/2024")
@@ -141,7 +147,7 @@ fn an_unreachable_revocation_server_is_said_in_words_and_in_the_conclusion() {
     let mut ctx = context();
     ctx.revocation = RevocationMode::SoftFail;
     ctx.online = Some(Arc::new(Online::new(Arc::new(Down), None)));
-    let r = kyso::verify(&fixture("two-signatures.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(&fixture("two-signatures.pdf"), &ctx, common::inputs()).expect("verifies");
     assert_eq!(r.verdict, kyso::Verdict::Valid);
     let t = render_text(&r, "f.pdf", Lang::Vi);
     assert!(
@@ -161,8 +167,11 @@ fn an_unreachable_revocation_server_is_said_in_words_and_in_the_conclusion() {
         root().join("certs-test/crl/root-ca-good.crl"),
     ])
     .expect("CRLs load");
-    ctx.at = Some(time::macros::datetime!(2024-01-20 00:00:00 +07:00));
-    let r = kyso::verify(&fixture("two-signatures.pdf"), &ctx).expect("verifies");
+    let inputs = kyso::Inputs {
+        at: Some(time::macros::datetime!(2024-01-20 00:00:00 +07:00)),
+        ..common::inputs()
+    };
+    let r = kyso::verify(&fixture("two-signatures.pdf"), &ctx, inputs).expect("verifies");
     let t = render_text(&r, "f.pdf", Lang::Vi);
     assert!(!t.contains("chưa kiểm tra được"), "{t}");
 }
@@ -174,7 +183,7 @@ fn a_changed_signature_is_never_also_called_unchanged() {
         "byterange-tail-uncovered.pdf",
         "signature-removed.pdf",
     ] {
-        let r = kyso::verify(&fixture(name), &context()).expect("verifies");
+        let r = kyso::verify(&fixture(name), &context(), common::inputs()).expect("verifies");
         for lang in [Lang::Vi, Lang::En] {
             let t = render_text(&r, name, lang);
             for block in t.split("\nChữ ký ").chain(t.split("\nSignature ")) {

@@ -198,7 +198,7 @@ fn extract_writes_the_signed_version_and_its_sha256() {
         "{printed}"
     );
     // The document as its signer saw it verifies, without the overlay.
-    let r = kyso::verify(&written, &common::context()).expect("verifies");
+    let r = kyso::verify(&written, &common::context(), common::inputs()).expect("verifies");
     assert_eq!(r.verdict, kyso::Verdict::Valid);
     // The library gives the same bytes.
     assert_eq!(

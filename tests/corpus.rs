@@ -109,12 +109,15 @@ fn check_row(dir: &Path, row: &Row) -> Result<(), String> {
         Some(t) => TrustStore::from_paths(&[dir.join(t)], &[]).map_err(|e| e.to_string())?,
         None => TrustStore::default(),
     };
-    let mut ctx = Context::new(trust, NOW);
-    ctx.at = row.validation_time;
+    let ctx = Context::new(trust);
+    let inputs = kyso::Inputs {
+        at: row.validation_time,
+        ..kyso::Inputs::at(NOW)
+    };
     // The verification runs on its own thread so that a hang is a failure, not a stuck CI.
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(kyso::verify(&bytes, &ctx).map_err(|e| e.to_string()));
+        let _ = tx.send(kyso::verify(&bytes, &ctx, inputs).map_err(|e| e.to_string()));
     });
     // A hang guard, not a speed test.
     // Unreadable rows must be refused quickly; the others get room for a debug build on a

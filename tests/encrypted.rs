@@ -63,8 +63,8 @@ fn encrypted(cipher: &str, user_password: &str) -> Vec<u8> {
 fn empty_user_password_files_are_read() {
     for cipher in ["RC4", "AES-128", "AES-256"] {
         let bytes = encrypted(cipher, "");
-        let report =
-            kyso::verify(&bytes, &common::context()).unwrap_or_else(|e| panic!("{cipher}: {e}"));
+        let report = kyso::verify(&bytes, &common::context(), common::inputs())
+            .unwrap_or_else(|e| panic!("{cipher}: {e}"));
         assert_eq!(report.verdict, Verdict::Unsigned, "{cipher}");
         assert!(
             report.decrypted.is_some(),
@@ -77,7 +77,7 @@ fn empty_user_password_files_are_read() {
 fn password_protected_files_are_reported_as_encrypted() {
     for cipher in ["RC4", "AES-128", "AES-256"] {
         let bytes = encrypted(cipher, "secret");
-        match kyso::verify(&bytes, &common::context()) {
+        match kyso::verify(&bytes, &common::context(), common::inputs()) {
             Err(VerifyError::Pdf(PdfError::Encrypted { method })) => {
                 assert!(!method.is_empty(), "{cipher}");
             }

@@ -167,7 +167,8 @@ fn embedded_intermediate_completes_the_chain() {
         kyso::trust::TrustStore::from_paths(&[common::pki("root-ca.pem")], &[]).expect("loads");
     let r = kyso::verify(
         &fixture("cades-ecdsa-p384.pdf"),
-        &kyso::Context::new(trust.clone(), common::NOW),
+        &kyso::Context::new(trust.clone()),
+        common::inputs(),
     )
     .expect("verifies");
     assert_eq!(r.verdict, Verdict::Valid);
@@ -178,7 +179,8 @@ fn embedded_intermediate_completes_the_chain() {
     // The BCY's shape (only the signer's certificate embedded) needs the configured one.
     let r = kyso::verify(
         &fixture("two-signatures.pdf"),
-        &kyso::Context::new(trust, common::NOW),
+        &kyso::Context::new(trust),
+        common::inputs(),
     )
     .expect("verifies");
     assert_eq!(r.verdict, Verdict::Indeterminate);
@@ -197,7 +199,7 @@ fn weak_algorithms_are_flagged_not_failed() {
     );
     let mut ctx = context();
     ctx.algorithms.sha1 = kyso::verify::WeakAlgorithmAction::Reject;
-    let r = kyso::verify(&fixture("pkcs7-rsa-sha1.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(&fixture("pkcs7-rsa-sha1.pdf"), &ctx, common::inputs()).expect("verifies");
     assert_eq!(r.verdict, Verdict::Indeterminate);
     assert_eq!(
         r.signatures[0].sub_indication,
@@ -339,19 +341,30 @@ fn trust_problems_are_indeterminate_never_invalid() {
 
 #[test]
 fn caller_fixed_time_overrides_the_claimed_time() {
-    let mut ctx = context();
+    let ctx = context();
+    let at = |t| kyso::Inputs {
+        at: Some(t),
+        ..common::inputs()
+    };
     // The signer's certificate is valid 2023-01-01 .. 2028-01-01.
-    ctx.at = Some(datetime!(2029-01-01 00:00:00 UTC));
-    let r = kyso::verify(&fixture("two-signatures.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(
+        &fixture("two-signatures.pdf"),
+        &ctx,
+        at(datetime!(2029-01-01 00:00:00 UTC)),
+    )
+    .expect("verifies");
     assert_eq!(r.verdict, Verdict::Indeterminate);
     let s = &r.signatures[0];
     assert_eq!(s.validation_time.source, TimeSource::Caller);
     assert_eq!(s.sub_indication, Some(SubIndication::OutOfBoundsNoPoe));
-    ctx.at = Some(datetime!(2024-06-01 00:00:00 UTC));
     assert_eq!(
-        kyso::verify(&fixture("two-signatures.pdf"), &ctx)
-            .expect("verifies")
-            .verdict,
+        kyso::verify(
+            &fixture("two-signatures.pdf"),
+            &ctx,
+            at(datetime!(2024-06-01 00:00:00 UTC))
+        )
+        .expect("verifies")
+        .verdict,
         Verdict::Valid
     );
 }
@@ -519,7 +532,7 @@ fn the_document_hash_is_the_sha256_of_the_whole_file() {
         "byterange-not-from-zero.pdf",
     ] {
         let bytes = fixture(file);
-        let r = kyso::verify(&bytes, &context()).expect("verifies");
+        let r = kyso::verify(&bytes, &context(), common::inputs()).expect("verifies");
         assert_eq!(
             r.sha256,
             hex::encode(openssl::sha::sha256(&bytes)),
@@ -547,7 +560,7 @@ fn a_shared_cache_changes_no_outcome() {
     let fresh: Vec<_> = names
         .iter()
         .map(|n| {
-            kyso::verify(&fixture(n), &context())
+            kyso::verify(&fixture(n), &context(), common::inputs())
                 .map(|r| r.to_json(n))
                 .ok()
         })
@@ -557,7 +570,9 @@ fn a_shared_cache_changes_no_outcome() {
     tiny.cache = std::sync::Arc::new(kyso::trust::Cache::new(1, 1));
     for ctx in [&shared, &shared, &tiny] {
         for (n, expected) in names.iter().zip(&fresh).rev() {
-            let got = kyso::verify(&fixture(n), ctx).map(|r| r.to_json(n)).ok();
+            let got = kyso::verify(&fixture(n), ctx, common::inputs())
+                .map(|r| r.to_json(n))
+                .ok();
             assert_eq!(&got, expected, "{n}");
         }
     }
@@ -577,7 +592,7 @@ fn no_report_passes_and_fails_the_same_check() {
     assert!(files.len() > 40, "{} fixtures", files.len());
     for path in files {
         let bytes = std::fs::read(&path).expect("fixture");
-        let Ok(report) = kyso::verify(&bytes, &context()) else {
+        let Ok(report) = kyso::verify(&bytes, &context(), common::inputs()) else {
             continue;
         };
         for s in &report.signatures {

@@ -242,7 +242,7 @@ fn hybrid_reference_trailers_are_a_finding_of_their_own() {
         .rposition(|w| w == b"trailer\n<< /Size")
         .expect("last trailer");
     bytes.splice(at + 11..at + 11, b"/XRefStm 0 ".iter().copied());
-    let r = kyso::verify(&bytes, &common::context()).expect("a report");
+    let r = kyso::verify(&bytes, &common::context(), common::inputs()).expect("a report");
     assert!(r.hybrid_reference);
     assert!(
         r.reasons.iter().any(|x| x.code == "HYBRID_REFERENCE"),

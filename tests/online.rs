@@ -168,7 +168,7 @@ fn sign(pki: &Pki, timestamped: bool, with_sub: bool, ocsp: Vec<Vec<u8>>) -> Doc
 /// that keep the TSA's chain good at the signing time, so only the runtime chain is at issue.
 fn context(mode: RevocationMode, online: Option<Arc<Online>>) -> Context {
     let trust = TrustStore::from_paths(&[pki("root-ca.pem")], &[pki("party-ca.pem")]).unwrap();
-    let mut ctx = Context::new(trust, NOW);
+    let mut ctx = Context::new(trust);
     ctx.revocation = mode;
     ctx.online = online;
     ctx.crls = RevocationData::from_paths(&[
@@ -187,7 +187,7 @@ fn online() -> Arc<Online> {
 }
 
 fn run(doc: &Doc, ctx: &Context) -> Report {
-    kyso::verify(&doc.bytes, ctx).unwrap()
+    kyso::verify(&doc.bytes, ctx, common::inputs()).unwrap()
 }
 
 fn first(r: &Report) -> &SignatureReport {

@@ -14,7 +14,7 @@ use kyso::{Report, Verdict};
 fn verify_expecting(name: &str, expect: Expect) -> Report {
     let mut ctx = context();
     ctx.policy.expect = expect;
-    kyso::verify(&fixture(name), &ctx).unwrap_or_else(|e| panic!("{name}: {e}"))
+    kyso::verify(&fixture(name), &ctx, common::inputs()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn policy(r: &Report) -> &PolicyReport {
@@ -307,7 +307,7 @@ fn a_blanked_signature_value_is_a_removed_signature() {
 fn policy_none_judges_only_the_signatures() {
     let mut ctx = context();
     ctx.policy.choice = kyso::policy::PolicyChoice::None;
-    let r = kyso::verify(&fixture("vn-person-only.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(&fixture("vn-person-only.pdf"), &ctx, common::inputs()).expect("verifies");
     assert!(r.policy.is_none());
     assert_eq!(
         roles(&r),
@@ -379,7 +379,7 @@ fn an_operators_roles_file_wins_and_changes_the_policy_hash() {
     .expect("written");
     let mut ctx = context();
     ctx.policy.roles = kyso::policy::RoleRules::with_operator(&roles_file).expect("roles read");
-    let r = kyso::verify(&fixture("vn-issued.pdf"), &ctx).expect("verifies");
+    let r = kyso::verify(&fixture("vn-issued.pdf"), &ctx, common::inputs()).expect("verifies");
     assert_eq!(roles(&r), [Role::Personal, Role::Personal]);
     assert!(r.signatures[1].role_evidence.contains(&sha));
     let default = verify_expecting("vn-issued.pdf", Expect::Issued);

@@ -33,7 +33,7 @@ fn an_algorithm_kyso_does_not_know_is_indeterminate_and_named() {
         .position(|w| w == known)
         .expect("the algorithm OID in /Contents");
     bytes[at + known.len() - 2..at + known.len()].copy_from_slice(b"7F");
-    let r = kyso::verify(&bytes, &common::context()).expect("verifies");
+    let r = kyso::verify(&bytes, &common::context(), common::inputs()).expect("verifies");
     let s = &r.signatures[0];
     assert_eq!(s.indication, Indication::Indeterminate, "{:#?}", s.checks);
     assert_eq!(

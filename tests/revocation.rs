@@ -17,7 +17,7 @@ fn verify_with(file: &str, crls: &[&str], mode: RevocationMode) -> Report {
     ctx.crls = RevocationData::from_paths(&crls.iter().map(|c| crl(c)).collect::<Vec<_>>())
         .expect("CRLs load");
     ctx.revocation = mode;
-    kyso::verify(&fixture(file), &ctx).expect("verifies")
+    kyso::verify(&fixture(file), &ctx, common::inputs()).expect("verifies")
 }
 
 #[test]

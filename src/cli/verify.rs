@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{exit, report};
 use kyso::policy::{Expect, PolicyChoice};
 use kyso::report::{render_text, Lang, Verdict};
-use kyso::verify::{verify, Context, ExtractError, RevocationMode, Settings};
+use kyso::verify::{verify, Context, ExtractError, Inputs, RevocationMode, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct ExtractArgs {
@@ -138,14 +138,17 @@ pub fn run_extract(args: ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) 
 }
 
 pub fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let mut ctx = match Context::from_settings(&args.settings(), OffsetDateTime::now_utc()) {
+    let ctx = match Context::from_settings(&args.settings()) {
         Ok(ctx) => ctx,
         Err(e) => {
             report(err, &e);
             return exit::USAGE;
         }
     };
-    ctx.at = args.at;
+    let inputs = Inputs {
+        at: args.at,
+        ..Inputs::at(OffsetDateTime::now_utc())
+    };
     // With several files the status is the most severe one: unreadable, then INVALID,
     // INDETERMINATE, not conforming, UNSIGNED, VALID.
     let severity = |code: u8| match code {
@@ -164,7 +167,7 @@ pub fn run_verify(args: VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) ->
                 let _ = writeln!(err, "kyso: {name}: cannot read the file: {e}");
                 exit::UNREADABLE
             }
-            Ok(bytes) => match verify(&bytes, &ctx) {
+            Ok(bytes) => match verify(&bytes, &ctx, inputs) {
                 Err(e) => {
                     let _ = writeln!(err, "kyso: {name}: {}", super::chain(&e));
                     exit::UNREADABLE

@@ -131,8 +131,9 @@ pub struct PolicySettings {
 
 impl PolicySettings {
     /// Gives each signature of `report` its role, then judges the document under the
-    /// chosen policy (`None` for [`PolicyChoice::None`]).
-    pub fn apply(&self, report: &mut Report) {
+    /// chosen policy (`None` for [`PolicyChoice::None`]): `choice` and `expect` when the
+    /// caller gives them, else these settings'.
+    pub fn apply(&self, report: &mut Report, choice: Option<PolicyChoice>, expect: Option<Expect>) {
         for s in &mut report.signatures {
             let d = match s.kind {
                 crate::pdf::SignatureKind::DocumentTimestamp => RoleDecision {
@@ -148,9 +149,10 @@ impl PolicySettings {
             s.role_evidence = d.evidence;
             s.role_evidence_vi = d.evidence_vi;
         }
-        report.policy = match self.choice {
+        let expect = expect.unwrap_or(self.expect);
+        report.policy = match choice.unwrap_or(self.choice) {
             PolicyChoice::None => None,
-            PolicyChoice::Decree30 => Some(decree30::judge(report, self.expect, &self.roles)),
+            PolicyChoice::Decree30 => Some(decree30::judge(report, expect, &self.roles)),
         };
     }
 }

@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 
 use crate::audit::{self, AuditLog, Entry};
 use crate::report::{render_text, Lang};
-use crate::verify::Context;
+use crate::verify::{Context, Inputs};
 use config::{Config, Role};
 use error::Refusal;
 use proto::audit_service_server::{AuditService, AuditServiceServer};
@@ -479,39 +479,41 @@ const EXTRACT: &str = "/kyso.v1.VerificationService/ExtractSignatures";
 const SIGNED_REVISION: &str = "/kyso.v1.VerificationService/GetSignedRevision";
 
 impl Shared {
-    /// The context a request's options choose: a trust profile's, or the default one.
-    fn context_for(&self, options: &proto::VerifyOptions) -> Result<Context, Refusal> {
-        let mut ctx = if options.trust_profile.is_empty() {
-            self.context.clone()
-        } else if let Some(c) = self.profiles.get(&options.trust_profile) {
-            c.clone()
-        } else {
+    /// The context of the trust profile `name` (the default one for an empty name).
+    fn context(&self, name: &str) -> Result<&Context, Refusal> {
+        if name.is_empty() {
+            return Ok(&self.context);
+        }
+        self.profiles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            return Err(Refusal::UnknownTrustProfile {
-                name: options.trust_profile.clone(),
+            Refusal::UnknownTrustProfile {
+                name: name.to_owned(),
                 known: if known.is_empty() {
                     "none".to_owned()
                 } else {
                     known.join(", ")
                 },
-            });
-        };
-        ctx.now = OffsetDateTime::now_utc();
-        ctx.at = options
+            }
+        })
+    }
+}
+
+/// This call's inputs, from the request's options and the clock.
+fn inputs(options: &proto::VerifyOptions) -> Result<Inputs, Refusal> {
+    Ok(Inputs {
+        now: OffsetDateTime::now_utc(),
+        at: options
             .validation_time
             .as_ref()
-            .and_then(convert::from_timestamp);
-        if !options.policy.is_empty() {
-            ctx.policy.choice = options.policy.parse()?;
-        }
-        if let Some(e) = proto::ExpectedProfile::try_from(options.expect)
+            .and_then(convert::from_timestamp),
+        policy: match options.policy.as_str() {
+            "" => None,
+            name => Some(name.parse()?),
+        },
+        expect: proto::ExpectedProfile::try_from(options.expect)
             .ok()
-            .and_then(convert::from_expected)
-        {
-            ctx.policy.expect = e;
-        }
-        Ok(ctx)
-    }
+            .and_then(convert::from_expected),
+    })
 }
 
 /// Verifies and notes the outcome: the shared body of the two verify calls.
@@ -523,18 +525,22 @@ async fn verify_document(
     call.receive(&document)?;
     let size = document.len() as u64;
     let options = options.unwrap_or_default();
-    let ctx = call.shared.context_for(&options)?;
+    let inputs = inputs(&options)?;
+    call.shared.context(&options.trust_profile)?;
+    let (shared, profile) = (call.shared.clone(), options.trust_profile.clone());
     let lang = if options.locale == proto::Locale::En as i32 {
         Lang::En
     } else {
         Lang::Vi
     };
     let report = call
-        .cpu(move || crate::verify(&document, &ctx))
-        .await?
-        .map_err(|e| Refusal::Unevaluable {
-            reason: error::chain(&e),
-        })?;
+        .cpu(move || {
+            let ctx = shared.context(&profile)?;
+            crate::verify(&document, ctx, inputs).map_err(|e| Refusal::Unevaluable {
+                reason: error::chain(&e),
+            })
+        })
+        .await??;
     call.hashed(report.sha256.clone(), size);
     call.outcome = Some(Outcome {
         signatures: Entry::summarize(&report),
@@ -870,10 +876,7 @@ impl AuditService for Audit {
 
 /// The verification context the configuration describes.
 pub fn context(config: &Config) -> Result<Context, ServeError> {
-    Ok(Context::from_settings(
-        &config.settings(),
-        OffsetDateTime::now_utc(),
-    )?)
+    Ok(Context::from_settings(&config.settings())?)
 }
 
 /// A running server.
@@ -1037,10 +1040,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let shared = Arc::new(Shared {
             config: Config::default(),
-            context: Context::new(
-                crate::trust::TrustStore::default(),
-                OffsetDateTime::now_utc(),
-            ),
+            context: Context::new(crate::trust::TrustStore::default()),
             profiles: Default::default(),
             audit: open_audit(dir.path()).expect("audit log"),
             cpu: Arc::new(Semaphore::new(1)),

@@ -30,11 +30,16 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub fn context() -> Context {
     let trust = TrustStore::from_paths(&[pki("root-ca.pem")], &[pki("party-ca.pem")])
         .expect("test PKI loads");
-    Context::new(trust, NOW)
+    Context::new(trust)
+}
+
+/// A verification at [`NOW`], every signature at its own time.
+pub fn inputs() -> kyso::Inputs {
+    kyso::Inputs::at(NOW)
 }
 
 pub fn verify_fixture(name: &str) -> Report {
-    kyso::verify(&fixture(name), &context()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    kyso::verify(&fixture(name), &context(), inputs()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The outcome of check `id` of `sig`, with the whole check list in the panic message.
