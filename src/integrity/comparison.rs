@@ -1,359 +1,40 @@
-//! What changed after each signature, and whether it was allowed (ISO 32000-1 §12.8.2,
-//! ETSI EN 319 142-1 §5.4; the attack classes are those of Mainka et al., "Shadow Attacks",
-//! and the incremental saving attacks of Mladenov et al.).
-//!
-//! For a signature that covers revision *k* of *n*, the state of the document at *k* (its
-//! signed revision, loaded on its own) is compared with the final state. Objects are compared
-//! by where the cross-reference tables put them: an object whose offset did not move was not
-//! redefined and is not looked at again, so a large image costs nothing. Every object that a
-//! later update added, redefined or freed is then classified by the rule that decides it:
-//!
-//! | class | what | allowed |
-//! |---|---|---|
-//! | bookkeeping | cross-reference and object streams | always |
-//! | dss | `/DSS`, `/VRI` and their streams (validation data) | always |
-//! | metadata | `/Info`, the XMP `/Metadata` stream | always |
-//! | signing | new signature and document-timestamp dictionaries, signature fields and widgets, `/AcroForm /Fields` and `/SigFlags`, page `/Annots` gaining them | DocMDP P ≥ 2 or none; P = 1 document timestamps only |
-//! | form filling | values and appearances of non-signature fields | P ≥ 2 or none, unless a FieldMDP lock covers the field |
-//! | annotation | annotations other than signature widgets | P = 3; with no DocMDP allowed with a warning |
-//! | disallowed | everything else: page content, resources, fonts, the page tree, other catalog entries, a signed signature dictionary, a reference the signed revision left dangling | never |
-//!
-//! This module reads `pdf` and lopdf documents; it knows nothing of CMS or trust.
+//! The comparison of a signed revision with the final document: a [`Comparison`] holds
+//! both and what the signed one references, and classifies each object a later update
+//! added, redefined or freed by the rule that decides it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use lopdf::xref::XrefEntry;
 use lopdf::{Dictionary, Document, Object, ObjectId};
-use serde::Serialize;
 
-use crate::pdf::{FieldLock, Revision};
+use crate::pdf::Revision;
 
-/// Deepest object nesting followed when collecting references: 64. lopdf's parser refuses
-/// nesting beyond 100 already; the walk here stays below it and never recurses further.
-pub const MAX_REFERENCE_DEPTH: usize = 64;
-/// Most changes listed per signature: 10,000. A file with more is reported as such; the
-/// verdict does not depend on the list being complete (the first disallowed change decides).
-pub const MAX_CHANGES_LISTED: usize = 10_000;
-
-/// How an object differs between the signed revision and the final one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Added,
-    Changed,
-    Deleted,
-}
-
-/// The rule class of a change (module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeClass {
-    Bookkeeping,
-    Dss,
-    Metadata,
-    Signing,
-    DocumentTimestamp,
-    FormFilling,
-    Annotation,
-    /// A key that draws nothing changed (an obsolete font `/Name`, a signed field's
-    /// appearance moved to an equivalent copy): allowed, and reported by name.
-    Cosmetic,
-    Disallowed,
-}
-
-/// Whether a change is allowed under the document's permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Allowed,
-    /// Allowed, but a reader should know (annotations without DocMDP, cosmetic rewrites).
-    AllowedWithWarning,
-    Disallowed,
-}
-
-/// One change after a signature, with the rule that classified it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    /// The revision whose update made the change.
-    pub revision: usize,
-    pub object: u32,
-    pub generation: u16,
-    pub kind: ChangeKind,
-    pub class: ChangeClass,
-    pub verdict: Verdict,
-    /// What changed and by which rule it was judged, for a reader.
-    pub rule: String,
-}
-
-/// The permissions a later change is judged under: DocMDP of the certification signature
-/// (ISO 32000-1 Table 254) and FieldMDP locks (Table 255).
-#[derive(Debug, Clone, Default)]
-pub struct Permissions {
-    /// `None` without a certification signature or a lock with `/P`.
-    pub docmdp: Option<u8>,
-    pub locks: Vec<FieldLock>,
-    /// True when `docmdp` is a FieldMDP lock's `/P` (ISO 32000-2), not the certification's.
-    pub p_from_lock: bool,
-}
-
-/// The changes after one signature and their overall verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct Analysis {
-    /// The revision the signature covers.
-    pub signed_revision: usize,
-    pub changes: Vec<Change>,
-    /// True when more changes existed than [`MAX_CHANGES_LISTED`].
-    pub truncated: bool,
-}
-
-impl Analysis {
-    pub fn verdict(&self) -> Verdict {
-        if self
-            .changes
-            .iter()
-            .any(|c| c.verdict == Verdict::Disallowed)
-        {
-            Verdict::Disallowed
-        } else if self
-            .changes
-            .iter()
-            .any(|c| c.verdict == Verdict::AllowedWithWarning)
-        {
-            Verdict::AllowedWithWarning
-        } else {
-            Verdict::Allowed
-        }
-    }
-}
-
-/// Compares `signed` (the document as of the signed revision) with `fin` (the final
-/// document) and classifies every difference under `perms`.
-pub fn analyse(
-    signed: &Document,
-    fin: &Document,
-    revisions: &[Revision],
-    signed_revision: usize,
-    perms: &Permissions,
-) -> Analysis {
-    let ctx = Ctx::new(signed, fin, revisions);
-    let mut changes = Vec::new();
-    let mut truncated = false;
-    let mut push = |c: Change| {
-        if changes.len() < MAX_CHANGES_LISTED {
-            changes.push(c);
-        } else {
-            truncated = true;
-        }
-    };
-    // Objects redefined or freed after the signed revision.
-    for (&num, old_entry) in &signed.reference_table.entries {
-        if !matches!(
-            old_entry,
-            XrefEntry::Normal { .. } | XrefEntry::Compressed { .. }
-        ) {
-            continue;
-        }
-        let new_entry = fin.reference_table.get(num);
-        if same_position(
-            &signed.reference_table,
-            &fin.reference_table,
-            old_entry,
-            new_entry,
-        ) {
-            continue;
-        }
-        let Some((id, old)) = object_by_number(signed, num) else {
-            continue;
-        };
-        let revision = ctx.revision_of(fin, num);
-        match object_by_number(fin, num).map(|(_, o)| o) {
-            None => {
-                let (class, rule) = ctx.classify_deleted(id);
-                push(ctx.judge(id, revision, ChangeKind::Deleted, (class, rule), perms));
-            }
-            Some(new) => {
-                if objects_equal(old, new) {
-                    continue; // rewritten unchanged, as some writers do on every save
-                }
-                let (class, rule, field) = ctx.classify_changed(id, old, new);
-                let mut change = ctx.judge(id, revision, ChangeKind::Changed, (class, rule), perms);
-                ctx.apply_locks(&mut change, field.as_deref(), perms);
-                push(change);
-            }
-        }
-    }
-    // Objects added after the signed revision.
-    for (&(num, generation), new) in &fin.objects {
-        if signed
-            .reference_table
-            .get(num)
-            .is_some_and(|e| matches!(e, XrefEntry::Normal { .. } | XrefEntry::Compressed { .. }))
-        {
-            continue;
-        }
-        let revision = ctx.revision_of(fin, num);
-        let (class, rule, field) = ctx.classify_added((num, generation), new);
-        let mut change = ctx.judge(
-            (num, generation),
-            revision,
-            ChangeKind::Added,
-            (class, rule),
-            perms,
-        );
-        ctx.apply_locks(&mut change, field.as_deref(), perms);
-        push(change);
-    }
-    changes.sort_by_key(|c| (c.revision, c.object));
-    Analysis {
-        signed_revision,
-        changes,
-        truncated,
-    }
-}
-
-/// Whether two cross-reference entries put the object at the same place.
-fn same_position(
-    old_table: &lopdf::xref::Xref,
-    new_table: &lopdf::xref::Xref,
-    old: &XrefEntry,
-    new: Option<&XrefEntry>,
-) -> bool {
-    match (old, new) {
-        (
-            XrefEntry::Normal {
-                offset: a,
-                generation: g,
-            },
-            Some(XrefEntry::Normal {
-                offset: b,
-                generation: h,
-            }),
-        ) => a == b && g == h,
-        (
-            XrefEntry::Compressed {
-                container: a,
-                index: i,
-            },
-            Some(XrefEntry::Compressed {
-                container: b,
-                index: j,
-            }),
-        ) => {
-            // Same slot of the same object stream, and the stream itself did not move.
-            a == b
-                && i == j
-                && {
-                    let (oa, ob) = (old_table.get(*a), new_table.get(*b));
-                    matches!((oa, ob), (Some(XrefEntry::Normal { offset: x, .. }), Some(XrefEntry::Normal { offset: y, .. })) if x == y)
-                }
-        }
-        _ => false,
-    }
-}
-
-/// The object with number `num` in `doc`, whatever its generation. `objects` is ordered by
-/// (number, generation), so this is a range lookup, not a scan.
-fn object_by_number(doc: &Document, num: u32) -> Option<(ObjectId, &Object)> {
-    doc.objects
-        .range((num, 0)..=(num, u16::MAX))
-        .next()
-        .map(|(id, o)| (*id, o))
-}
-
-/// Equality of two objects as a reader sees them: a string written as hex or as a literal is
-/// the same string (writers re-encode strings on every save), dictionaries compare as maps,
-/// streams by dictionary and raw content.
-fn objects_equal(a: &Object, b: &Object) -> bool {
-    match (a, b) {
-        (Object::String(x, _), Object::String(y, _)) => x == y,
-        (Object::Array(x), Object::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| objects_equal(p, q))
-        }
-        (Object::Dictionary(x), Object::Dictionary(y)) => dicts_equal(x, y),
-        (Object::Stream(x), Object::Stream(y)) => {
-            dicts_equal(&x.dict, &y.dict) && x.content == y.content
-        }
-        (Object::Integer(x), Object::Real(y)) | (Object::Real(y), Object::Integer(x)) => {
-            (*x as f32) == *y
-        }
-        _ => a == b,
-    }
-}
-
-fn dicts_equal(a: &Dictionary, b: &Dictionary) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_ok_and(|w| entries_equal(k, v, w)))
-}
-
-/// Two values of key `key`. A signature value (`/Contents`) is compared without its zero
-/// padding, which lopdf may have been given blanked out ([`crate::pdf::signature_value`]).
-fn entries_equal(key: &[u8], a: &Object, b: &Object) -> bool {
-    match (key, a, b) {
-        (b"Contents", Object::String(x, _), Object::String(y, _)) => {
-            crate::pdf::signature_value(x) == crate::pdf::signature_value(y)
-        }
-        _ => objects_equal(a, b),
-    }
-}
+use super::change::{Change, ChangeClass, ChangeKind, Permissions, Verdict};
+use super::objects::{
+    collect_refs, entries_equal, objects_equal, resolve_array, resolve_dict, MAX_REFERENCE_DEPTH,
+};
+use super::roles::{role_name, roles, Role};
 
 /// Stands for the trailer among referrers (no object has this number: xref numbers are
 /// bounded far below it).
-const TRAILER: u32 = u32::MAX;
+pub(super) const TRAILER: u32 = u32::MAX;
 
 /// What the analysis needs of both documents.
-struct Ctx<'a> {
-    signed: &'a Document,
-    fin: &'a Document,
-    revisions: &'a [Revision],
+pub(super) struct Comparison<'a> {
+    pub(super) signed: &'a Document,
+    pub(super) fin: &'a Document,
+    pub(super) revisions: &'a [Revision],
     /// Object numbers the signed revision references, whether or not they exist there.
-    referenced_in_signed: HashSet<u32>,
+    pub(super) referenced_in_signed: HashSet<u32>,
     /// For each object number, the objects of the signed revision that refer to it
     /// ([`TRAILER`] for the trailer).
-    referrers: BTreeMap<u32, BTreeSet<u32>>,
+    pub(super) referrers: BTreeMap<u32, BTreeSet<u32>>,
     /// Roles of objects in the final document, found by walking its catalog.
-    roles: BTreeMap<ObjectId, Role>,
-    signed_roles: BTreeMap<ObjectId, Role>,
+    pub(super) roles: BTreeMap<ObjectId, Role>,
+    pub(super) signed_roles: BTreeMap<ObjectId, Role>,
 }
 
-/// What an object is, as reached from the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Role {
-    Catalog,
-    Info,
-    Metadata,
-    AcroForm,
-    FieldsArray,
-    /// A field or field/widget, with its fully qualified name and whether it is a signature field.
-    Field {
-        name: String,
-        signature: bool,
-        has_value: bool,
-    },
-    /// A widget or other annotation that is not a field.
-    Annotation {
-        widget: bool,
-    },
-    AnnotsArray,
-    Page,
-    PageTree,
-    SignatureValue,
-    Dss,
-    /// The logical structure of a tagged PDF (ISO 32000-1 §14.7): the structure tree root,
-    /// its parent tree's nodes and the structure elements below it.
-    StructTree,
-    /// The catalog's `/Extensions` (ISO 32000-2 §7.12): which extensions the file uses.
-    Extensions,
-    /// An appearance stream of a field or annotation, with the field's name if any.
-    Appearance {
-        field: Option<String>,
-        signature: bool,
-    },
-    Other,
-}
-
-impl<'a> Ctx<'a> {
-    fn new(signed: &'a Document, fin: &'a Document, revisions: &'a [Revision]) -> Self {
+impl<'a> Comparison<'a> {
+    pub(super) fn new(signed: &'a Document, fin: &'a Document, revisions: &'a [Revision]) -> Self {
         let mut referenced_in_signed = HashSet::new();
         let mut referrers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
         let trailer = Object::Dictionary(signed.trailer.clone());
@@ -372,7 +53,7 @@ impl<'a> Ctx<'a> {
                 referrers.entry(id.0).or_default().insert(from);
             });
         }
-        Ctx {
+        Comparison {
             signed,
             fin,
             revisions,
@@ -384,11 +65,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// The revision whose update section defines object `num` in `doc`.
-    fn revision_of(&self, doc: &Document, num: u32) -> usize {
+    pub(super) fn revision_of(&self, doc: &Document, num: u32) -> usize {
         crate::pdf::revision_holding(doc, self.revisions, num)
     }
 
-    fn role(&self, id: ObjectId) -> Role {
+    pub(super) fn role(&self, id: ObjectId) -> Role {
         self.roles
             .get(&id)
             .or_else(|| self.signed_roles.get(&id))
@@ -396,7 +77,7 @@ impl<'a> Ctx<'a> {
             .unwrap_or(Role::Other)
     }
 
-    fn judge(
+    pub(super) fn judge(
         &self,
         (num, generation): ObjectId,
         revision: usize,
@@ -434,7 +115,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Form filling of a field a FieldMDP lock covers is disallowed.
-    fn apply_locks(&self, change: &mut Change, field: Option<&str>, perms: &Permissions) {
+    pub(super) fn apply_locks(
+        &self,
+        change: &mut Change,
+        field: Option<&str>,
+        perms: &Permissions,
+    ) {
         if change.class != ChangeClass::FormFilling {
             return;
         }
@@ -449,7 +135,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn classify_deleted(&self, id: ObjectId) -> (ChangeClass, String) {
+    pub(super) fn classify_deleted(&self, id: ObjectId) -> (ChangeClass, String) {
         let old = self.signed.objects.get(&id);
         if old.is_some_and(is_bookkeeping) {
             return (
@@ -496,7 +182,11 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    fn classify_added(&self, id: ObjectId, new: &Object) -> (ChangeClass, String, Option<String>) {
+    pub(super) fn classify_added(
+        &self,
+        id: ObjectId,
+        new: &Object,
+    ) -> (ChangeClass, String, Option<String>) {
         if self.referenced_in_signed.contains(&id.0) {
             return (
                 ChangeClass::Disallowed,
@@ -633,7 +323,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn classify_changed(
+    pub(super) fn classify_changed(
         &self,
         id: ObjectId,
         old: &Object,
@@ -822,7 +512,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// `/AcroForm` may gain fields and signature flags; its default resources may grow.
-    fn acroform_change(&self, old: Option<&Object>, new: Option<&Object>) -> (ChangeClass, String) {
+    pub(super) fn acroform_change(
+        &self,
+        old: Option<&Object>,
+        new: Option<&Object>,
+    ) -> (ChangeClass, String) {
         let (Some(old), Some(new)) = (old, new) else {
             return (ChangeClass::Signing, "an AcroForm was added".into());
         };
@@ -855,7 +549,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// An array (fields, annotations) may only grow: every old entry stays.
-    fn array_growth(
+    pub(super) fn array_growth(
         &self,
         old: &Object,
         new: &Object,
@@ -913,7 +607,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The old and new values of an entry as dictionaries, empty where absent or not one.
-    fn dict_pair<'s>(
+    pub(super) fn dict_pair<'s>(
         &'s self,
         old: Option<&'s Object>,
         new: Option<&'s Object>,
@@ -929,7 +623,11 @@ impl<'a> Ctx<'a> {
 
     /// What `/Resources` lost, if anything (`None`: it only gained names). Every resource the signed revision's content
     /// can name must still resolve to the same object (a changed one is a shadow replace).
-    fn resources_growth(&self, old: Option<&Object>, new: Option<&Object>) -> Option<String> {
+    pub(super) fn resources_growth(
+        &self,
+        old: Option<&Object>,
+        new: Option<&Object>,
+    ) -> Option<String> {
         let empty = Dictionary::new();
         let (od, nd) = self.dict_pair(old, new, &empty);
         for (category, old_value) in od.iter() {
@@ -961,7 +659,7 @@ impl<'a> Ctx<'a> {
     /// The name dictionary may gain `/AP` (annotation appearance templates, which Acrobat
     /// writes when annotating); any other name tree (JavaScript, embedded files,
     /// destinations) is content of the document.
-    fn names_change(&self, old: Option<&Object>, new: Option<&Object>) -> ChangeClass {
+    pub(super) fn names_change(&self, old: Option<&Object>, new: Option<&Object>) -> ChangeClass {
         let empty = Dictionary::new();
         let (od, nd) = self.dict_pair(old, new, &empty);
         if changed_keys(od, nd).iter().all(|k| k == b"AP") {
@@ -973,7 +671,7 @@ impl<'a> Ctx<'a> {
 
     /// The objects of field `name` in the signed revision: its widgets and their `/AP`
     /// dictionaries when those are indirect.
-    fn field_objects(&self, name: &str) -> BTreeSet<u32> {
+    pub(super) fn field_objects(&self, name: &str) -> BTreeSet<u32> {
         let mut out = BTreeSet::new();
         for (id, role) in &self.signed_roles {
             if matches!(role, Role::Field { name: n, .. } if n == name) {
@@ -996,7 +694,7 @@ impl<'a> Ctx<'a> {
     /// An intermediate object of the field's own (an indirect `/AP` dictionary) is the
     /// field's alone only if nothing outside the field refers to it either: the walk goes up
     /// through such objects.
-    fn referrers_outside_field(&self, num: u32, field: &str) -> Option<u32> {
+    pub(super) fn referrers_outside_field(&self, num: u32, field: &str) -> Option<u32> {
         let own = self.field_objects(field);
         let fields: BTreeSet<u32> = self
             .signed_roles
@@ -1025,7 +723,7 @@ impl<'a> Ctx<'a> {
     /// When signing the empty field `id` (old dictionary `old`) replaces its appearance: an
     /// object outside the field that shares the old appearance, if any. The appearance being
     /// replaced must have been the field's alone.
-    fn shared_appearance(&self, id: ObjectId, old: &Dictionary) -> Option<u32> {
+    pub(super) fn shared_appearance(&self, id: ObjectId, old: &Dictionary) -> Option<u32> {
         let name = match self.signed_roles.get(&id) {
             Some(Role::Field { name, .. }) => name.clone(),
             _ => return None,
@@ -1043,7 +741,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether signature field `name` had a value in the signed revision.
-    fn was_signed(&self, name: &str) -> bool {
+    pub(super) fn was_signed(&self, name: &str) -> bool {
         self.signed_roles.values().any(
             |r| matches!(r, Role::Field { name: n, signature: true, has_value: true } if n == name),
         )
@@ -1052,7 +750,7 @@ impl<'a> Ctx<'a> {
     /// Whether a field's new appearance uncovers the page: the signed one painted an opaque
     /// box over its widget (hiding whatever the page draws there), the new one does not. A
     /// form may be filled; it may not lift a cover the signer saw as blank.
-    fn uncovers(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
+    pub(super) fn uncovers(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
         let covers = |doc: &Document, o: Option<&Object>| {
             o.and_then(|o| doc.dereference(o).ok())
                 .and_then(|(_, o)| o.as_stream().ok())
@@ -1063,7 +761,7 @@ impl<'a> Ctx<'a> {
 
     /// Another way the signed revision reaches the extensions object `id` than the catalog's
     /// `/Extensions` (or the extensions dictionary itself), in words; `None` when there is none.
-    fn other_path_to_extensions(&self, id: ObjectId) -> Option<String> {
+    pub(super) fn other_path_to_extensions(&self, id: ObjectId) -> Option<String> {
         let catalog = self
             .signed
             .trailer
@@ -1088,7 +786,7 @@ impl<'a> Ctx<'a> {
     /// What a structure element, the tree's root or a parent-tree node lost or changed, if
     /// anything: they may gain children and entries, never lose or change one (what a new
     /// signature field or annotation needs).
-    fn struct_growth(
+    pub(super) fn struct_growth(
         &self,
         od: &Dictionary,
         nd: &Dictionary,
@@ -1130,7 +828,7 @@ impl<'a> Ctx<'a> {
 
     /// Whether `old` (of the signed revision) and `new` (of the final document) are the same
     /// value once their references are followed, each in its own document: an equal copy.
-    fn equivalent(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
+    pub(super) fn equivalent(&self, old: Option<&Object>, new: Option<&Object>) -> bool {
         let (Some(a), Some(b)) = (old, new) else {
             return false;
         };
@@ -1139,7 +837,7 @@ impl<'a> Ctx<'a> {
         self.equivalent_at(a, b, 0, &mut budget, &mut assumed)
     }
 
-    fn equivalent_at(
+    pub(super) fn equivalent_at(
         &self,
         a: &Object,
         b: &Object,
@@ -1178,7 +876,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn dicts_equivalent(
+    pub(super) fn dicts_equivalent(
         &self,
         x: &Dictionary,
         y: &Dictionary,
@@ -1196,7 +894,7 @@ impl<'a> Ctx<'a> {
             })
     }
 
-    fn annots_change(
+    pub(super) fn annots_change(
         &self,
         old: Option<&Object>,
         new: Option<&Object>,
@@ -1211,17 +909,20 @@ impl<'a> Ctx<'a> {
 }
 
 /// Most decoded bytes of one appearance read to decide whether it covers its box: 1 MiB.
-const MAX_COVER_CONTENT: usize = 1 << 20;
+pub(super) const MAX_COVER_CONTENT: usize = 1 << 20;
 
 /// A widget's normal appearance (`/AP /N`, ISO 32000-1 §12.5.5) as the object it names.
-fn normal_appearance<'a>(doc: &'a Document, widget: &'a Dictionary) -> Option<&'a Object> {
+pub(super) fn normal_appearance<'a>(
+    doc: &'a Document,
+    widget: &'a Dictionary,
+) -> Option<&'a Object> {
     let ap = resolve_dict(doc, widget.get(b"AP").ok()?).ok()?;
     ap.get(b"N").ok()
 }
 
 /// Whether appearance `s` fills a rectangle over nine tenths or more of its `/BBox` (a box
 /// that hides what lies under the widget).
-fn paints_over_its_box(s: &lopdf::Stream) -> bool {
+pub(super) fn paints_over_its_box(s: &lopdf::Stream) -> bool {
     let num = |o: &Object| {
         o.as_float()
             .ok()
@@ -1266,17 +967,17 @@ fn paints_over_its_box(s: &lopdf::Stream) -> bool {
 }
 
 /// Most values compared when deciding that a replaced object is an equal copy: 4,096.
-const MAX_EQUIVALENCE_NODES: usize = 4096;
+pub(super) const MAX_EQUIVALENCE_NODES: usize = 4096;
 
 /// Whether every item of `old` is still in `new`.
-fn kept_all(old: &[Object], new: &[Object]) -> bool {
+pub(super) fn kept_all(old: &[Object], new: &[Object]) -> bool {
     old.iter().all(|o| new.contains(o))
 }
 
 /// Keys of dictionary `d` that draw nothing on a page (ISO 32000-1): a font's or form's
 /// `/Name` (obsolete since PDF 1.2, Table 111, Table 95), `/LastModified` and `/PieceInfo`
 /// (§14.5, §14.6, a writer's private data), a structure key (`/StructParent(s)`, §14.7.4.4).
-fn draws_nothing(d: &Dictionary, key: &[u8]) -> bool {
+pub(super) fn draws_nothing(d: &Dictionary, key: &[u8]) -> bool {
     match key {
         b"Name" => d.has_type(b"Font") || d.has_type(b"XObject"),
         b"LastModified" | b"PieceInfo" | b"StructParent" | b"StructParents" => true,
@@ -1285,7 +986,7 @@ fn draws_nothing(d: &Dictionary, key: &[u8]) -> bool {
 }
 
 /// Whether `class` is allowed under `perms` (module documentation).
-fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
+pub(super) fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
     use ChangeClass as C;
     match (class, perms.docmdp) {
         (C::Bookkeeping | C::Dss | C::Metadata | C::DocumentTimestamp, _) => Verdict::Allowed,
@@ -1299,11 +1000,11 @@ fn permitted(class: ChangeClass, perms: &Permissions) -> Verdict {
     }
 }
 
-fn is_bookkeeping(o: &Object) -> bool {
+pub(super) fn is_bookkeeping(o: &Object) -> bool {
     matches!(o, Object::Stream(s) if s.dict.has_type(b"XRef") || s.dict.has_type(b"ObjStm"))
 }
 
-fn stream_or_dict(o: &Object) -> Option<&Dictionary> {
+pub(super) fn stream_or_dict(o: &Object) -> Option<&Dictionary> {
     match o {
         Object::Dictionary(d) => Some(d),
         Object::Stream(s) => Some(&s.dict),
@@ -1311,19 +1012,8 @@ fn stream_or_dict(o: &Object) -> Option<&Dictionary> {
     }
 }
 
-fn resolve_dict<'a>(doc: &'a Document, o: &'a Object) -> lopdf::Result<&'a Dictionary> {
-    doc.dereference(o)?.1.as_dict()
-}
-
-fn resolve_array(doc: &Document, o: &Object) -> Vec<Object> {
-    doc.dereference(o)
-        .ok()
-        .and_then(|(_, a)| a.as_array().ok().cloned())
-        .unwrap_or_default()
-}
-
 /// Keys whose values differ between two dictionaries (added, removed or changed).
-fn changed_keys(a: &Dictionary, b: &Dictionary) -> Vec<Vec<u8>> {
+pub(super) fn changed_keys(a: &Dictionary, b: &Dictionary) -> Vec<Vec<u8>> {
     let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
     for (k, v) in a.iter() {
         if !b.get(k).is_ok_and(|w| entries_equal(k, v, w)) {
@@ -1340,7 +1030,7 @@ fn changed_keys(a: &Dictionary, b: &Dictionary) -> Vec<Vec<u8>> {
     keys.into_iter().collect()
 }
 
-fn other_name(num: u32) -> String {
+pub(super) fn other_name(num: u32) -> String {
     if num == TRAILER {
         "the trailer".into()
     } else {
@@ -1348,265 +1038,10 @@ fn other_name(num: u32) -> String {
     }
 }
 
-fn annot_subtype(o: &Object) -> String {
+pub(super) fn annot_subtype(o: &Object) -> String {
     stream_or_dict(o)
         .and_then(|d| d.get(b"Subtype").ok())
         .and_then(|s| s.as_name().ok())
         .map(|n| format!("/{}", String::from_utf8_lossy(n)))
         .unwrap_or_default()
-}
-
-fn role_name(r: &Role) -> &'static str {
-    match r {
-        Role::Catalog => "the catalog",
-        Role::Info => "the document information",
-        Role::Metadata => "XMP metadata",
-        Role::AcroForm => "the AcroForm",
-        Role::FieldsArray => "the field list",
-        Role::Field { .. } => "a form field",
-        Role::Annotation { .. } => "an annotation",
-        Role::AnnotsArray => "an annotation list",
-        Role::Page => "a page",
-        Role::PageTree => "the page tree",
-        Role::SignatureValue => "a signature dictionary",
-        Role::Dss => "validation data",
-        Role::StructTree => "the structure tree",
-        Role::Extensions => "the extensions dictionary",
-        Role::Appearance { .. } => "an appearance stream",
-        Role::Other => "page content, resources or another object of the document",
-    }
-}
-
-/// Calls `f` for every reference inside `o`, to [`MAX_REFERENCE_DEPTH`].
-fn collect_refs(o: &Object, depth: usize, f: &mut impl FnMut(ObjectId)) {
-    if depth > MAX_REFERENCE_DEPTH {
-        return;
-    }
-    match o {
-        Object::Reference(id) => f(*id),
-        Object::Array(a) => a.iter().for_each(|x| collect_refs(x, depth + 1, f)),
-        Object::Dictionary(d) => d.iter().for_each(|(_, x)| collect_refs(x, depth + 1, f)),
-        Object::Stream(s) => s
-            .dict
-            .iter()
-            .for_each(|(_, x)| collect_refs(x, depth + 1, f)),
-        _ => {}
-    }
-}
-
-/// Assigns roles to the objects reached from the catalog and the trailer.
-fn roles(doc: &Document) -> BTreeMap<ObjectId, Role> {
-    let mut r = BTreeMap::new();
-    let set = |r: &mut BTreeMap<ObjectId, Role>, o: Option<&Object>, role: Role| {
-        if let Some(Ok(id)) = o.map(Object::as_reference) {
-            r.entry(id).or_insert(role);
-        }
-    };
-    set(&mut r, doc.trailer.get(b"Root").ok(), Role::Catalog);
-    set(&mut r, doc.trailer.get(b"Info").ok(), Role::Info);
-    let Ok(catalog) = doc.catalog() else { return r };
-    set(&mut r, catalog.get(b"Metadata").ok(), Role::Metadata);
-    set(&mut r, catalog.get(b"Pages").ok(), Role::PageTree);
-    // DSS and everything below it (VRI, certificate, CRL and OCSP streams).
-    if let Ok(dss) = catalog.get(b"DSS") {
-        let mut stack = vec![(dss.clone(), 0usize)];
-        while let Some((o, depth)) = stack.pop() {
-            if depth > 4 {
-                continue;
-            }
-            if let Ok(id) = o.as_reference() {
-                if r.insert(id, Role::Dss).is_some() {
-                    continue;
-                }
-            }
-            if let Ok((_, target)) = doc.dereference(&o) {
-                collect_refs(target, 0, &mut |id| {
-                    stack.push((Object::Reference(id), depth + 1))
-                });
-                if let Object::Dictionary(d) = target {
-                    d.iter().for_each(|(_, v)| {
-                        if !matches!(v, Object::Reference(_)) {
-                            stack.push((v.clone(), depth + 1))
-                        }
-                    });
-                }
-            }
-        }
-    }
-    if let Ok(ext) = catalog.get(b"Extensions") {
-        set(&mut r, Some(ext), Role::Extensions);
-        if let Ok(d) = resolve_dict(doc, ext) {
-            for (_, v) in d.iter() {
-                set(&mut r, Some(v), Role::Extensions);
-            }
-        }
-    }
-    if let Ok(root) = catalog.get(b"StructTreeRoot") {
-        struct_tree_roles(doc, root, &mut r);
-    }
-    // Pages and page-tree nodes, their annotation lists and annotations.
-    for (_, page_id) in doc.get_pages() {
-        r.entry(page_id).or_insert(Role::Page);
-        if let Ok(page) = doc.get_dictionary(page_id) {
-            if let Ok(parent) = page.get(b"Parent").and_then(Object::as_reference) {
-                r.entry(parent).or_insert(Role::PageTree);
-            }
-            if let Ok(annots) = page.get(b"Annots") {
-                set(&mut r, Some(annots), Role::AnnotsArray);
-                for a in resolve_array(doc, annots) {
-                    if let Ok(id) = a.as_reference() {
-                        let widget = doc.get_dictionary(id).is_ok_and(|d| {
-                            d.get(b"Subtype").and_then(Object::as_name).ok()
-                                == Some(b"Widget".as_slice())
-                        });
-                        r.entry(id).or_insert(Role::Annotation { widget });
-                        if let Ok(d) = doc.get_dictionary(id) {
-                            appearance_roles(doc, d, None, false, &mut r);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    // The field tree: fields override the annotation role of merged field/widgets.
-    if let Ok(acro) = catalog.get(b"AcroForm") {
-        set(&mut r, Some(acro), Role::AcroForm);
-        if let Ok(acro) = resolve_dict(doc, acro) {
-            if let Ok(fields) = acro.get(b"Fields") {
-                set(&mut r, Some(fields), Role::FieldsArray);
-                let mut visited = HashSet::new();
-                for f in resolve_array(doc, fields) {
-                    field_roles(doc, &f, None, None, 0, &mut visited, &mut r);
-                }
-            }
-        }
-    }
-    r
-}
-
-/// Most objects of the structure tree given a role: 100,000 (a large tagged report has a
-/// few thousand structure elements).
-const MAX_STRUCT_OBJECTS: usize = 100_000;
-
-/// Marks the structure tree from its root: the root, the parent tree's nodes and arrays, the
-/// structure elements reached through `/K`. It does not follow `/Pg`, `/Obj` or `/P`: pages,
-/// annotations and parents have roles of their own.
-fn struct_tree_roles(doc: &Document, root: &Object, r: &mut BTreeMap<ObjectId, Role>) {
-    let mut stack = vec![root.clone()];
-    let mut seen = 0usize;
-    while let Some(o) = stack.pop() {
-        if seen >= MAX_STRUCT_OBJECTS {
-            return;
-        }
-        let target = match o.as_reference() {
-            Ok(id) => {
-                if r.contains_key(&id) {
-                    continue;
-                }
-                r.insert(id, Role::StructTree);
-                seen += 1;
-                match doc.get_object(id) {
-                    Ok(t) => t.clone(),
-                    Err(_) => continue,
-                }
-            }
-            Err(_) => o,
-        };
-        match &target {
-            Object::Array(items) => stack.extend(items.iter().cloned()),
-            Object::Dictionary(d) => {
-                // An object reference or marked-content reference points out of the tree.
-                if d.has_type(b"OBJR") || d.has_type(b"MCR") {
-                    continue;
-                }
-                for key in [&b"K"[..], b"ParentTree", b"Kids", b"Nums"] {
-                    if let Ok(v) = d.get(key) {
-                        stack.push(v.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn field_roles(
-    doc: &Document,
-    node: &Object,
-    parent: Option<&str>,
-    ft: Option<&[u8]>,
-    depth: usize,
-    visited: &mut HashSet<ObjectId>,
-    r: &mut BTreeMap<ObjectId, Role>,
-) {
-    if depth > crate::pdf::MAX_FIELD_DEPTH || visited.len() > crate::pdf::MAX_FIELDS {
-        return;
-    }
-    let Ok(id) = node.as_reference() else { return };
-    if !visited.insert(id) {
-        return;
-    }
-    let Ok(d) = doc.get_dictionary(id) else {
-        return;
-    };
-    let t = d
-        .get(b"T")
-        .ok()
-        .and_then(|t| lopdf::decode_text_string(t).ok());
-    let name = crate::pdf::qualified_name(parent, t).unwrap_or_default();
-    let ft = d.get(b"FT").ok().and_then(|f| f.as_name().ok()).or(ft);
-    let signature = ft == Some(b"Sig".as_slice());
-    let has_value = d.get(b"V").is_ok_and(|v| !v.is_null());
-    r.insert(
-        id,
-        Role::Field {
-            name: name.clone(),
-            signature,
-            has_value,
-        },
-    );
-    if signature {
-        if let Ok(v) = d.get(b"V").and_then(Object::as_reference) {
-            r.insert(v, Role::SignatureValue);
-        }
-    }
-    // A field's appearance outranks the annotation role given from the page walk.
-    let mut own = BTreeMap::new();
-    appearance_roles(doc, d, Some(&name), signature, &mut own);
-    r.extend(own);
-    for kid in d
-        .get(b"Kids")
-        .map(|k| resolve_array(doc, k))
-        .unwrap_or_default()
-    {
-        field_roles(doc, &kid, Some(&name), ft, depth + 1, visited, r);
-    }
-}
-
-/// Marks the streams of `/AP` (normal, rollover, down; direct or per state) as appearances.
-fn appearance_roles(
-    doc: &Document,
-    d: &Dictionary,
-    field: Option<&str>,
-    signature: bool,
-    r: &mut BTreeMap<ObjectId, Role>,
-) {
-    let Ok(ap) = d.get(b"AP").and_then(|ap| resolve_dict(doc, ap)) else {
-        return;
-    };
-    for (_, v) in ap.iter() {
-        let mut mark = |o: &Object| {
-            if let Ok(id) = o.as_reference() {
-                r.entry(id).or_insert(Role::Appearance {
-                    field: field.map(str::to_owned),
-                    signature,
-                });
-            }
-        };
-        mark(v);
-        if let Ok(states) = resolve_dict(doc, v) {
-            states.iter().for_each(|(_, s)| mark(s));
-        }
-    }
 }

@@ -1,0 +1,96 @@
+//! What a change is, how it is classed, and what the analysis of one signature found.
+
+use serde::Serialize;
+
+use crate::pdf::FieldLock;
+
+/// How an object differs between the signed revision and the final one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Changed,
+    Deleted,
+}
+
+/// The rule class of a change (module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeClass {
+    Bookkeeping,
+    Dss,
+    Metadata,
+    Signing,
+    DocumentTimestamp,
+    FormFilling,
+    Annotation,
+    /// A key that draws nothing changed (an obsolete font `/Name`, a signed field's
+    /// appearance moved to an equivalent copy): allowed, and reported by name.
+    Cosmetic,
+    Disallowed,
+}
+
+/// Whether a change is allowed under the document's permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allowed,
+    /// Allowed, but a reader should know (annotations without DocMDP, cosmetic rewrites).
+    AllowedWithWarning,
+    Disallowed,
+}
+
+/// One change after a signature, with the rule that classified it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The revision whose update made the change.
+    pub revision: usize,
+    pub object: u32,
+    pub generation: u16,
+    pub kind: ChangeKind,
+    pub class: ChangeClass,
+    pub verdict: Verdict,
+    /// What changed and by which rule it was judged, for a reader.
+    pub rule: String,
+}
+
+/// The permissions a later change is judged under: DocMDP of the certification signature
+/// (ISO 32000-1 Table 254) and FieldMDP locks (Table 255).
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    /// `None` without a certification signature or a lock with `/P`.
+    pub docmdp: Option<u8>,
+    pub locks: Vec<FieldLock>,
+    /// True when `docmdp` is a FieldMDP lock's `/P` (ISO 32000-2), not the certification's.
+    pub p_from_lock: bool,
+}
+
+/// The changes after one signature and their overall verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// The revision the signature covers.
+    pub signed_revision: usize,
+    pub changes: Vec<Change>,
+    /// True when more changes existed than [`MAX_CHANGES_LISTED`].
+    pub truncated: bool,
+}
+
+impl Analysis {
+    pub fn verdict(&self) -> Verdict {
+        if self
+            .changes
+            .iter()
+            .any(|c| c.verdict == Verdict::Disallowed)
+        {
+            Verdict::Disallowed
+        } else if self
+            .changes
+            .iter()
+            .any(|c| c.verdict == Verdict::AllowedWithWarning)
+        {
+            Verdict::AllowedWithWarning
+        } else {
+            Verdict::Allowed
+        }
+    }
+}
