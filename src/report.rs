@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::integrity::ChangeClass;
 use crate::pdf::{Coverage, SignatureKind, UnsignedField, Widget};
-use crate::policy::{PolicyReport, Role};
+use crate::policy::outcome::{PolicyReport, Role};
 
 /// ETSI EN 319 102-1 §5.1.3 main indication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -344,7 +344,7 @@ pub struct SignatureReport {
     /// Every change later revisions made to the signed revision, with the rule that judged it.
     pub modifications: Vec<crate::integrity::Change>,
     pub checks: Vec<Check>,
-    /// Whose signature this is in a Vietnamese official document ([`crate::policy::roles`]).
+    /// Whose signature this is in a Vietnamese official document (`policy::roles`).
     pub role: Role,
     /// The rule that decided the role, in words.
     pub role_evidence: String,
@@ -875,7 +875,7 @@ pub fn render_text(report: &Report, file: &str, lang: Lang) -> String {
 /// The document rules' conclusion: whether the file is a properly issued document of the
 /// expected profile, and if not, what is missing.
 fn render_policy(out: &mut String, p: &PolicyReport, verdict: Verdict, lang: Lang) {
-    use crate::policy::{Expect, RuleOutcome};
+    use crate::policy::outcome::{Expect, RuleOutcome};
     let what = match (p.expected, lang) {
         (Expect::Issued | Expect::Any, Lang::Vi) => "văn bản điện tử đã được ban hành hợp lệ",
         (Expect::Attachment, Lang::Vi) => "phụ lục gửi kèm hợp lệ",

@@ -16,8 +16,9 @@
 
 use serde::Serialize;
 
-use super::roles::{fold, same_name, Role, RoleRules};
-use super::{Expect, PolicyReport, Profile, RuleOutcome, RuleResult};
+use super::outcome::Role;
+use super::outcome::{Expect, PolicyReport, Profile, RuleOutcome, RuleResult};
+use super::roles::{fold, same_name, RoleRules};
 use crate::integrity::ChangeClass;
 use crate::pdf::SignatureKind;
 use crate::report::{Indication, Report, SignatureReport};

@@ -10,38 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::outcome::Role;
 use crate::report::Signer;
-
-/// The role of a signature in a Vietnamese official document (Decree 30/2020/NĐ-CP, Art. 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The competent person's signature.
-    Personal,
-    /// The agency's or organisation's signature, which stands for its seal.
-    Organisation,
-    /// Nothing decided.
-    Unknown,
-}
-
-impl Role {
-    /// How a clerk names the role (the wording of Decree 30).
-    pub fn vi(self) -> &'static str {
-        match self {
-            Role::Personal => "Chữ ký của người có thẩm quyền",
-            Role::Organisation => "Chữ ký số của cơ quan, tổ chức",
-            Role::Unknown => "Chưa xác định được là chữ ký cá nhân hay của cơ quan, tổ chức",
-        }
-    }
-
-    pub fn en(self) -> &'static str {
-        match self {
-            Role::Personal => "Signature of the competent person",
-            Role::Organisation => "Signature of the agency or organisation (the seal)",
-            Role::Unknown => "Not known whether personal or the organisation's",
-        }
-    }
-}
 
 /// One rule of the role decision. Serialised as it is hashed into the policy's definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

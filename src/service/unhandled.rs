@@ -18,21 +18,7 @@ use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use super::{Call, Shared};
-
-/// In a request's extensions: set once a kyso handler has taken the request.
-#[derive(Clone, Default)]
-pub(super) struct Handled(Arc<AtomicBool>);
-
-impl Handled {
-    pub(super) fn mark(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn is_marked(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-}
+use super::call::{Call, Handled, Shared};
 
 /// The layer's service around the router.
 #[derive(Clone)]
@@ -134,7 +120,7 @@ impl Pending {
             )),
             _ => refusal,
         };
-        call.reject(super::Refusal::Transport(status))
+        call.reject(super::error::Refusal::Transport(status))
             .await
             .into_http()
     }

@@ -1,0 +1,144 @@
+//! What the policy concludes, as the report carries it: the role of a signature, the
+//! profile a document matches and the one it must be, each rule's outcome, and the
+//! policy's judgement of the document. These types depend on nothing of the report, so the
+//! report can hold them while the policy reads the report.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::names;
+
+/// The role of a signature in a Vietnamese official document (Decree 30/2020/NĐ-CP, Art. 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The competent person's signature.
+    Personal,
+    /// The agency's or organisation's signature, which stands for its seal.
+    Organisation,
+    /// Nothing decided.
+    Unknown,
+}
+
+impl Role {
+    /// How a clerk names the role (the wording of Decree 30).
+    pub fn vi(self) -> &'static str {
+        match self {
+            Role::Personal => "Chữ ký của người có thẩm quyền",
+            Role::Organisation => "Chữ ký số của cơ quan, tổ chức",
+            Role::Unknown => "Chưa xác định được là chữ ký cá nhân hay của cơ quan, tổ chức",
+        }
+    }
+
+    pub fn en(self) -> &'static str {
+        match self {
+            Role::Personal => "Signature of the competent person",
+            Role::Organisation => "Signature of the agency or organisation (the seal)",
+            Role::Unknown => "Not known whether personal or the organisation's",
+        }
+    }
+}
+
+/// Which policy judges the document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PolicyChoice {
+    /// Decree 30/2020/NĐ-CP and its Appendix I ([`decree30`]).
+    #[default]
+    Decree30,
+    /// No document rules: only the signatures are judged.
+    None,
+}
+
+names!(PolicyChoice, "policy", { Decree30 = "decree-30", None = "none" });
+
+/// The shape of signed file a document matches (Decree 30, Appendix I).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// A main document: the competent person's signature, then the body's.
+    Issued,
+    /// An attachment sent as its own file: the body's signature only.
+    Attachment,
+    /// An electronic copy (`SAO Y`, `SAO LỤC`, `TRÍCH SAO`): the copying body's signature only.
+    Copy,
+    /// None of the shapes.
+    None,
+}
+
+impl Profile {
+    pub fn vi(self) -> &'static str {
+        match self {
+            Profile::Issued => {
+                "văn bản chính (chữ ký của người có thẩm quyền, sau đó chữ ký số của cơ quan)"
+            }
+            Profile::Attachment => "phụ lục gửi kèm dạng tệp riêng (chỉ có chữ ký số của cơ quan)",
+            Profile::Copy => "bản sao điện tử (chỉ có chữ ký số của cơ quan thực hiện sao)",
+            Profile::None => "không thuộc dạng văn bản điện tử nào của Phụ lục I",
+        }
+    }
+
+    pub fn en(self) -> &'static str {
+        match self {
+            Profile::Issued => {
+                "a main document (the competent person's signature, then the body's)"
+            }
+            Profile::Attachment => "an attachment sent as its own file (the body's signature only)",
+            Profile::Copy => "an electronic copy (the copying body's signature only)",
+            Profile::None => "none of the shapes of Appendix I",
+        }
+    }
+}
+
+/// The profile a document must be: what the caller expects (a DMS knows when it sends an
+/// attachment), `issued` unless said otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Expect {
+    #[default]
+    Issued,
+    Attachment,
+    Copy,
+    /// Any of the three shapes, properly made.
+    Any,
+}
+
+names!(Expect, "profile", {
+    Issued = "issued",
+    Attachment = "attachment",
+    Copy = "copy",
+    Any = "any",
+});
+
+/// What a rule concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    Passed,
+    Failed,
+    /// Noted for the reader; never makes a document non-conforming on its own.
+    Warning,
+    /// Does not apply, or nothing in the file lets it be checked.
+    Skipped,
+}
+
+/// One rule's result, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleResult {
+    pub id: &'static str,
+    pub outcome: RuleOutcome,
+    pub en: String,
+    pub vi: String,
+}
+
+/// The policy's judgement of one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyReport {
+    pub id: &'static str,
+    pub version: &'static str,
+    /// SHA-256 (hex) of the policy's definition as it was applied, role rules included.
+    pub sha256: String,
+    /// The shape the file matches.
+    pub profile: Profile,
+    pub expected: Expect,
+    /// Whether the file is a proper document of the expected profile: no rule failed.
+    pub conforms: bool,
+    pub rules: Vec<RuleResult>,
+}

@@ -1,0 +1,520 @@
+//! One call to the service, from its authorisation to its record: what every handler
+//! shares ([`Shared`]), who calls ([`Principal`]), and the [`Call`] that carries a request
+//! to its single audit record on every path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+
+use super::config::{Config, Role};
+use super::error::Refusal;
+use crate::audit::{self, AuditLog, Entry};
+use crate::verify::Context;
+
+/// In a request's extensions: set once a kyso handler has taken the request.
+#[derive(Clone, Default)]
+pub(super) struct Handled(Arc<AtomicBool>);
+
+impl Handled {
+    pub(super) fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub(super) fn is_marked(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What every request handler shares.
+pub(super) struct Shared {
+    pub(super) config: Config,
+    pub(super) context: Context,
+    /// The context of each trust profile of the trust store, by name: `context` with that
+    /// profile's certificates added, for requests that choose one.
+    pub(super) profiles: std::collections::BTreeMap<String, Context>,
+    pub(super) audit: AuditLog,
+    /// Permits for CPU work; a permit stays with its work until the work ends, even if the
+    /// request it served has already been answered (deadline) or abandoned.
+    pub(super) cpu: Arc<Semaphore>,
+}
+
+/// Who is calling, with which roles.
+#[derive(Debug, Clone)]
+pub(super) struct Principal {
+    pub(super) name: String,
+    pub(super) roles: Vec<Role>,
+}
+
+impl Principal {
+    pub(super) fn may(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
+/// What a verification adds to its record.
+pub(super) struct Outcome {
+    pub(super) signatures: Vec<audit::SignatureSummary>,
+    pub(super) verdict: String,
+    pub(super) policy: Option<audit::PolicySummary>,
+    pub(super) trust_fingerprint: String,
+}
+
+/// One request on its way to the audit log: what its record says before the outcome, and
+/// the deadline it must meet. Every call ends in exactly one record: [`Call::run`] records
+/// the answer or the refusal; when the handler is dropped unanswered (the caller cancelled
+/// or went away, or tonic gave up at the caller's `grpc-timeout`), the call records that as
+/// it is dropped.
+pub(super) struct Call {
+    pub(super) shared: Arc<Shared>,
+    pub(super) method: String,
+    pub(super) peer: String,
+    pub(super) principal: String,
+    /// The document's SHA-256 and size, once known.
+    pub(super) document: Option<(String, u64)>,
+    /// The document as received, until its hash is known: a refusal hashes it for its
+    /// record on the blocking pool, never on the reactor.
+    pub(super) received: Option<bytes::Bytes>,
+    pub(super) metadata: audit::Metadata,
+    pub(super) outcome: Option<Outcome>,
+    /// The shorter of the caller's `grpc-timeout` and `request_timeout_seconds`.
+    pub(super) deadline: tokio::time::Instant,
+    /// Whether the deadline is the caller's (shorter than the service's limit).
+    pub(super) callers_deadline: bool,
+    pub(super) recorded: bool,
+}
+
+/// A handler's answer, given the id of the record that holds it.
+pub(super) type Answer<R> = Box<dyn FnOnce(String) -> R + Send>;
+
+/// A handler's body: what it does with the request once the caller is authorised.
+pub(super) type Body<'a, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Answer<R>, Refusal>> + Send + 'a>>;
+
+impl Call {
+    pub(super) fn new<T>(shared: &Arc<Shared>, request: &Request<T>, method: &str) -> Call {
+        if let Some(handled) = request.extensions().get::<Handled>() {
+            handled.mark();
+        }
+        let limit = Duration::from_secs(shared.config.request_timeout_seconds.max(1));
+        let asked = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout);
+        let callers_deadline = asked.is_some_and(|t| t < limit);
+        let timeout = asked.map_or(limit, |t| t.min(limit));
+        Call {
+            shared: shared.clone(),
+            method: method.to_owned(),
+            peer: request
+                .remote_addr()
+                .map_or_else(|| "unknown".into(), |a| a.to_string()),
+            principal: String::new(),
+            document: None,
+            received: None,
+            metadata: audit::Metadata::default(),
+            outcome: None,
+            deadline: tokio::time::Instant::now() + timeout,
+            callers_deadline,
+            recorded: false,
+        }
+    }
+
+    /// Authorises the call for `role`, runs `body`, and records the outcome on every path:
+    /// the answer once its record is committed, else the refusal.
+    pub(super) async fn run<T, R>(
+        shared: &Arc<Shared>,
+        request: Request<T>,
+        method: &str,
+        role: Role,
+        body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
+    ) -> Result<Response<R>, Status> {
+        let mut call = Call::new(shared, &request, method);
+        let outcome = match call.authorize(&request, role) {
+            Ok(_) => body(&mut call, request.into_inner()).await,
+            Err(refusal) => Err(refusal),
+        };
+        match outcome {
+            Ok(answer) => {
+                let id = call.record().await?;
+                Ok(Response::new(answer(id)))
+            }
+            Err(refusal) => Err(call.reject(refusal).await),
+        }
+    }
+
+    pub(super) fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Refusal> {
+        let config = &self.shared.config;
+        if config.no_auth {
+            return Ok(Principal {
+                name: "anonymous".into(),
+                roles: vec![Role::Admin],
+            });
+        }
+        if let Some(value) = request.metadata().get("authorization") {
+            // The scheme is matched without case and the token without surrounding blanks
+            // (RFC 9110 §11.1: the scheme is case-insensitive).
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    let (scheme, token) = v.trim().split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+                })
+                .ok_or(Refusal::MalformedAuthorization)?;
+            let digest = hex::encode(openssl::sha::sha256(token.trim().as_bytes()));
+            return config
+                .auth
+                .tokens
+                .iter()
+                .find(|t| t.sha256.eq_ignore_ascii_case(&digest))
+                .map(|t| Principal {
+                    name: t.principal.clone(),
+                    roles: t.roles.clone(),
+                })
+                .ok_or(Refusal::UnknownToken);
+        }
+        if let Some(subject) = client_subject(request) {
+            return config
+                .auth
+                .certificates
+                .iter()
+                .find(|c| c.subject == subject)
+                .map(|c| Principal {
+                    name: subject.clone(),
+                    roles: c.roles.clone(),
+                })
+                .ok_or(Refusal::UnknownClientCertificate { subject });
+        }
+        Err(Refusal::NoCredentials)
+    }
+
+    /// Authenticates the caller and checks it holds `role`; also checks the request's
+    /// `grpc-timeout` reads as one.
+    pub(super) fn authorize<T>(
+        &mut self,
+        request: &Request<T>,
+        role: Role,
+    ) -> Result<Principal, Refusal> {
+        let principal = self.authenticate(request)?;
+        self.principal = principal.name.clone();
+        if !principal.may(role) {
+            return Err(Refusal::Forbidden {
+                principal: principal.name,
+                method: self.method.clone(),
+                role: match role {
+                    Role::Verifier => "verifier",
+                    Role::Auditor => "auditor",
+                    Role::Admin => "admin",
+                },
+            });
+        }
+        if let Some(v) = request.metadata().get("grpc-timeout") {
+            if v.to_str().ok().and_then(grpc_timeout).is_none() {
+                return Err(Refusal::BadTimeout {
+                    value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                });
+            }
+        }
+        Ok(principal)
+    }
+
+    /// The record's fields so far; the call counts as recorded from here on.
+    pub(super) fn entry(&mut self) -> Entry {
+        self.recorded = true;
+        let (sha, size) = self
+            .document
+            .take()
+            .map_or((None, None), |(s, n)| (Some(s), Some(n)));
+        let mut entry = Entry {
+            time: OffsetDateTime::now_utc(),
+            principal: std::mem::take(&mut self.principal),
+            peer: std::mem::take(&mut self.peer),
+            method: self.method.clone(),
+            document_sha256: sha,
+            document_size: size,
+            metadata: std::mem::take(&mut self.metadata),
+            signatures: Vec::new(),
+            verdict: String::new(),
+            error: None,
+            kyso_version: env!("CARGO_PKG_VERSION").to_owned(),
+            trust_fingerprint: self.shared.context.trust.fingerprint(),
+            policy: None,
+        };
+        if let Some(o) = self.outcome.take() {
+            entry.signatures = o.signatures;
+            entry.verdict = o.verdict;
+            entry.policy = o.policy;
+            entry.trust_fingerprint = o.trust_fingerprint;
+        }
+        entry
+    }
+
+    /// The SHA-256 of a document received but not yet hashed, computed on the blocking pool.
+    pub(super) async fn hash_received(&mut self) {
+        if let Some(bytes) = self.received.take() {
+            if self.document.is_none() {
+                let size = bytes.len() as u64;
+                let sha = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
+                    .await
+                    .unwrap_or_default();
+                self.document = Some((sha, size));
+            }
+        }
+    }
+
+    /// Records a refused request and returns what the caller is told.
+    pub(super) async fn reject(mut self, refusal: Refusal) -> Status {
+        self.hash_received().await;
+        let status = Status::from(refusal);
+        let mut entry = self.entry();
+        entry.error = Some(format!("{:?}: {}", status.code(), status.message()));
+        // The caller gets the refusal even if the log cannot take it; the log's own
+        // failure is what an operator sees in the next accepted request.
+        let _ = self.shared.audit.append(entry).await;
+        status
+    }
+
+    /// Records an answered request; its id, once committed.
+    pub(super) async fn record(mut self) -> Result<String, Status> {
+        self.received = None;
+        let entry = self.entry();
+        self.shared
+            .audit
+            .append(entry)
+            .await
+            .map(|seq| seq.to_string())
+            .map_err(|e| Status::from(Refusal::AuditWrite(e)))
+    }
+
+    /// Takes the document of the request: checked against the limits, kept for the record.
+    pub(super) fn receive(&mut self, document: &bytes::Bytes) -> Result<(), Refusal> {
+        self.received = Some(document.clone());
+        let limit = self.shared.config.max_document_bytes;
+        if document.is_empty() {
+            return Err(Refusal::EmptyDocument);
+        }
+        if document.len() > limit {
+            return Err(Refusal::DocumentTooLarge {
+                size: document.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The document's hash is known (the report or the work carries it).
+    pub(super) fn hashed(&mut self, sha256: String, size: u64) {
+        self.received = None;
+        self.document = Some((sha256, size));
+    }
+
+    pub(super) fn deadline_exceeded(&self, waiting_for: &'static str) -> Refusal {
+        Refusal::Deadline {
+            callers: self.callers_deadline,
+            limit_seconds: self.shared.config.request_timeout_seconds.max(1),
+            waiting_for,
+        }
+    }
+
+    /// Runs `work` on the blocking pool, at most `max_concurrent_verifications` at once,
+    /// within the call's deadline.
+    pub(super) async fn cpu<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, Refusal> {
+        let permit =
+            tokio::time::timeout_at(self.deadline, self.shared.cpu.clone().acquire_owned())
+                .await
+                .map_err(|_| self.deadline_exceeded("it waited for a free worker"))?
+                .map_err(|_| Refusal::ShuttingDown)?;
+        let job = tokio::task::spawn_blocking(move || {
+            let answer = work();
+            drop(permit);
+            answer
+        });
+        tokio::time::timeout_at(self.deadline, job)
+            .await
+            .map_err(|_| self.deadline_exceeded("kyso was working on it"))?
+            .map_err(Refusal::WorkerFailed)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.recorded {
+            return;
+        }
+        // The handler was dropped before an answer: tonic enforces the caller's
+        // `grpc-timeout` itself (and so does the caller), or the caller cancelled or went
+        // away.
+        let expired = tokio::time::Instant::now() >= self.deadline;
+        let received = self.received.take();
+        let mut entry = self.entry();
+        entry.error = Some(if expired {
+            format!(
+                "{:?}: {}",
+                tonic::Code::DeadlineExceeded,
+                "the caller's deadline passed before the answer"
+            )
+        } else {
+            format!(
+                "{:?}: {}",
+                tonic::Code::Cancelled,
+                "the caller cancelled the request or closed the connection before the answer"
+            )
+        });
+        let audit = self.shared.clone();
+        match (received, tokio::runtime::Handle::try_current()) {
+            // The document's hash is computed on the blocking pool, then the record handed
+            // over.
+            (Some(bytes), Ok(runtime)) if entry.document_sha256.is_none() => {
+                runtime.spawn_blocking(move || {
+                    entry.document_size = Some(bytes.len() as u64);
+                    entry.document_sha256 = Some(sha256_hex(&bytes));
+                    audit.audit.append_detached(entry);
+                });
+            }
+            _ => {
+                audit.audit.append_detached(entry);
+            }
+        }
+    }
+}
+
+/// A `grpc-timeout` value: at most 8 digits and a unit (gRPC over HTTP/2).
+pub(super) fn grpc_timeout(value: &str) -> Option<Duration> {
+    let digits = value.get(..value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match &value[digits.len()..] {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The subject of the client's certificate under mutual TLS.
+pub(super) fn client_subject<T>(request: &Request<T>) -> Option<String> {
+    let certs = request.peer_certs()?;
+    let der = certs.first()?;
+    crate::trust::Certificate::from_der(der.as_ref())
+        .ok()
+        .map(|c| c.names.subject)
+}
+
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(openssl::sha::sha256(bytes))
+}
+
+impl Shared {
+    /// The context of the trust profile `name` (the default one for an empty name).
+    pub(super) fn context(&self, name: &str) -> Result<&Context, Refusal> {
+        if name.is_empty() {
+            return Ok(&self.context);
+        }
+        self.profiles.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            Refusal::UnknownTrustProfile {
+                name: name.to_owned(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::open_audit;
+    use crate::service::VERIFY;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Work that takes `ms` and notes how many such works run at once.
+    fn tracked(ms: u64, running: &Arc<AtomicUsize>, peak: &Arc<AtomicUsize>) -> impl FnOnce() {
+        let (running, peak) = (running.clone(), peak.clone());
+        move || {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(ms));
+            running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_past_its_deadline_keeps_its_permit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let shared = Arc::new(Shared {
+            config: Config::default(),
+            context: Context::new(crate::trust::TrustStore::default()),
+            profiles: Default::default(),
+            audit: open_audit(dir.path()).expect("audit log"),
+            cpu: Arc::new(Semaphore::new(1)),
+        });
+        let (running, peak) = (Arc::default(), Arc::default());
+
+        // The first request gives up after 20 ms; its work goes on for 300 ms.
+        let mut hurried = Request::new(());
+        hurried
+            .metadata_mut()
+            .insert("grpc-timeout", "20m".parse().expect("header value"));
+        let call = Call::new(&shared, &hurried, VERIFY);
+        let started = std::time::Instant::now();
+        let e = call
+            .cpu(tracked(300, &running, &peak))
+            .await
+            .expect_err("past its deadline");
+        assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e}");
+        assert!(started.elapsed() < Duration::from_millis(250));
+        drop(call);
+
+        // The next waits for that work to end instead of running beside it.
+        let call = Call::new(&shared, &Request::new(()), VERIFY);
+        call.cpu(tracked(10, &running, &peak))
+            .await
+            .expect("within the deadline");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            1,
+            "one permit, one work at a time"
+        );
+        drop(call);
+        shared.audit.close();
+    }
+
+    #[test]
+    fn grpc_timeouts_read_as_the_protocol_writes_them() {
+        for (value, expected) in [
+            ("1u", Some(Duration::from_micros(1))),
+            ("200m", Some(Duration::from_millis(200))),
+            ("30S", Some(Duration::from_secs(30))),
+            ("2M", Some(Duration::from_secs(120))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("99999999n", Some(Duration::from_nanos(99_999_999))),
+            ("123456789S", None),
+            ("S", None),
+            ("", None),
+            ("5x", None),
+            ("-5S", None),
+            ("5é", None),
+            ("soon", None),
+        ] {
+            assert_eq!(grpc_timeout(value), expected, "{value:?}");
+        }
+    }
+}
