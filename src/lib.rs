@@ -42,4 +42,18 @@ pub mod trust;
 pub mod verify;
 
 pub use report::{Report, Verdict};
+
+/// `error` and each of its causes, once each, as one line: "trust profile bcy: cannot read
+/// …: No such file or directory". kyso's errors name what failed and leave the cause to
+/// their source, so this is how they are shown to a person.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
 pub use verify::{signed_version, verify, Context, ExtractError, Inputs, Settings, VerifyError};

@@ -20,11 +20,11 @@ use crate::trust::{
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TimestampError {
     #[error("the token is not a CMS SignedData: {0}")]
-    Cms(#[source] CmsError),
+    Cms(CmsError),
     #[error("the token encapsulates {found}, not a TSTInfo")]
     NotTstInfo { found: String },
     #[error("the TSTInfo cannot be read: {0}")]
-    TstInfo(#[source] CmsError),
+    TstInfo(CmsError),
     #[error("the imprint's hash algorithm {oid} is not supported")]
     UnsupportedImprint { oid: String },
     #[error("the imprint is not the {algorithm} digest of what the token stamps")]
@@ -38,9 +38,9 @@ pub enum TimestampError {
     #[error("the token's signature algorithm {oid} is not supported")]
     UnsupportedSignature { oid: String },
     #[error("the token's signature: {0}")]
-    Signature(#[source] SignatureCheckError),
+    Signature(SignatureCheckError),
     #[error("the TSA's certificate chain at genTime: {0}")]
-    Chain(#[source] ChainError),
+    Chain(ChainError),
     #[error("hashing failed in OpenSSL: {0}")]
     Crypto(String),
 }

@@ -29,8 +29,8 @@ fn not_a_pdf_and_empty_input_are_named() {
         "{e:?}"
     );
     assert_eq!(
-        e.to_string(),
-        "the PDF structure cannot be read: failed parsing cross reference table"
+        kyso::error_chain(&e),
+        "the PDF structure cannot be read: failed parsing cross reference table: invalid start value"
     );
 }
 

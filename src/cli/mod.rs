@@ -113,17 +113,8 @@ fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
 }
 
-/// `error` and each of its causes, once each: "trust profile bcy: cannot read …: …".
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
+/// `error` and each of its causes, once each ([`kyso::error_chain`]).
+use kyso::error_chain as chain;
 
 /// Writes `kyso: <error and its causes>` to `err`.
 fn report(err: &mut dyn Write, error: &(dyn std::error::Error + 'static)) {

@@ -57,7 +57,7 @@ pub enum PdfError {
     TooManyObjects { count: usize, limit: usize },
     #[error("the document has {count} revisions, over the limit of {limit}")]
     TooManyRevisions { count: usize, limit: usize },
-    #[error("the PDF structure cannot be read: {0}")]
+    #[error("the PDF structure cannot be read")]
     Malformed(#[source] lopdf::Error),
     #[error("the PDF has no document catalog (/Root)")]
     NoCatalog,

@@ -124,13 +124,13 @@ pub struct PolicyOid {
 /// Why an operator's roles file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RolesError {
-    #[error("roles file {path}: {source}")]
+    #[error("roles file {path}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("roles file {path}: {source}")]
+    #[error("roles file {path}")]
     Parse {
         path: String,
         #[source]

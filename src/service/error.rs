@@ -138,17 +138,8 @@ impl Refusal {
     }
 }
 
-/// `error` and each of its causes: "the audit log cannot be read: audit store: disk I/O error".
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
+/// `error` and each of its causes ([`crate::error_chain`]).
+pub(crate) use crate::error_chain as chain;
 
 impl From<Refusal> for tonic::Status {
     fn from(refusal: Refusal) -> tonic::Status {

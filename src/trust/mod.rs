@@ -35,7 +35,7 @@ pub const MAX_CERTS_PER_SOURCE: usize = 10_000;
 /// Why trust configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -161,7 +161,7 @@ pub fn builtin(name: &str) -> Option<&'static Builtin> {
 pub enum ProfileError {
     #[error(transparent)]
     Trust(#[from] TrustError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -7,7 +7,7 @@ use crate::pdf::PdfError;
 pub enum VerifyError {
     #[error(transparent)]
     Pdf(#[from] PdfError),
-    #[error("hashing failed in OpenSSL: {0}")]
+    #[error("hashing failed in OpenSSL")]
     Crypto(#[from] openssl::error::ErrorStack),
 }
 
@@ -18,7 +18,7 @@ pub enum ExtractError {
     Pdf(#[from] PdfError),
     #[error("there is no signature {number}: the file has {count}")]
     NoSuchSignature { number: usize, count: usize },
-    #[error("signature {number} does not say which bytes it covers: {source}")]
+    #[error("signature {number} does not say which bytes it covers")]
     ByteRange {
         number: usize,
         #[source]
