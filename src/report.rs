@@ -15,17 +15,21 @@ use crate::pdf::{Coverage, SignatureKind, UnsignedField, Widget};
 use crate::policy::outcome::{PolicyReport, Role};
 
 /// ETSI EN 319 102-1 §5.1.3 main indication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Indication {
     Passed,
     Failed,
     Indeterminate,
 }
 
+crate::names::names!(Indication, "indication", {
+    Passed = "PASSED",
+    Failed = "FAILED",
+    Indeterminate = "INDETERMINATE",
+});
+
 /// ETSI EN 319 102-1 §5.1.3 sub-indications kyso reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubIndication {
     /// FAILED: the signature is not conformant to a supported format (ByteRange, CMS).
     FormatFailure,
@@ -67,9 +71,28 @@ pub enum SubIndication {
     ModificationsNotAnalysed,
 }
 
+crate::names::names!(SubIndication, "sub-indication", {
+    FormatFailure = "FORMAT_FAILURE",
+    HashFailure = "HASH_FAILURE",
+    SigCryptoFailure = "SIG_CRYPTO_FAILURE",
+    NoCertificateChainFound = "NO_CERTIFICATE_CHAIN_FOUND",
+    NoSigningCertificateFound = "NO_SIGNING_CERTIFICATE_FOUND",
+    OutOfBoundsNoPoe = "OUT_OF_BOUNDS_NO_POE",
+    NotYetValid = "NOT_YET_VALID",
+    ChainConstraintsFailure = "CHAIN_CONSTRAINTS_FAILURE",
+    CertificateChainGeneralFailure = "CERTIFICATE_CHAIN_GENERAL_FAILURE",
+    CryptoConstraintsFailure = "CRYPTO_CONSTRAINTS_FAILURE",
+    SigConstraintsFailure = "SIG_CONSTRAINTS_FAILURE",
+    Revoked = "REVOKED",
+    RevokedNoPoe = "REVOKED_NO_POE",
+    RevokedCaNoPoe = "REVOKED_CA_NO_POE",
+    TryLater = "TRY_LATER",
+    DisallowedModification = "DISALLOWED_MODIFICATION",
+    ModificationsNotAnalysed = "MODIFICATIONS_NOT_ANALYSED",
+});
+
 /// The document verdict (DESIGN.md, "Verdicts").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Valid,
     Invalid,
@@ -77,9 +100,15 @@ pub enum Verdict {
     Unsigned,
 }
 
+crate::names::names!(Verdict, "verdict", {
+    Valid = "VALID",
+    Invalid = "INVALID",
+    Indeterminate = "INDETERMINATE",
+    Unsigned = "UNSIGNED",
+});
+
 /// What a check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
     Failed,
@@ -91,9 +120,16 @@ pub enum Outcome {
     Info,
 }
 
+crate::names::names!(Outcome, "outcome", {
+    Passed = "passed",
+    Failed = "failed",
+    Warning = "warning",
+    Skipped = "skipped",
+    Info = "info",
+});
+
 /// The checks kyso runs on a signature, in the order it runs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckId {
     /// The signature dictionary can be read at all (a damaged one fails here).
     SignatureDictionary,
@@ -119,6 +155,29 @@ pub enum CheckId {
     Revocation,
     ValidationTime,
 }
+
+crate::names::names!(CheckId, "check", {
+    SignatureDictionary = "signature_dictionary",
+    FinalRevision = "final_revision",
+    ByteRange = "byte_range",
+    Coverage = "coverage",
+    SubFilter = "sub_filter",
+    CmsStructure = "cms_structure",
+    EncapsulatedContent = "encapsulated_content",
+    SignerCertificate = "signer_certificate",
+    MessageDigest = "message_digest",
+    ContentType = "content_type",
+    SignatureValue = "signature_value",
+    SigningCertificateAttribute = "signing_certificate_attribute",
+    AlgorithmPolicy = "algorithm_policy",
+    TimestampImprint = "timestamp_imprint",
+    SignatureTimestamp = "signature_timestamp",
+    ContentTimestamp = "content_timestamp",
+    Modifications = "modifications",
+    CertificateChain = "certificate_chain",
+    Revocation = "revocation",
+    ValidationTime = "validation_time",
+});
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -187,8 +246,7 @@ pub struct Signer {
 }
 
 /// Where the time a signature was judged at came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeSource {
     /// The CMS `signingTime` attribute: claimed by the signer's software, not proven.
     CmsSigningTime,
@@ -201,6 +259,14 @@ pub enum TimeSource {
     /// No time in the signature: the time of the verification, given by the caller.
     VerificationTime,
 }
+
+crate::names::names!(TimeSource, "time source", {
+    CmsSigningTime = "cms_signing_time",
+    PdfM = "pdf_m",
+    TimestampToken = "timestamp_token",
+    Caller = "caller",
+    VerificationTime = "verification_time",
+});
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidationTime {
@@ -400,7 +466,7 @@ impl Report {
                 .as_ref()
                 .and_then(|x| x.common_name.clone())
                 .unwrap_or_else(|| s.field.clone().unwrap_or_else(|| format!("#{}", i + 1)));
-            let sub = s.sub_indication.map(sub_indication_code).unwrap_or("");
+            let sub = s.sub_indication.map(SubIndication::name).unwrap_or("");
             match s.indication {
                 Indication::Passed => {}
                 Indication::Failed => self.reasons.push(Reason {
@@ -470,28 +536,6 @@ impl Report {
             map.insert("file".into(), serde_json::Value::String(file.to_owned()));
         }
         v
-    }
-}
-
-pub fn sub_indication_code(s: SubIndication) -> &'static str {
-    match s {
-        SubIndication::FormatFailure => "FORMAT_FAILURE",
-        SubIndication::HashFailure => "HASH_FAILURE",
-        SubIndication::SigCryptoFailure => "SIG_CRYPTO_FAILURE",
-        SubIndication::NoCertificateChainFound => "NO_CERTIFICATE_CHAIN_FOUND",
-        SubIndication::NoSigningCertificateFound => "NO_SIGNING_CERTIFICATE_FOUND",
-        SubIndication::OutOfBoundsNoPoe => "OUT_OF_BOUNDS_NO_POE",
-        SubIndication::NotYetValid => "NOT_YET_VALID",
-        SubIndication::ChainConstraintsFailure => "CHAIN_CONSTRAINTS_FAILURE",
-        SubIndication::CertificateChainGeneralFailure => "CERTIFICATE_CHAIN_GENERAL_FAILURE",
-        SubIndication::CryptoConstraintsFailure => "CRYPTO_CONSTRAINTS_FAILURE",
-        SubIndication::SigConstraintsFailure => "SIG_CONSTRAINTS_FAILURE",
-        SubIndication::DisallowedModification => "DISALLOWED_MODIFICATION",
-        SubIndication::Revoked => "REVOKED",
-        SubIndication::RevokedNoPoe => "REVOKED_NO_POE",
-        SubIndication::RevokedCaNoPoe => "REVOKED_CA_NO_POE",
-        SubIndication::TryLater => "TRY_LATER",
-        SubIndication::ModificationsNotAnalysed => "MODIFICATIONS_NOT_ANALYSED",
     }
 }
 

@@ -111,7 +111,27 @@ async fn verify_the_two_signature_fixture_and_read_its_record_back() {
         .into_inner();
     assert_eq!(record.principal, "dms-haugiang");
     assert_eq!(record.method, "/kyso.v1.VerificationService/VerifyDocument");
-    assert_eq!(record.verdict, "VALID");
+    assert_eq!(record.verdict_code, pb::Verdict::Valid as i32);
+    // Every name the protocol carries is an enum; the deprecated strings, still filled for
+    // older clients, say the same.
+    #[allow(deprecated)]
+    {
+        assert_eq!(record.verdict, "VALID");
+        assert_eq!(record.signatures[0].indication, "PASSED");
+        assert_eq!(report.signatures[0].kind, "signature");
+    }
+    assert_eq!(
+        record.signatures[0].indication_code,
+        pb::Indication::Passed as i32
+    );
+    assert_eq!(
+        record.signatures[0].sub_indication_code,
+        pb::SubIndication::Unspecified as i32
+    );
+    assert_eq!(
+        report.signatures[0].signature_kind,
+        pb::SignatureKind::Signature as i32
+    );
     // Roles and the policy result are in the report and kept in the record.
     assert_eq!(report.signatures[0].role, pb::Role::Personal as i32);
     assert_eq!(report.signatures[1].role, pb::Role::Organisation as i32);
@@ -1003,7 +1023,10 @@ async fn a_deadline_is_honoured_and_the_request_recorded() {
     request.set_timeout(std::time::Duration::from_secs(30));
     let answer = v.verify_document(request).await.unwrap().into_inner();
     assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Valid as i32);
-    assert_eq!(records_numbered(&ch, "in-time").await[0].verdict, "VALID");
+    assert_eq!(
+        records_numbered(&ch, "in-time").await[0].verdict_code,
+        pb::Verdict::Valid as i32
+    );
 
     let check = AuditServiceClient::new(ch)
         .verify_log(with_token(Some(AUDITOR), pb::VerifyLogRequest::default()))
@@ -1647,4 +1670,38 @@ async fn an_unauthenticated_client_gets_its_own_exit_status() {
         "{err}"
     );
     server.stop().await.unwrap();
+}
+
+#[test]
+fn the_protocol_names_changes_with_enums_beside_the_old_strings() {
+    let report = kyso::service::convert::report(&verify_fixture("two-signatures.pdf"));
+    let changes = &report.signatures[0].modifications;
+    assert!(
+        !changes.is_empty(),
+        "the seal's revision changed what the person signed"
+    );
+    for c in changes {
+        let class = pb::ChangeClass::try_from(c.change_class).expect("a known class");
+        let verdict = pb::ChangeVerdict::try_from(c.change_verdict).expect("a known verdict");
+        let kind = pb::ChangeKind::try_from(c.change_kind).expect("a known kind");
+        assert_ne!(class, pb::ChangeClass::Unspecified);
+        assert_ne!(verdict, pb::ChangeVerdict::Unspecified);
+        assert_ne!(kind, pb::ChangeKind::Unspecified);
+        // The enum's name is the deprecated string's, upper-cased and prefixed.
+        #[allow(deprecated)]
+        {
+            assert_eq!(
+                class.as_str_name(),
+                format!("CHANGE_CLASS_{}", c.class.to_uppercase())
+            );
+            assert_eq!(
+                verdict.as_str_name(),
+                format!("CHANGE_VERDICT_{}", c.verdict.to_uppercase())
+            );
+            assert_eq!(
+                kind.as_str_name(),
+                format!("CHANGE_KIND_{}", c.kind.to_uppercase())
+            );
+        }
+    }
 }

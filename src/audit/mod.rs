@@ -185,20 +185,12 @@ impl Entry {
                 certificate_sha256: s.signer.as_ref().map(|x| x.certificate_sha256.clone()),
                 issuer: s.signer.as_ref().map(|x| x.issuer.clone()),
                 signing_time: s.signing_time.map(|t| t.unix_timestamp()),
-                indication: name(&s.indication),
-                sub_indication: s.sub_indication.as_ref().map(name),
+                indication: s.indication.name().to_owned(),
+                sub_indication: s.sub_indication.map(|x| x.name().to_owned()),
                 role: Some(s.role),
             })
             .collect()
     }
-}
-
-/// The serde name of a unit enum value (`PASSED`, `REVOKED_NO_POE`…).
-pub fn name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// A record in its place in the chain.
@@ -257,7 +249,7 @@ impl Record {
             put(&mut out, &s.indication);
             put_opt(&mut out, s.sub_indication.as_deref());
             if v2 {
-                put_opt(&mut out, s.role.as_ref().map(name).as_deref());
+                put_opt(&mut out, s.role.map(|r| r.name()));
             }
         }
         put(&mut out, &e.verdict);
@@ -271,8 +263,8 @@ impl Record {
                     for f in [&p.id, &p.version, &p.sha256] {
                         put(&mut out, f);
                     }
-                    put(&mut out, &name(&p.profile));
-                    put(&mut out, &name(&p.expected));
+                    put(&mut out, p.profile.name());
+                    put(&mut out, p.expected.name());
                     out.push(u8::from(p.conforms));
                 }
                 None => out.push(0),

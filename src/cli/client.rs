@@ -375,7 +375,10 @@ fn record_row(r: &proto::AuditRecord) -> [String; 9] {
             format!(
                 "{} ({})",
                 s.signer_common_name.as_deref().unwrap_or("?"),
-                s.sub_indication.as_deref().unwrap_or(&s.indication)
+                convert::from_sub_indication(s.sub_indication_code)
+                    .map(|x| x.name())
+                    .or(convert::from_indication(s.indication_code).map(|x| x.name()))
+                    .unwrap_or("?")
             )
         })
         .collect();
@@ -384,7 +387,9 @@ fn record_row(r: &proto::AuditRecord) -> [String; 9] {
         time,
         r.principal.clone(),
         r.method.rsplit('/').next().unwrap_or_default().to_owned(),
-        r.verdict.clone(),
+        convert::from_verdict(r.verdict_code)
+            .map(|v| v.name().to_owned())
+            .unwrap_or_default(),
         r.document_number.clone(),
         signers.join("; "),
         r.document_sha256.clone().unwrap_or_default(),
@@ -415,8 +420,8 @@ fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
             "certificate_sha256": s.certificate_sha256,
             "issuer": s.issuer,
             "signing_time": time(&s.signing_time),
-            "indication": s.indication,
-            "sub_indication": s.sub_indication,
+            "indication": convert::from_indication(s.indication_code).map(|x| x.name()),
+            "sub_indication": convert::from_sub_indication(s.sub_indication_code).map(|x| x.name()),
             "role": proto::Role::try_from(s.role).ok().filter(|r| *r != proto::Role::Unspecified).map(|r| r.as_str_name()),
         })).collect::<Vec<_>>(),
         "policy": r.policy.as_ref().map(|p| serde_json::json!({
@@ -427,7 +432,7 @@ fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
             "expected": proto::ExpectedProfile::try_from(p.expected).map(|v| v.as_str_name()).unwrap_or("EXPECTED_PROFILE_UNSPECIFIED"),
             "conforms": p.conforms,
         })),
-        "verdict": r.verdict,
+        "verdict": convert::from_verdict(r.verdict_code).map(|v| v.name()).unwrap_or_default(),
         "error": r.error,
         "kyso_version": r.kyso_version,
         "trust_fingerprint": r.trust_fingerprint,

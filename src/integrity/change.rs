@@ -5,17 +5,21 @@ use serde::Serialize;
 use crate::pdf::FieldLock;
 
 /// How an object differs between the signed revision and the final one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     Added,
     Changed,
     Deleted,
 }
 
+crate::names::names!(ChangeKind, "change kind", {
+    Added = "added",
+    Changed = "changed",
+    Deleted = "deleted",
+});
+
 /// The rule class of a change (module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeClass {
     Bookkeeping,
     Dss,
@@ -30,15 +34,32 @@ pub enum ChangeClass {
     Disallowed,
 }
 
+crate::names::names!(ChangeClass, "change class", {
+    Bookkeeping = "bookkeeping",
+    Dss = "dss",
+    Metadata = "metadata",
+    Signing = "signing",
+    DocumentTimestamp = "document_timestamp",
+    FormFilling = "form_filling",
+    Annotation = "annotation",
+    Cosmetic = "cosmetic",
+    Disallowed = "disallowed",
+});
+
 /// Whether a change is allowed under the document's permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allowed,
     /// Allowed, but a reader should know (annotations without DocMDP, cosmetic rewrites).
     AllowedWithWarning,
     Disallowed,
 }
+
+crate::names::names!(Verdict, "change verdict", {
+    Allowed = "allowed",
+    AllowedWithWarning = "allowed_with_warning",
+    Disallowed = "disallowed",
+});
 
 /// One change after a signature, with the rule that classified it.
 #[derive(Debug, Clone, Serialize)]

@@ -11,7 +11,6 @@
 pub mod appearance;
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 use time::OffsetDateTime;
@@ -76,12 +75,16 @@ pub struct Revision {
 }
 
 /// A signature dictionary's kind, by its `/Type` (ISO 32000-2 §12.8.1 and §12.8.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureKind {
     Signature,
     DocumentTimestamp,
 }
+
+crate::names::names!(SignatureKind, "signature kind", {
+    Signature = "signature",
+    DocumentTimestamp = "document_timestamp",
+});
 
 /// Where a signature's widget annotation sits.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -1556,15 +1559,6 @@ fn decode_hex(inner: &[u8]) -> Vec<u8> {
     }
     out.extend(high);
     out
-}
-
-impl fmt::Display for SignatureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignatureKind::Signature => "signature",
-            SignatureKind::DocumentTimestamp => "document_timestamp",
-        })
-    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,12 @@
 //! policy's judgement of the document. These types depend on nothing of the report, so the
 //! report can hold them while the policy reads the report.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::names::names;
 
 /// The role of a signature in a Vietnamese official document (Decree 30/2020/NĐ-CP, Art. 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The competent person's signature.
     Personal,
@@ -18,6 +17,12 @@ pub enum Role {
     /// Nothing decided.
     Unknown,
 }
+
+crate::names::names!(Role, "role", {
+    Personal = "personal",
+    Organisation = "organisation",
+    Unknown = "unknown",
+});
 
 impl Role {
     /// How a clerk names the role (the wording of Decree 30).
@@ -51,8 +56,7 @@ pub enum PolicyChoice {
 names!(PolicyChoice, "policy", { Decree30 = "decree-30", None = "none" });
 
 /// The shape of signed file a document matches (Decree 30, Appendix I).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
     /// A main document: the competent person's signature, then the body's.
     Issued,
@@ -63,6 +67,13 @@ pub enum Profile {
     /// None of the shapes.
     None,
 }
+
+crate::names::names!(Profile, "profile", {
+    Issued = "issued",
+    Attachment = "attachment",
+    Copy = "copy",
+    None = "none",
+});
 
 impl Profile {
     pub fn vi(self) -> &'static str {
@@ -108,8 +119,7 @@ names!(Expect, "profile", {
 });
 
 /// What a rule concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleOutcome {
     Passed,
     Failed,
@@ -118,6 +128,13 @@ pub enum RuleOutcome {
     /// Does not apply, or nothing in the file lets it be checked.
     Skipped,
 }
+
+crate::names::names!(RuleOutcome, "rule outcome", {
+    Passed = "passed",
+    Failed = "failed",
+    Warning = "warning",
+    Skipped = "skipped",
+});
 
 /// One rule's result, in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,9 +1,15 @@
 //! The library's report and audit records as the protocol's messages.
+//!
+//! Every name comes from the library's enums (`names!`): the protocol's enums are mapped
+//! variant by variant, and its deprecated string fields, still filled for older clients,
+//! carry the same names as the JSON report.
+// The deprecated string fields are filled on purpose, for clients that still read them.
+#![allow(deprecated)]
 
 use time::OffsetDateTime;
 
 use super::proto as pb;
-use crate::audit::{self, name, Record};
+use crate::audit::{self, Record};
 use crate::report::{self, Indication, Outcome, SubIndication};
 use crate::Verdict;
 
@@ -105,6 +111,75 @@ fn sub_indication(s: SubIndication) -> pb::SubIndication {
     }
 }
 
+/// The library's verdict a protocol verdict stands for (`None` for unspecified).
+pub fn from_verdict(code: i32) -> Option<Verdict> {
+    use crate::names::Named;
+    Verdict::ALL
+        .iter()
+        .copied()
+        .find(|v| verdict(*v) as i32 == code)
+}
+
+/// The library's indication a protocol indication stands for.
+pub fn from_indication(code: i32) -> Option<Indication> {
+    use crate::names::Named;
+    Indication::ALL
+        .iter()
+        .copied()
+        .find(|i| indication(*i) as i32 == code)
+}
+
+/// The library's sub-indication a protocol sub-indication stands for.
+pub fn from_sub_indication(code: i32) -> Option<SubIndication> {
+    use crate::names::Named;
+    SubIndication::ALL
+        .iter()
+        .copied()
+        .find(|s| sub_indication(*s) as i32 == code)
+}
+
+/// A signature dictionary's kind as the protocol names it.
+pub fn signature_kind(k: crate::pdf::SignatureKind) -> pb::SignatureKind {
+    use crate::pdf::SignatureKind as K;
+    match k {
+        K::Signature => pb::SignatureKind::Signature,
+        K::DocumentTimestamp => pb::SignatureKind::DocumentTimestamp,
+    }
+}
+
+fn change_kind(k: crate::integrity::ChangeKind) -> pb::ChangeKind {
+    use crate::integrity::ChangeKind as K;
+    match k {
+        K::Added => pb::ChangeKind::Added,
+        K::Changed => pb::ChangeKind::Changed,
+        K::Deleted => pb::ChangeKind::Deleted,
+    }
+}
+
+fn change_class(c: crate::integrity::ChangeClass) -> pb::ChangeClass {
+    use crate::integrity::ChangeClass as C;
+    match c {
+        C::Bookkeeping => pb::ChangeClass::Bookkeeping,
+        C::Dss => pb::ChangeClass::Dss,
+        C::Metadata => pb::ChangeClass::Metadata,
+        C::Signing => pb::ChangeClass::Signing,
+        C::DocumentTimestamp => pb::ChangeClass::DocumentTimestamp,
+        C::FormFilling => pb::ChangeClass::FormFilling,
+        C::Annotation => pb::ChangeClass::Annotation,
+        C::Cosmetic => pb::ChangeClass::Cosmetic,
+        C::Disallowed => pb::ChangeClass::Disallowed,
+    }
+}
+
+fn change_verdict(v: crate::integrity::Verdict) -> pb::ChangeVerdict {
+    use crate::integrity::Verdict as V;
+    match v {
+        V::Allowed => pb::ChangeVerdict::Allowed,
+        V::AllowedWithWarning => pb::ChangeVerdict::AllowedWithWarning,
+        V::Disallowed => pb::ChangeVerdict::Disallowed,
+    }
+}
+
 fn outcome(o: Outcome) -> pb::Outcome {
     match o {
         Outcome::Passed => pb::Outcome::Passed,
@@ -171,7 +246,8 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
     };
     pb::SignatureReport {
         field: s.field.clone(),
-        kind: name(&s.kind),
+        kind: s.kind.name().to_owned(),
+        signature_kind: signature_kind(s.kind) as i32,
         sub_filter: s.sub_filter.clone(),
         revision: s.revision as u32,
         certification: s.certification.map(u32::from),
@@ -198,7 +274,7 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
         signing_time: s.signing_time.map(timestamp),
         validation_time: Some(pb::ValidationTime {
             time: Some(timestamp(s.validation_time.time)),
-            source: name(&s.validation_time.source),
+            source: s.validation_time.source.name().to_owned(),
             proven: s.validation_time.proven,
         }),
         reason: s.reason.clone(),
@@ -228,17 +304,20 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
                 revision: c.revision as u32,
                 object: c.object,
                 generation: u32::from(c.generation),
-                kind: name(&c.kind),
-                class: name(&c.class),
-                verdict: name(&c.verdict),
+                kind: c.kind.name().to_owned(),
+                class: c.class.name().to_owned(),
+                verdict: c.verdict.name().to_owned(),
                 rule: c.rule.clone(),
+                change_kind: change_kind(c.kind) as i32,
+                change_class: change_class(c.class) as i32,
+                change_verdict: change_verdict(c.verdict) as i32,
             })
             .collect(),
         checks: s
             .checks
             .iter()
             .map(|c| pb::Check {
-                id: name(&c.id),
+                id: c.id.name().to_owned(),
                 outcome: outcome(c.outcome) as i32,
                 detail: c.detail.clone(),
                 detail_vi: c.detail_vi.clone(),
@@ -381,6 +460,17 @@ pub fn record(r: &Record) -> pb::AuditRecord {
                     .map(timestamp),
                 indication: s.indication.clone(),
                 sub_indication: s.sub_indication.clone(),
+                indication_code: s
+                    .indication
+                    .parse()
+                    .map_or(pb::Indication::Unspecified, indication)
+                    as i32,
+                sub_indication_code: s
+                    .sub_indication
+                    .as_deref()
+                    .and_then(|x| x.parse().ok())
+                    .map_or(pb::SubIndication::Unspecified, sub_indication)
+                    as i32,
                 role: s.role.map_or(pb::Role::Unspecified, role) as i32,
             })
             .collect(),
@@ -393,6 +483,7 @@ pub fn record(r: &Record) -> pb::AuditRecord {
             conforms: p.conforms,
         }),
         verdict: e.verdict.clone(),
+        verdict_code: e.verdict.parse().map_or(pb::Verdict::Unspecified, verdict) as i32,
         error: e.error.clone(),
         kyso_version: e.kyso_version.clone(),
         trust_fingerprint: e.trust_fingerprint.clone(),
@@ -409,4 +500,39 @@ pub fn metadata(m: Option<pb::CallerMetadata>) -> audit::Metadata {
         sender: m.sender,
         extra: m.extra.into_iter().collect(),
     }
+}
+
+/// The signatures and empty fields of a parsed PDF, as the protocol lists them.
+pub fn extracted(
+    pdf: &crate::pdf::PdfFile,
+) -> (Vec<pb::ExtractedSignature>, Vec<pb::UnsignedField>) {
+    let signatures = pdf
+        .signatures
+        .iter()
+        .enumerate()
+        .map(|(i, d)| pb::ExtractedSignature {
+            number: i as u32 + 1,
+            field: d.field.clone(),
+            kind: d.kind.name().to_owned(),
+            signature_kind: signature_kind(d.kind) as i32,
+            sub_filter: d.sub_filter.clone(),
+            revision: d.revision as u32,
+            byte_range: d.byte_range_raw.clone(),
+            signing_time: d.m_time.map(timestamp),
+            reason: d.reason.clone(),
+            location: d.location.clone(),
+            name: d.name.clone(),
+            certification: d.certification.map(|c| u32::from(c.permissions)),
+            contents: d.contents.clone(),
+        })
+        .collect();
+    let unsigned = pdf
+        .unsigned_fields
+        .iter()
+        .map(|u| pb::UnsignedField {
+            field: u.field.clone(),
+            widget: u.widget.as_ref().map(widget),
+        })
+        .collect();
+    (signatures, unsigned)
 }

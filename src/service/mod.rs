@@ -141,7 +141,7 @@ async fn verify_document(
     call.hashed(report.sha256.clone(), size);
     call.outcome = Some(Outcome {
         signatures: Entry::summarize(&report),
-        verdict: audit::name(&report.verdict),
+        verdict: report.verdict.name().to_owned(),
         policy: report.policy.as_ref().map(audit::PolicySummary::of),
         trust_fingerprint: report.trust_fingerprint.clone(),
     });
@@ -228,7 +228,7 @@ impl VerificationService for Verification {
                 let (sha256, parsed) = call
                     .cpu(move || {
                         let parsed = crate::pdf::PdfFile::parse(&document)
-                            .map(|pdf| (extracted(&pdf), pdf.revisions.len()));
+                            .map(|pdf| (convert::extracted(&pdf), pdf.revisions.len()));
                         (sha256_hex(&document), parsed)
                     })
                     .await?;
@@ -295,40 +295,6 @@ impl VerificationService for Verification {
         )
         .await
     }
-}
-
-/// The signatures and empty fields of a parsed PDF, as the protocol lists them.
-fn extracted(
-    pdf: &crate::pdf::PdfFile,
-) -> (Vec<proto::ExtractedSignature>, Vec<proto::UnsignedField>) {
-    let signatures = pdf
-        .signatures
-        .iter()
-        .enumerate()
-        .map(|(i, d)| proto::ExtractedSignature {
-            number: i as u32 + 1,
-            field: d.field.clone(),
-            kind: audit::name(&d.kind),
-            sub_filter: d.sub_filter.clone(),
-            revision: d.revision as u32,
-            byte_range: d.byte_range_raw.clone(),
-            signing_time: d.m_time.map(convert::timestamp),
-            reason: d.reason.clone(),
-            location: d.location.clone(),
-            name: d.name.clone(),
-            certification: d.certification.map(|c| u32::from(c.permissions)),
-            contents: d.contents.clone(),
-        })
-        .collect();
-    let unsigned = pdf
-        .unsigned_fields
-        .iter()
-        .map(|u| proto::UnsignedField {
-            field: u.field.clone(),
-            widget: u.widget.as_ref().map(convert::widget),
-        })
-        .collect();
-    (signatures, unsigned)
 }
 
 #[tonic::async_trait]

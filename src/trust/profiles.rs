@@ -19,12 +19,16 @@ use time::OffsetDateTime;
 use super::{load_certificates, Certificate, TrustError, TrustStore};
 
 /// Whether a pinned certificate is a root (a trust anchor) or an intermediate CA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinKind {
     Root,
     Intermediate,
 }
+
+crate::names::names!(PinKind, "pin kind", {
+    Root = "root",
+    Intermediate = "intermediate",
+});
 
 /// One pinned certificate of a built-in profile.
 #[derive(Debug, Clone, Copy)]
