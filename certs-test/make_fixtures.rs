@@ -1116,8 +1116,17 @@ fn contents_span(bytes: &[u8]) -> (usize, usize) {
 /// Replaces the signature value of `cms` by the one of `donor` (same length: both RSA-2048).
 fn splice_signature(cms: &[u8], donor: &[u8]) -> Vec<u8> {
     let sig = |d: &[u8]| {
-        let si = kyso::cms::parse_signed_data(d).unwrap();
-        si.signer.signature
+        use der::Decode;
+        let info = cms::content_info::ContentInfo::from_der(d).unwrap();
+        let signed: cms::signed_data::SignedData = info.content.decode_as().unwrap();
+        signed
+            .signer_infos
+            .0
+            .get(0)
+            .unwrap()
+            .signature
+            .as_bytes()
+            .to_vec()
     };
     let (a, b) = (sig(cms), sig(donor));
     let at = find(cms, &a).unwrap();

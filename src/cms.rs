@@ -33,8 +33,6 @@ pub mod oid {
     use der::asn1::ObjectIdentifier as Oid;
     /// RFC 5652 §5.1 id-signedData.
     pub const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
-    /// RFC 5652 §4 id-data.
-    pub const DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
     /// RFC 3161 §2.4.2 id-ct-TSTInfo.
     pub const TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
     /// RFC 5652 §11.1–11.3.
@@ -56,16 +54,33 @@ pub mod oid {
 /// the signature, not an error of the call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CmsError {
+    /// The input is empty.
     #[error("/Contents is empty")]
     Empty,
+    /// The input is not DER.
     #[error("/Contents is not DER or BER ASN.1: {0}")]
     NotAsn1(String),
+    /// A structure does not decode.
     #[error("the CMS structure is malformed at {at}: {reason}")]
-    Malformed { at: &'static str, reason: String },
+    Malformed {
+        /// Which structure.
+        at: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The ContentInfo is not a SignedData.
     #[error("the content type is {found}, not signedData")]
-    NotSignedData { found: String },
+    NotSignedData {
+        /// Its content type.
+        found: String,
+    },
+    /// The SignedData does not have exactly one signer.
     #[error("the SignedData has {count} SignerInfos; a PDF signature has exactly one")]
-    SignerInfoCount { count: usize },
+    SignerInfoCount {
+        /// How many it has.
+        count: usize,
+    },
+    /// The structure nests deeper than kyso reads.
     #[error("the CMS nests deeper than {MAX_CMS_NESTING} levels")]
     TooDeep,
 }
@@ -147,22 +162,32 @@ pub struct SignedData {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DigestAlgorithm {
+    /// MD5 (broken).
     Md5,
+    /// SHA-1 (weak).
     Sha1,
+    /// SHA-224.
     Sha224,
+    /// SHA-256.
     Sha256,
+    /// SHA-384.
     Sha384,
+    /// SHA-512.
     Sha512,
+    /// SHA3-224.
     Sha3_224,
+    /// SHA3-256.
     Sha3_256,
+    /// SHA3-384.
     Sha3_384,
+    /// SHA3-512.
     Sha3_512,
     /// SHAKE256 with a 512-bit output, as RFC 8419 §2.3 fixes it for Ed448.
     Shake256,
 }
 
 impl DigestAlgorithm {
-    pub fn from_oid(oid: &Oid) -> Option<Self> {
+    pub(crate) fn from_oid(oid: &Oid) -> Option<Self> {
         Some(match oid.to_string().as_str() {
             "1.2.840.113549.2.5" => Self::Md5,
             "1.3.14.3.2.26" => Self::Sha1,
@@ -179,7 +204,7 @@ impl DigestAlgorithm {
         })
     }
 
-    pub fn message_digest(self) -> MessageDigest {
+    pub(crate) fn message_digest(self) -> MessageDigest {
         match self {
             Self::Md5 => MessageDigest::md5(),
             Self::Sha1 => MessageDigest::sha1(),
@@ -195,6 +220,7 @@ impl DigestAlgorithm {
         }
     }
 
+    /// The algorithm's name, e.g. `SHA-256`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Md5 => "MD5",
@@ -213,7 +239,7 @@ impl DigestAlgorithm {
 
     /// A fresh hasher. OpenSSL's `Hasher` is `Clone`, which `verify` uses to hash the prefix
     /// that several signatures share only once.
-    pub fn hasher(self) -> Result<Hasher, openssl::error::ErrorStack> {
+    pub(crate) fn hasher(self) -> Result<Hasher, openssl::error::ErrorStack> {
         Hasher::new(self.message_digest())
     }
 
@@ -228,7 +254,7 @@ impl DigestAlgorithm {
         }
     }
 
-    pub fn digest(self, data: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    pub(crate) fn digest(self, data: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
         let mut h = self.hasher()?;
         h.update(data)?;
         self.finish(&mut h)
@@ -825,12 +851,24 @@ pub fn ess_binding(signer: &SignerInfo, cert_der: &[u8]) -> EssBinding {
 /// Why a signature value did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureCheckError {
+    /// The signature does not verify with the key.
     #[error("the signature value does not verify with the signer's public key")]
     Mismatch,
+    /// The signature algorithm is not supported.
     #[error("the signature algorithm {oid} is not supported")]
-    UnsupportedAlgorithm { oid: String },
+    UnsupportedAlgorithm {
+        /// Its OID.
+        oid: String,
+    },
+    /// The key is not of the kind the algorithm needs.
     #[error("the signer's public key ({key}) does not fit the signature algorithm ({scheme})")]
-    KeyMismatch { key: String, scheme: String },
+    KeyMismatch {
+        /// The key's kind.
+        key: String,
+        /// The algorithm.
+        scheme: String,
+    },
+    /// The signature value does not decode.
     #[error("the signature value is malformed: {0}")]
     Malformed(String),
 }
@@ -952,7 +990,6 @@ pub fn first_openssl_reason(e: &openssl::error::ErrorStack) -> String {
 pub struct TstInfo {
     pub imprint_algorithm: AlgorithmIdentifier,
     pub imprint: Vec<u8>,
-    pub serial: Vec<u8>,
     pub gen_time: OffsetDateTime,
 }
 
@@ -970,7 +1007,7 @@ pub fn parse_tst_info(der_bytes: &[u8]) -> Result<TstInfo, CmsError> {
             let h = der::asn1::OctetStringRef::decode(r)?.as_bytes().to_vec();
             Ok((alg, h))
         })?;
-        let serial = der::asn1::AnyRef::decode(r)?.value().to_vec();
+        let _serial = der::asn1::AnyRef::decode(r)?;
         let gen_tlv = r.tlv_bytes()?;
         let gen_time = parse_time(gen_tlv).ok_or(der::Error::from(der::ErrorKind::DateTime))?;
         while !r.is_finished() {
@@ -979,7 +1016,6 @@ pub fn parse_tst_info(der_bytes: &[u8]) -> Result<TstInfo, CmsError> {
         Ok(TstInfo {
             imprint_algorithm,
             imprint,
-            serial,
             gen_time,
         })
     })

@@ -1,7 +1,7 @@
 //! The names of kyso's enums, written once.
 //!
 //! A verdict, an indication, a revocation mode or a policy has one name, the one in the JSON
-//! report, the audit record, the configuration and the command line. [`names!`] gives an
+//! report, the audit record, the configuration and the command line. `names!` gives an
 //! enum that name from a single table: `name()`, `Display`, `FromStr` (what clap and the
 //! configuration parse), and serde both ways. Nothing else spells a variant's name.
 
@@ -17,7 +17,7 @@ pub struct UnknownName {
     pub expected: &'static [&'static str],
 }
 
-/// An enum whose variants have one name each ([`names!`]).
+/// An enum whose variants have one name each (`names!`).
 pub trait Named: Sized + Copy + 'static {
     /// What the enum names, for messages ("revocation mode").
     const WHAT: &'static str;

@@ -17,8 +17,11 @@ use crate::policy::outcome::{PolicyReport, Role};
 /// ETSI EN 319 102-1 §5.1.3 main indication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Indication {
+    /// Every check that decides passed.
     Passed,
+    /// A check shows the signature is not what it claims (ETSI: FAILED).
     Failed,
+    /// The checks cannot conclude either way (ETSI: INDETERMINATE).
     Indeterminate,
 }
 
@@ -94,9 +97,13 @@ crate::names::names!(SubIndication, "sub-indication", {
 /// The document verdict (DESIGN.md, "Verdicts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Every signature passed.
     Valid,
+    /// A signature failed.
     Invalid,
+    /// No signature failed, and one is indeterminate.
     Indeterminate,
+    /// The document has no signature.
     Unsigned,
 }
 
@@ -110,7 +117,9 @@ crate::names::names!(Verdict, "verdict", {
 /// What a check concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The check holds.
     Passed,
+    /// The check does not hold.
     Failed,
     /// Acceptable, but a reader should know (a weak algorithm under a permissive policy).
     Warning,
@@ -135,24 +144,41 @@ pub enum CheckId {
     SignatureDictionary,
     /// The signature is still part of the final revision (not overwritten or removed).
     FinalRevision,
+    /// The `/ByteRange` is well formed and its gap is exactly the `/Contents`.
     ByteRange,
+    /// What the signed bytes cover: the whole file, a whole revision, or less.
     Coverage,
+    /// The `/SubFilter` is one kyso verifies.
     SubFilter,
+    /// The `/Contents` is a CMS SignedData with one signer.
     CmsStructure,
+    /// The encapsulated content is what the `/SubFilter` requires.
     EncapsulatedContent,
+    /// The signer's certificate is found.
     SignerCertificate,
+    /// The `messageDigest` attribute is the digest of the signed bytes.
     MessageDigest,
+    /// The `content-type` attribute is `id-data`.
     ContentType,
+    /// The signature value verifies with the signer's key.
     SignatureValue,
+    /// The ESS signing-certificate attribute names the signer's certificate.
     SigningCertificateAttribute,
+    /// The algorithms are ones the algorithm policy accepts.
     AlgorithmPolicy,
+    /// A document timestamp's imprint is the digest of the signed bytes.
     TimestampImprint,
+    /// The signature timestamp proves a time.
     SignatureTimestamp,
+    /// The content timestamp proves a time.
     ContentTimestamp,
     /// What later revisions changed, and whether it was allowed.
     Modifications,
+    /// The signer's certificate chains to a trust anchor at the validation time.
     CertificateChain,
+    /// The revocation status of each certificate of the path at the validation time.
     Revocation,
+    /// The time the signature is validated at, and where it came from.
     ValidationTime,
 }
 
@@ -179,10 +205,14 @@ crate::names::names!(CheckId, "check", {
     ValidationTime = "validation_time",
 });
 
+/// One check of a signature: what it looked at and what it concluded.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
+    /// Which check.
     pub id: CheckId,
+    /// What it concluded.
     pub outcome: Outcome,
+    /// What it found, in English.
     pub detail: String,
     /// The detail for a clerk, in Vietnamese: the facts of `detail` (names, times) in
     /// words a clerk reads, never English ([`check_vi`] when nothing more specific is said).
@@ -230,14 +260,23 @@ pub fn check_vi(id: CheckId, outcome: Outcome) -> &'static str {
 /// Who signed, from the signer's certificate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Signer {
+    /// The subject's commonName.
     pub common_name: Option<String>,
+    /// The subject's organizationName.
     pub organization: Option<String>,
+    /// The subject's organizationalUnitName attributes, in order.
     pub organizational_units: Vec<String>,
+    /// The subject's e-mail address (emailAddress or a subjectAltName rfc822Name).
     pub email: Option<String>,
+    /// The whole subject, as kyso prints it (`C=VN, O=…, CN=…`).
     pub subject: String,
+    /// The issuer's subject, printed the same way.
     pub issuer: String,
+    /// The serial number, upper-case hex.
     pub serial: String,
+    /// Hex SHA-256 of the certificate's DER.
     pub certificate_sha256: String,
+    /// The key's kind and size, e.g. `RSA 2048`.
     pub key: String,
     /// Subject `UID` attributes (citizen-ID, tax code…).
     pub identifiers: Vec<String>,
@@ -268,10 +307,13 @@ crate::names::names!(TimeSource, "time source", {
     VerificationTime = "verification_time",
 });
 
+/// The time a signature was judged at.
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidationTime {
+    /// The time.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// Where it came from.
     pub source: TimeSource,
     /// Whether a validated timestamp proves the time. Claimed times never are.
     pub proven: bool,
@@ -280,18 +322,23 @@ pub struct ValidationTime {
 /// The revocation status of one certificate of the path, and the data that decided it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateRevocation {
+    /// The certificate's subject.
     pub subject: String,
+    /// Hex SHA-256 of the certificate.
     pub sha256: String,
     /// `good`, `revoked` or `unknown`.
     pub status: &'static str,
+    /// When it was revoked, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The CRL reason code or OCSP revocation reason, if given.
     pub reason: Option<String>,
     /// The CRL or OCSP response that decided (`null` when nothing did).
     pub evidence: Option<crate::revocation::Evidence>,
 }
 
 impl CertificateRevocation {
+    /// The entry for `cert` with the status revocation checking found.
     pub fn new(cert: &crate::trust::Certificate, status: crate::revocation::Status) -> Self {
         use crate::revocation::Status;
         let (status, revoked_at, reason, evidence) = match status {
@@ -323,17 +370,21 @@ pub struct TimestampReport {
     /// The token's genTime, when the token could be read and verified.
     #[serde(with = "time::serde::rfc3339::option")]
     pub time: Option<OffsetDateTime>,
+    /// The TSA's certificate subject, when it was found.
     pub tsa: Option<String>,
     /// Whether the token proves its time: imprint, signature, the TSA's chain at genTime and
     /// its revocation status.
     pub proves: bool,
     /// Why it does not, when it does not.
     pub problem: Option<String>,
+    /// The TSA's certificate path.
     pub chain: Vec<ChainEntry>,
+    /// The revocation status of the TSA's path at genTime.
     pub revocation: Vec<CertificateRevocation>,
 }
 
 impl TimestampReport {
+    /// A timestamp that proves its time.
     pub fn proven(
         kind: &'static str,
         proof: &crate::timestamp::ProvenTime,
@@ -359,6 +410,7 @@ impl TimestampReport {
         }
     }
 
+    /// A timestamp of `kind` (`signature` or `content`) that proves nothing, and why.
     pub fn unproven(kind: &'static str, problem: String) -> Self {
         TimestampReport {
             kind,
@@ -375,33 +427,51 @@ impl TimestampReport {
 /// One certificate of the validated path.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainEntry {
+    /// The certificate's subject.
     pub subject: String,
+    /// Hex SHA-256 of the certificate.
     pub sha256: String,
 }
 
+/// Everything kyso found about one signature (README, "JSON").
 #[derive(Debug, Clone, Serialize)]
 pub struct SignatureReport {
+    /// The signature field's fully qualified name.
     pub field: Option<String>,
+    /// A signature or a document timestamp.
     pub kind: SignatureKind,
+    /// The `/SubFilter`, e.g. `ETSI.CAdES.detached`.
     pub sub_filter: Option<String>,
     /// The revision whose update holds the signature dictionary.
     pub revision: usize,
     /// `Some(P)` for a certification signature with DocMDP permissions P.
     pub certification: Option<u8>,
+    /// What the signed bytes cover; `None` when the `/ByteRange` is unusable.
     pub coverage: Option<Coverage>,
+    /// The `/ByteRange` as written.
     pub byte_range: Vec<i64>,
+    /// The ETSI indication.
     pub indication: Indication,
+    /// The ETSI sub-indication, for FAILED and INDETERMINATE.
     pub sub_indication: Option<SubIndication>,
+    /// The signer, when its certificate was found.
     pub signer: Option<Signer>,
     /// The claimed signing time (CMS signingTime, else /M), or a document timestamp's time.
     #[serde(with = "time::serde::rfc3339::option")]
     pub signing_time: Option<OffsetDateTime>,
+    /// The time the signature was validated at.
     pub validation_time: ValidationTime,
+    /// The `/Reason`.
     pub reason: Option<String>,
+    /// The `/Location`.
     pub location: Option<String>,
+    /// The `/ContactInfo`.
     pub contact_info: Option<String>,
+    /// The `/Name`.
     pub name: Option<String>,
+    /// Where the signature's widget sits, and the text it shows.
     pub widget: Option<Widget>,
+    /// The signer's certificate path, from the signer to the trust anchor.
     pub chain: Vec<ChainEntry>,
     /// The revocation status of each certificate of `chain` but the anchor.
     pub revocation: Vec<CertificateRevocation>,
@@ -409,37 +479,52 @@ pub struct SignatureReport {
     pub timestamps: Vec<TimestampReport>,
     /// Every change later revisions made to the signed revision, with the rule that judged it.
     pub modifications: Vec<crate::integrity::Change>,
+    /// Every check, in the order kyso ran them.
     pub checks: Vec<Check>,
     /// Whose signature this is in a Vietnamese official document (`policy::roles`).
     pub role: Role,
     /// The rule that decided the role, in words.
     pub role_evidence: String,
+    /// The same, in Vietnamese.
     pub role_evidence_vi: String,
 }
 
 /// A reason for the document verdict, in both languages a reader may ask for.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reason {
+    /// A stable code, e.g. `SIGNATURE_FAILED`.
     pub code: &'static str,
+    /// The reason in English.
     pub en: String,
+    /// The reason in Vietnamese.
     pub vi: String,
 }
 
+/// The verification report of one document (README, "JSON").
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Hex SHA-256 of the whole file.
     pub sha256: String,
+    /// The file's size in bytes.
     pub size: usize,
+    /// The document verdict.
     pub verdict: Verdict,
+    /// Why the verdict is what it is.
     pub reasons: Vec<Reason>,
+    /// How many revisions the file has (1 plus its incremental updates).
     pub revisions: usize,
     /// Whether a trailer uses hybrid references (`/XRefStm`): readers that do not know
     /// cross-reference streams then see another document than those that do.
     pub hybrid_reference: bool,
     /// `Some` with the method when the file was encrypted and opened with the empty password.
     pub decrypted: Option<String>,
+    /// Every signature and document timestamp, in file order.
     pub signatures: Vec<SignatureReport>,
+    /// Signature fields that hold no signature.
     pub unsigned_fields: Vec<UnsignedField>,
+    /// The fingerprint of the trust the document was verified with.
     pub trust_fingerprint: String,
+    /// The kyso that made the report.
     pub kyso_version: &'static str,
     /// The document rules' judgement (`null` under policy `none`), beside the verdict.
     pub policy: Option<PolicyReport>,
@@ -530,6 +615,7 @@ impl Report {
         };
     }
 
+    /// The report as the JSON object `kyso verify --format json` prints, for `file`.
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(map) = v.as_object_mut() {

@@ -11,7 +11,9 @@
 
 use time::OffsetDateTime;
 
-use crate::cms::{self, CmsError, DigestAlgorithm, SignatureCheckError, SignatureScheme};
+use crate::cms::{self, SignatureScheme};
+/// The CMS types a timestamp's errors and proof name.
+pub use crate::cms::{CmsError, DigestAlgorithm, SignatureCheckError};
 use crate::trust::{
     self, Cache, Certificate, ChainError, PathOptions, Purpose, TrustStore, ValidPath,
 };
@@ -19,28 +21,55 @@ use crate::trust::{
 /// Why a timestamp token does not prove its time.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TimestampError {
+    /// The token is not a CMS SignedData.
     #[error("the token is not a CMS SignedData: {0}")]
     Cms(CmsError),
+    /// The token encapsulates something other than a TSTInfo.
     #[error("the token encapsulates {found}, not a TSTInfo")]
-    NotTstInfo { found: String },
+    NotTstInfo {
+        /// Its content type.
+        found: String,
+    },
+    /// The TSTInfo does not decode.
     #[error("the TSTInfo cannot be read: {0}")]
     TstInfo(CmsError),
+    /// The imprint's hash algorithm is not supported.
     #[error("the imprint's hash algorithm {oid} is not supported")]
-    UnsupportedImprint { oid: String },
+    UnsupportedImprint {
+        /// Its OID.
+        oid: String,
+    },
+    /// The imprint is not the digest of what the token stamps.
     #[error("the imprint is not the {algorithm} digest of what the token stamps")]
-    ImprintMismatch { algorithm: &'static str },
+    ImprintMismatch {
+        /// The imprint's algorithm.
+        algorithm: &'static str,
+    },
+    /// The TSA's certificate is not found.
     #[error("the TSA's certificate is neither in the token nor in the configured certificates")]
     TsaCertificateMissing,
+    /// The token's digest algorithm is not supported.
     #[error("the token's digest algorithm {oid} is not supported")]
-    UnsupportedDigest { oid: String },
+    UnsupportedDigest {
+        /// Its OID.
+        oid: String,
+    },
+    /// The token's messageDigest is not the digest of its TSTInfo.
     #[error("the token has no signed attributes with a messageDigest of its TSTInfo")]
     MessageDigestMismatch,
+    /// The token's signature algorithm is not supported.
     #[error("the token's signature algorithm {oid} is not supported")]
-    UnsupportedSignature { oid: String },
+    UnsupportedSignature {
+        /// Its OID.
+        oid: String,
+    },
+    /// The token's signature does not verify.
     #[error("the token's signature: {0}")]
     Signature(SignatureCheckError),
+    /// The TSA's certificate does not chain to a trust anchor at genTime.
     #[error("the TSA's certificate chain at genTime: {0}")]
     Chain(ChainError),
+    /// OpenSSL failed to hash.
     #[error("hashing failed in OpenSSL: {0}")]
     Crypto(String),
 }
@@ -48,9 +77,13 @@ pub enum TimestampError {
 /// A token whose imprint, signature and TSA chain all hold.
 #[derive(Debug, Clone)]
 pub struct ProvenTime {
+    /// The time the token proves.
     pub gen_time: OffsetDateTime,
+    /// The imprint's algorithm.
     pub imprint_algorithm: DigestAlgorithm,
+    /// The TSA's certificate.
     pub tsa: Certificate,
+    /// The TSA's path at genTime.
     pub chain: ValidPath,
 }
 
@@ -159,6 +192,7 @@ pub enum ClaimedVsProven {
     Inconsistent(i64),
 }
 
+/// How the time a signature claims relates to the time its timestamp proves.
 pub fn compare_claimed(claimed: OffsetDateTime, proven: OffsetDateTime) -> ClaimedVsProven {
     let delta = (claimed - proven).whole_seconds();
     if delta.abs() <= LOCAL_TIME_SLACK_SECONDS {

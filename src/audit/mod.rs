@@ -47,11 +47,18 @@ pub enum AuditError {
     Store(#[from] rusqlite::Error),
     /// The database was written by a newer kyso.
     #[error("the audit database has schema version {found}, newer than this kyso knows ({known})")]
-    NewerSchema { found: usize, known: usize },
+    NewerSchema {
+        /// The database's schema version.
+        found: usize,
+        /// The newest this kyso knows.
+        known: usize,
+    },
     /// The checkpoint key cannot be read, made or used.
     #[error("audit key {path}")]
     Key {
+        /// The key file.
         path: std::path::PathBuf,
+        /// What is wrong with it.
         #[source]
         source: KeyError,
     },
@@ -67,7 +74,9 @@ pub enum AuditError {
     /// A stored record does not decode.
     #[error("audit record {sequence} is unreadable")]
     Corrupt {
+        /// The record's sequence.
         sequence: u64,
+        /// What does not decode.
         #[source]
         source: Corruption,
     },
@@ -76,23 +85,41 @@ pub enum AuditError {
 /// What is wrong with a checkpoint key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The key file cannot be read or written.
     #[error("cannot read or write the file")]
     Io(#[from] std::io::Error),
-    #[error("OpenSSL")]
-    Crypto(#[from] openssl::error::ErrorStack),
+    /// OpenSSL cannot read, make or use the key.
+    #[error("OpenSSL: {reason}")]
+    Crypto {
+        /// OpenSSL's first reason.
+        reason: String,
+    },
+    /// The key is not an Ed25519 key.
     #[error("not an Ed25519 key")]
     NotEd25519,
+}
+
+impl From<openssl::error::ErrorStack> for KeyError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        KeyError::Crypto {
+            reason: crate::cms::first_openssl_reason(&e),
+        }
+    }
 }
 
 /// Why a stored record does not decode.
 #[derive(Debug, thiserror::Error)]
 pub enum Corruption {
+    /// A column has the wrong type or is missing.
     #[error("a column")]
     Column(#[from] rusqlite::Error),
+    /// A JSON column does not parse.
     #[error("a JSON column")]
     Json(#[from] serde_json::Error),
+    /// The time is out of range.
     #[error("its time")]
     Time(#[from] time::error::ComponentRange),
+    /// A stored hash is not 32 bytes.
     #[error("a hash is not 32 bytes")]
     HashLength,
 }
@@ -100,24 +127,36 @@ pub enum Corruption {
 /// What the caller said about the document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
+    /// The caller's id of the document (in its DMS).
     pub document_id: String,
+    /// The document number, e.g. `494-BC/TU`.
     pub document_number: String,
+    /// Who sent the document.
     pub sender: String,
+    /// Anything else the caller attached.
     pub extra: BTreeMap<String, String>,
 }
 
 /// One signature as the audit log keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignatureSummary {
+    /// The signature field's name.
     pub field: Option<String>,
+    /// The signer's commonName.
     pub signer_common_name: Option<String>,
+    /// The signer's organizationName.
     pub signer_organization: Option<String>,
+    /// The signer certificate's serial, upper-case hex.
     pub signer_serial: Option<String>,
+    /// Hex SHA-256 of the signer's certificate.
     pub certificate_sha256: Option<String>,
+    /// The signer certificate's issuer.
     pub issuer: Option<String>,
     /// Unix seconds.
     pub signing_time: Option<i64>,
+    /// The ETSI indication's name, e.g. `PASSED`.
     pub indication: String,
+    /// The sub-indication's name, e.g. `REVOKED_NO_POE`.
     pub sub_indication: Option<String>,
     /// `None` in records from before roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,15 +167,22 @@ pub struct SignatureSummary {
 /// same definition (its id, version and SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySummary {
+    /// The policy's id, e.g. `decree-30`.
     pub id: String,
+    /// The policy's version.
     pub version: String,
+    /// Hex SHA-256 of the policy's definition as applied.
     pub sha256: String,
+    /// The profile the document matches.
     pub profile: crate::policy::Profile,
+    /// The profile the caller expected.
     pub expected: crate::policy::Expect,
+    /// Whether the document conforms.
     pub conforms: bool,
 }
 
 impl PolicySummary {
+    /// What a record keeps of the policy's judgement `p`.
     pub fn of(p: &crate::policy::PolicyReport) -> PolicySummary {
         PolicySummary {
             id: p.id.to_owned(),
@@ -152,19 +198,29 @@ impl PolicySummary {
 /// A record before the log gives it its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// When the request was answered.
     pub time: OffsetDateTime,
+    /// Who called.
     pub principal: String,
+    /// From where (the peer address).
     pub peer: String,
+    /// The gRPC method or HTTP route.
     pub method: String,
+    /// Hex SHA-256 of the document, when one was sent.
     pub document_sha256: Option<String>,
+    /// The document's size in bytes.
     pub document_size: Option<u64>,
+    /// What the caller said about the document.
     pub metadata: Metadata,
+    /// Each signature as verified.
     pub signatures: Vec<SignatureSummary>,
     /// `VALID`, `INVALID`, `INDETERMINATE`, `UNSIGNED`; empty for a rejected request.
     pub verdict: String,
     /// The status code and message of a rejected request.
     pub error: Option<String>,
+    /// The kyso that answered.
     pub kyso_version: String,
+    /// The fingerprint of the trust it verified with.
     pub trust_fingerprint: String,
     /// The document policy's result; `None` for a rejected request, policy `none`, and
     /// records from before policies.
@@ -196,9 +252,13 @@ impl Entry {
 /// A record in its place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Its place in the log, from 1.
     pub sequence: u64,
+    /// What it records.
     pub entry: Entry,
+    /// The hash of the record before (zeros for the first).
     pub previous_hash: [u8; 32],
+    /// This record's hash.
     pub hash: [u8; 32],
 }
 
@@ -273,6 +333,7 @@ impl Record {
         out
     }
 
+    /// The hash of the record at `sequence` after `previous` holding `e`.
     pub fn compute_hash(sequence: u64, previous: &[u8; 32], e: &Entry) -> [u8; 32] {
         openssl::sha::sha256(&Self::canonical(sequence, previous, e))
     }
@@ -301,9 +362,13 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
 /// A signed statement that the chain up to `sequence` ends in `head_hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The sequence of the last record it covers.
     pub sequence: u64,
+    /// That record's hash.
     pub head_hash: [u8; 32],
+    /// When it was signed.
     pub time: OffsetDateTime,
+    /// The Ed25519 signature over sequence, head hash and time.
     pub signature: Vec<u8>,
 }
 
@@ -325,6 +390,7 @@ impl Checkpoint {
         m
     }
 
+    /// Whether the signature verifies with `key`.
     pub fn verify(&self, key: &PKey<Public>) -> bool {
         let m = Self::message(self.sequence, &self.head_hash, self.time);
         Verifier::new_without_digest(key)
@@ -336,18 +402,29 @@ impl Checkpoint {
 /// What auditors filter on; every given filter must hold. Newest first.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
+    /// Hex SHA-256 of the document.
     pub document_sha256: Option<String>,
+    /// Part of a signer's commonName.
     pub signer_name: Option<String>,
+    /// Hex SHA-256 of a signer's certificate.
     pub certificate_sha256: Option<String>,
+    /// A signer certificate's serial (hex).
     pub signer_serial: Option<String>,
+    /// Part of a signer's organisation.
     pub organization: Option<String>,
+    /// The verdict's name.
     pub verdict: Option<String>,
+    /// The principal that called.
     pub caller: Option<String>,
+    /// Records at or after this time.
     pub from: Option<OffsetDateTime>,
+    /// Records at or before this time.
     pub to: Option<OffsetDateTime>,
+    /// The document number.
     pub document_number: Option<String>,
     /// Only records with a sequence below this (the page token).
     pub before: Option<u64>,
+    /// At most this many records.
     pub limit: usize,
 }
 
@@ -355,16 +432,22 @@ pub struct Query {
 /// the sequence the last checkpoint covers (0 when none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Head {
+    /// The sequence of the last record (0 for an empty log).
     pub sequence: u64,
+    /// Its hash (zeros for an empty log).
     pub hash: [u8; 32],
+    /// The sequence of the last signed checkpoint.
     pub checkpointed: u64,
 }
 
 /// An entry's place in the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Place {
+    /// The sequence the record gets.
     pub sequence: u64,
+    /// The hash of the record before it.
     pub previous_hash: [u8; 32],
+    /// Its own hash.
     pub hash: [u8; 32],
 }
 
@@ -407,7 +490,9 @@ pub trait AuditStore: Send + Sync {
         entries: &[Entry],
         seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
     ) -> Result<Head, AuditError>;
+    /// The record at `sequence`, if there is one.
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError>;
+    /// The records matching `q`, newest first.
     fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError>;
     /// Visits the records from `from` to `to` (inclusive) in sequence order; a record that
     /// cannot be read is passed as an error with its sequence. The visitor returns false to
@@ -418,7 +503,9 @@ pub trait AuditStore: Send + Sync {
         to: Option<u64>,
         visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
     ) -> Result<(), AuditError>;
+    /// The signed checkpoints from `from` to `to`, in order.
     fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError>;
+    /// The newest signed checkpoint.
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError>;
 }
 
@@ -474,10 +561,12 @@ impl CheckpointKey {
         Ok(CheckpointKey { key, public })
     }
 
+    /// The key that verifies the checkpoints.
     pub fn public_key(&self) -> &PKey<Public> {
         &self.public
     }
 
+    /// That key, PEM.
     pub fn public_key_pem(&self) -> String {
         self.key
             .public_key_to_pem()
@@ -583,10 +672,12 @@ impl AuditLog {
         }
     }
 
+    /// The store the log reads and writes.
     pub fn store(&self) -> &Arc<dyn AuditStore> {
         &self.store
     }
 
+    /// The key that signs its checkpoints.
     pub fn key(&self) -> &CheckpointKey {
         &self.key
     }
@@ -656,11 +747,15 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
 /// The outcome of checking the chain and its checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogCheck {
+    /// Whether the log checked out.
     pub ok: bool,
+    /// How many records were recomputed.
     pub records_checked: u64,
+    /// How many checkpoints were verified.
     pub checkpoints_checked: u64,
     /// The first record that fails.
     pub first_bad_sequence: Option<u64>,
+    /// What is wrong, when something is.
     pub problem: String,
 }
 

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE records ADD COLUMN policy TEXT;",
 ];
 
+/// The audit log in one SQLite file (WAL mode, one transaction per group commit).
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,

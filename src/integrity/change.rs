@@ -7,8 +7,11 @@ use crate::pdf::FieldLock;
 /// How an object differs between the signed revision and the final one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
+    /// The object is new.
     Added,
+    /// The object was redefined.
     Changed,
+    /// The object was freed.
     Deleted,
 }
 
@@ -21,16 +24,24 @@ crate::names::names!(ChangeKind, "change kind", {
 /// The rule class of a change (module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeClass {
+    /// Cross-reference and object streams.
     Bookkeeping,
+    /// `/DSS`, `/VRI` and their streams (validation data).
     Dss,
+    /// `/Info` and the XMP `/Metadata` stream.
     Metadata,
+    /// New signature and document-timestamp dictionaries, fields and widgets.
     Signing,
+    /// A document timestamp's dictionary and field.
     DocumentTimestamp,
+    /// Values and appearances of fields that are not signature fields.
     FormFilling,
+    /// Annotations other than signature widgets.
     Annotation,
     /// A key that draws nothing changed (an obsolete font `/Name`, a signed field's
     /// appearance moved to an equivalent copy): allowed, and reported by name.
     Cosmetic,
+    /// Everything else: never allowed after a signature.
     Disallowed,
 }
 
@@ -49,9 +60,11 @@ crate::names::names!(ChangeClass, "change class", {
 /// Whether a change is allowed under the document's permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Allowed.
     Allowed,
     /// Allowed, but a reader should know (annotations without DocMDP, cosmetic rewrites).
     AllowedWithWarning,
+    /// Not allowed: the signature fails.
     Disallowed,
 }
 
@@ -66,10 +79,15 @@ crate::names::names!(Verdict, "change verdict", {
 pub struct Change {
     /// The revision whose update made the change.
     pub revision: usize,
+    /// The object's number.
     pub object: u32,
+    /// The object's generation.
     pub generation: u16,
+    /// Added, changed or deleted.
     pub kind: ChangeKind,
+    /// The rule class that decided it.
     pub class: ChangeClass,
+    /// Whether it is allowed under the permissions.
     pub verdict: Verdict,
     /// What changed and by which rule it was judged, for a reader.
     pub rule: String,
@@ -81,6 +99,7 @@ pub struct Change {
 pub struct Permissions {
     /// `None` without a certification signature or a lock with `/P`.
     pub docmdp: Option<u8>,
+    /// The FieldMDP locks of the signature and of the signatures before it.
     pub locks: Vec<FieldLock>,
     /// True when `docmdp` is a FieldMDP lock's `/P` (ISO 32000-2), not the certification's.
     pub p_from_lock: bool,
@@ -91,12 +110,14 @@ pub struct Permissions {
 pub struct Analysis {
     /// The revision the signature covers.
     pub signed_revision: usize,
+    /// Every change after the signature, to [`crate::integrity::MAX_CHANGES_LISTED`].
     pub changes: Vec<Change>,
-    /// True when more changes existed than [`MAX_CHANGES_LISTED`].
+    /// True when more changes existed than [`crate::integrity::MAX_CHANGES_LISTED`].
     pub truncated: bool,
 }
 
 impl Analysis {
+    /// The verdict of the most severe change.
     pub fn verdict(&self) -> Verdict {
         if self
             .changes

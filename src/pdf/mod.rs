@@ -44,24 +44,54 @@ const MAX_SIG_OBJECT_SPAN: usize = 4 * 1024 * 1024;
 /// this kind: it is reported on the signature (see [`ByteRangeError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
+    /// The input is empty.
     #[error("the input is empty")]
     Empty,
+    /// The file is over the size kyso reads.
     #[error("the file is {size} bytes, over the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The most kyso reads.
+        limit: usize,
+    },
+    /// The file does not start with a PDF header.
     #[error("not a PDF: no %PDF- header in the first 1024 bytes")]
     NotPdf,
+    /// The file is encrypted and does not open without a password.
     #[error("the PDF is encrypted and does not open without a password ({method})")]
-    Encrypted { method: String },
+    Encrypted {
+        /// The security handler, e.g. `/Standard R6`.
+        method: String,
+    },
+    /// The file has more objects than kyso reads.
     #[error("the document has {count} objects, over the limit of {limit}")]
-    TooManyObjects { count: usize, limit: usize },
+    TooManyObjects {
+        /// How many.
+        count: usize,
+        /// The most kyso reads.
+        limit: usize,
+    },
+    /// The file has more revisions than kyso reads.
     #[error("the document has {count} revisions, over the limit of {limit}")]
-    TooManyRevisions { count: usize, limit: usize },
+    TooManyRevisions {
+        /// How many.
+        count: usize,
+        /// The most kyso reads.
+        limit: usize,
+    },
+    /// lopdf cannot read the file's structure.
     #[error("the PDF structure cannot be read")]
     Malformed(#[source] lopdf::Error),
+    /// No catalog is reachable from the trailer.
     #[error("the PDF has no document catalog (/Root)")]
     NoCatalog,
+    /// The `/DSS` streams decompress to more than the budget.
     #[error("the validation data (/DSS) decompresses to more than {limit} bytes in all (MAX_DSS_DECOMPRESSED)")]
-    DssTooLarge { limit: usize },
+    DssTooLarge {
+        /// The budget, in bytes (`MAX_DSS_DECOMPRESSED`).
+        limit: usize,
+    },
 }
 
 /// One incremental update (ISO 32000-1 §7.5.6): the bytes from the start of the file to the
@@ -77,7 +107,9 @@ pub struct Revision {
 /// A signature dictionary's kind, by its `/Type` (ISO 32000-2 §12.8.1 and §12.8.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureKind {
+    /// A signature (`/Type /Sig`, or none).
     Signature,
+    /// A document timestamp (`/Type /DocTimeStamp`).
     DocumentTimestamp,
 }
 
@@ -141,29 +173,64 @@ pub enum Coverage {
 /// forgery attacks move the signed bytes away from what a reader displays.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ByteRangeError {
+    /// The dictionary has no `/ByteRange`.
     #[error("/ByteRange is missing or is not an array")]
     Missing,
+    /// The `/ByteRange` does not have four numbers.
     #[error("/ByteRange has {count} entries, not 4")]
-    WrongLength { count: usize },
+    WrongLength {
+        /// How many it has.
+        count: usize,
+    },
+    /// A number of the `/ByteRange` is not a non-negative integer.
     #[error("/ByteRange entry {index} is not a non-negative integer")]
-    NotAnInteger { index: usize },
+    NotAnInteger {
+        /// Which, from 0.
+        index: usize,
+    },
+    /// The first range does not start at 0.
     #[error("/ByteRange starts at {start}, not at 0")]
-    DoesNotStartAtZero { start: i64 },
+    DoesNotStartAtZero {
+        /// Where it starts.
+        start: i64,
+    },
+    /// The second range starts before the first ends.
     #[error("/ByteRange ranges overlap or are out of order (first ends at {first_end}, second starts at {second_start})")]
     Overlapping {
+        /// Where the first ends.
         first_end: usize,
+        /// Where the second starts.
         second_start: usize,
     },
+    /// A range ends past the end of the file.
     #[error("/ByteRange reaches offset {end}, past the end of the file ({file_len} bytes)")]
-    OutsideFile { end: usize, file_len: usize },
+    OutsideFile {
+        /// Where it ends.
+        end: usize,
+        /// The file's length.
+        file_len: usize,
+    },
     #[error(
         "the gap between the ranges ({start}..{end}) is not a hex string with its < > delimiters"
     )]
-    GapNotHexString { start: usize, end: usize },
+    /// The gap between the ranges is not one hex string.
+    GapNotHexString {
+        /// Where the gap starts.
+        start: usize,
+        /// Where it ends.
+        end: usize,
+    },
     #[error(
         "the gap between the ranges ({start}..{end}) does not hold this signature's /Contents"
     )]
-    GapNotContents { start: usize, end: usize },
+    /// The gap is not the dictionary's `/Contents`.
+    GapNotContents {
+        /// Where the gap starts.
+        start: usize,
+        /// Where it ends.
+        end: usize,
+    },
+    /// The gap lies outside the signature's own dictionary.
     #[error("the signed /Contents lies outside this signature dictionary's object: the dictionary was written after signing (rewritten or spoofed)")]
     GapOutsideSignatureObject,
 }
@@ -173,8 +240,11 @@ pub enum ByteRangeError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "action", content = "fields")]
 pub enum FieldLock {
+    /// Every field of the document.
     All,
+    /// Only these fields.
     Include(Vec<String>),
+    /// Every field but these.
     Exclude(Vec<String>),
 }
 
@@ -224,8 +294,11 @@ pub struct SignatureDict {
     /// Fully qualified field name (`/T` of each ancestor joined by `.`), or `None` for a
     /// signature dictionary no field of the final revision points at.
     pub field: Option<String>,
+    /// A signature or a document timestamp.
     pub kind: SignatureKind,
+    /// The `/Filter`.
     pub filter: Option<String>,
+    /// The `/SubFilter`.
     pub sub_filter: Option<String>,
     /// `/ByteRange` as written.
     pub byte_range_raw: Vec<i64>,
@@ -237,12 +310,18 @@ pub struct SignatureDict {
     pub certs: Vec<Vec<u8>>,
     /// `/M` as written and as parsed.
     pub m: Option<String>,
+    /// The `/M` (the signing time the dictionary claims).
     #[serde(with = "time::serde::rfc3339::option")]
     pub m_time: Option<OffsetDateTime>,
+    /// The `/Name`.
     pub name: Option<String>,
+    /// The `/Reason`.
     pub reason: Option<String>,
+    /// The `/Location`.
     pub location: Option<String>,
+    /// The `/ContactInfo`.
     pub contact_info: Option<String>,
+    /// The signature's widget, when it has one.
     pub widget: Option<Widget>,
     /// The revision whose update section holds this dictionary.
     pub revision: usize,
@@ -254,6 +333,7 @@ pub struct SignatureDict {
     /// Table 257): changes allowed after it, as DocMDP's `/P` says (1 none, 2 form filling and
     /// signing, 3 also annotations); the strictest of the two when both say.
     pub lock_permissions: Option<u8>,
+    /// The object that holds it.
     pub object: ObjectId,
     /// True when the dictionary belongs to an earlier revision only: a later update
     /// overwrote or dropped it, so the final document no longer shows this signature.
@@ -273,7 +353,9 @@ pub struct SignatureDict {
 /// A signature field with no signature in it yet.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UnsignedField {
+    /// The field's fully qualified name.
     pub field: String,
+    /// Its widget, when it has one.
     pub widget: Option<Widget>,
 }
 
@@ -290,8 +372,11 @@ pub struct PdfFile {
     /// Whether a trailer uses hybrid references (`/XRefStm`, ISO 32000-1 §7.5.8.4): readers
     /// that do not know cross-reference streams see another document than those that do.
     pub hybrid_reference: bool,
+    /// Every revision, the first one first.
     pub revisions: Vec<Revision>,
+    /// Every signature dictionary, in file order.
     pub signatures: Vec<SignatureDict>,
+    /// Signature fields that hold no signature.
     pub unsigned_fields: Vec<UnsignedField>,
     /// `Some` with the method when the file was encrypted and opened with the empty password.
     pub decrypted: Option<String>,
@@ -303,8 +388,11 @@ pub struct PdfFile {
 /// responses).
 #[derive(Debug, Clone, Default)]
 pub struct Dss {
+    /// The certificates (DER).
     pub certs: Vec<Vec<u8>>,
+    /// The CRLs (DER).
     pub crls: Vec<Vec<u8>>,
+    /// The OCSP responses (DER).
     pub ocsp: Vec<Vec<u8>>,
 }
 

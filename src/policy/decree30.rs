@@ -23,6 +23,7 @@ use crate::integrity::ChangeClass;
 use crate::pdf::SignatureKind;
 use crate::report::{Indication, Report, SignatureReport};
 
+/// The policy's id, as reports and records name it.
 pub const ID: &str = "decree-30";
 /// Bumped whenever a rule or a number below changes meaning.
 pub const VERSION: &str = "1";

@@ -18,8 +18,11 @@ pub use roles::{RoleDecision, RoleRules};
 /// The document rules in force for a verification.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySettings {
+    /// Which policy judges documents.
     pub choice: PolicyChoice,
+    /// The profile documents must be.
     pub expect: Expect,
+    /// How signatures get their roles.
     pub roles: RoleRules,
 }
 

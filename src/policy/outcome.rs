@@ -34,6 +34,7 @@ impl Role {
         }
     }
 
+    /// The role in English.
     pub fn en(self) -> &'static str {
         match self {
             Role::Personal => "Signature of the competent person",
@@ -46,7 +47,7 @@ impl Role {
 /// Which policy judges the document.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PolicyChoice {
-    /// Decree 30/2020/NĐ-CP and its Appendix I ([`decree30`]).
+    /// Decree 30/2020/NĐ-CP and its Appendix I ([`crate::policy::decree30`]).
     #[default]
     Decree30,
     /// No document rules: only the signatures are judged.
@@ -76,6 +77,7 @@ crate::names::names!(Profile, "profile", {
 });
 
 impl Profile {
+    /// The profile in a clerk's words.
     pub fn vi(self) -> &'static str {
         match self {
             Profile::Issued => {
@@ -87,6 +89,7 @@ impl Profile {
         }
     }
 
+    /// The profile in English.
     pub fn en(self) -> &'static str {
         match self {
             Profile::Issued => {
@@ -103,9 +106,12 @@ impl Profile {
 /// attachment), `issued` unless said otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Expect {
+    /// A main document: the competent person's signature, then the body's.
     #[default]
     Issued,
+    /// An attachment sent as its own file: the body's signature only.
     Attachment,
+    /// An electronic copy: the copying body's signature only.
     Copy,
     /// Any of the three shapes, properly made.
     Any,
@@ -121,7 +127,9 @@ names!(Expect, "profile", {
 /// What a rule concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleOutcome {
+    /// The rule holds.
     Passed,
+    /// The rule does not hold: the document does not conform.
     Failed,
     /// Noted for the reader; never makes a document non-conforming on its own.
     Warning,
@@ -139,23 +147,31 @@ crate::names::names!(RuleOutcome, "rule outcome", {
 /// One rule's result, in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleResult {
+    /// The rule's id, e.g. `signing_order`.
     pub id: &'static str,
+    /// What it concluded.
     pub outcome: RuleOutcome,
+    /// Why, in English.
     pub en: String,
+    /// Why, in Vietnamese.
     pub vi: String,
 }
 
 /// The policy's judgement of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyReport {
+    /// The policy's id.
     pub id: &'static str,
+    /// Its version.
     pub version: &'static str,
     /// SHA-256 (hex) of the policy's definition as it was applied, role rules included.
     pub sha256: String,
     /// The shape the file matches.
     pub profile: Profile,
+    /// The profile the caller expected.
     pub expected: Expect,
     /// Whether the file is a proper document of the expected profile: no rule failed.
     pub conforms: bool,
+    /// Every rule's result, in the order they were judged.
     pub rules: Vec<RuleResult>,
 }

@@ -19,30 +19,42 @@ use crate::report::Signer;
 pub enum RoleRule {
     /// The operator's certificate, by the SHA-256 of its DER (hex, any case).
     Certificate {
+        /// Hex SHA-256 of the certificate's DER, any case.
         sha256: String,
+        /// The role it decides.
         role: Role,
+        /// Why, for the evidence.
         #[serde(default)]
         note: String,
     },
     /// The operator's certificate, by its subject as kyso prints it (`C=VN, O=…, CN=…`),
     /// compared without regard to case or diacritics.
     Subject {
+        /// The subject, as kyso prints it.
         subject: String,
+        /// The role it decides.
         role: Role,
+        /// Why, for the evidence.
         #[serde(default)]
         note: String,
     },
     /// A subject `UID` attribute (0.9.2342.19200300.100.1.1) that starts with `prefix`, the
     /// way Vietnamese CAs write identifiers (`CCCD:`, `MST:`…).
     Identifier {
+        /// The prefix of the subject's UID, e.g. `CCCD:`.
         prefix: String,
+        /// The role it decides.
         role: Role,
+        /// What the prefix means.
         meaning: String,
     },
     /// A certificate-policy OID the issuing CA publishes for one kind of certificate.
     CertificatePolicy {
+        /// The certificate policy's OID.
         oid: String,
+        /// The role it decides.
         role: Role,
+        /// What the policy means.
         meaning: String,
     },
     /// The BCY shape of a body's certificate: the CN is the body's name, equal to its O or
@@ -57,6 +69,7 @@ pub enum RoleRule {
 /// The ordered rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleRules {
+    /// The rules, tried in order until one decides.
     pub rules: Vec<RoleRule>,
 }
 
@@ -94,10 +107,13 @@ impl Default for RoleRules {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorRoles {
+    /// Certificates of bodies (`[[organisation]]`).
     #[serde(default)]
     pub organisation: Vec<Known>,
+    /// Certificates of people (`[[personal]]`).
     #[serde(default)]
     pub personal: Vec<Known>,
+    /// Certificate policies that decide a role (`[[certificate_policy]]`).
     #[serde(default)]
     pub certificate_policy: Vec<PolicyOid>,
 }
@@ -106,17 +122,24 @@ pub struct OperatorRoles {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Known {
+    /// Hex SHA-256 of the certificate.
     pub sha256: Option<String>,
+    /// The certificate's subject, as kyso prints it.
     pub subject: Option<String>,
+    /// Why, for the evidence.
     #[serde(default)]
     pub note: String,
 }
 
+/// A certificate policy of the roles file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyOid {
+    /// Its OID.
     pub oid: String,
+    /// The role it decides.
     pub role: Role,
+    /// What the policy means.
     #[serde(default)]
     pub meaning: String,
 }
@@ -124,22 +147,38 @@ pub struct PolicyOid {
 /// Why an operator's roles file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RolesError {
+    /// The roles file cannot be read.
     #[error("roles file {path}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The roles file is not valid TOML for kyso.
     #[error("roles file {path}")]
     Parse {
+        /// The file.
         path: String,
+        /// What is wrong, with its line.
         #[source]
         source: toml::de::Error,
     },
+    /// An entry names neither `sha256` nor `subject`.
     #[error("roles file {path}: an entry names neither sha256 nor subject")]
-    EmptyEntry { path: String },
+    EmptyEntry {
+        /// The file.
+        path: String,
+    },
+    /// An entry's `sha256` is not 64 hex digits.
     #[error("roles file {path}: {value:?} is not a SHA-256 in hex")]
-    BadFingerprint { path: String, value: String },
+    BadFingerprint {
+        /// The file.
+        path: String,
+        /// The value.
+        value: String,
+    },
 }
 
 impl RoleRules {
@@ -218,9 +257,11 @@ impl RoleRules {
 /// A role and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoleDecision {
+    /// The role.
     pub role: Role,
     /// The rule that decided, in words.
     pub evidence: String,
+    /// The rule that decided it, in Vietnamese.
     pub evidence_vi: String,
 }
 

@@ -17,10 +17,16 @@ use crate::trust::Certificate;
 pub enum CrlError {
     /// OpenSSL cannot read it.
     #[error("{reason}")]
-    OpenSsl { reason: String },
+    OpenSsl {
+        /// OpenSSL's first reason.
+        reason: String,
+    },
     /// x509-parser cannot read it.
     #[error("{reason}")]
-    X509 { reason: String },
+    X509 {
+        /// x509-parser's message.
+        reason: String,
+    },
 }
 
 /// When a CRL entry was revoked, and why.
@@ -35,19 +41,25 @@ pub struct Crl {
     /// the outcome: a large CRL is hashed once, not once per lookup.
     verified: std::sync::Arc<std::sync::Mutex<HashMap<[u8; 32], bool>>>,
     pub(super) issuer_raw: Vec<u8>,
+    /// The CRL's issuer, as kyso prints names.
     pub issuer: String,
+    /// Its thisUpdate.
     pub this_update: OffsetDateTime,
+    /// Its nextUpdate, if any.
     pub next_update: Option<OffsetDateTime>,
     /// Serial (without leading zeros) → revocation time and reason; shared, so a fetched
     /// CRL handed to many verifications is never copied.
     pub(super) revoked: std::sync::Arc<HashMap<Vec<u8>, RevokedEntry>>,
     /// Size of the DER, for the online cache's memory budget.
     pub size: usize,
+    /// SHA-256 of the DER.
     pub sha256: [u8; 32],
+    /// Where it came from.
     pub source: Source,
 }
 
 impl Crl {
+    /// Parses the DER CRL `der` from `source`, indexing its entries by serial.
     pub fn from_der(der: &[u8], source: Source) -> Result<Crl, CrlError> {
         let x509 = X509Crl::from_der(der).map_err(|e| CrlError::OpenSsl {
             reason: crate::cms::first_openssl_reason(&e),

@@ -43,13 +43,24 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum FetchError {
     /// The source did not answer: connection refused, timeout, DNS, HTTP error status.
     #[error("{url} did not answer: {reason}")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The source answered with something unusable.
     #[error("{url} answered with {reason}")]
-    BadAnswer { url: String, reason: String },
+    BadAnswer {
+        /// The URL.
+        url: String,
+        /// What was wrong with the answer.
+        reason: String,
+    },
 }
 
 impl FetchError {
+    /// The source at `url` did not answer, for `reason`.
     pub fn unreachable(url: &str, reason: impl ToString) -> Self {
         FetchError::Unreachable {
             url: url.to_owned(),
@@ -57,6 +68,7 @@ impl FetchError {
         }
     }
 
+    /// The source at `url` answered with something unusable, `reason`.
     pub fn bad_answer(url: &str, reason: impl ToString) -> Self {
         FetchError::BadAnswer {
             url: url.to_owned(),
@@ -67,7 +79,9 @@ impl FetchError {
 
 /// Something that can fetch a URL: GET, or POST with a body. At most `limit` bytes.
 pub trait Fetch: Send + Sync {
+    /// GETs `url`, at most `limit` bytes.
     fn get(&self, url: &str, limit: usize) -> Result<Vec<u8>, FetchError>;
+    /// POSTs `body` of `content_type` to `url`, at most `limit` bytes of answer.
     fn post(
         &self,
         url: &str,
@@ -84,6 +98,7 @@ pub struct HttpFetcher {
 }
 
 impl HttpFetcher {
+    /// A fetcher whose every request times out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))

@@ -30,11 +30,14 @@ use ocsp::CertState;
 /// The CRLs and OCSP responses available to one verification, from one kind of source.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationData {
+    /// The CRLs.
     pub crls: Vec<Crl>,
+    /// The OCSP responses.
     pub ocsp: Vec<OcspResponse>,
 }
 
 impl RevocationData {
+    /// Data of `crls` and `ocsp`.
     pub fn new(crls: Vec<Crl>, ocsp: Vec<OcspResponse>) -> Self {
         RevocationData { crls, ocsp }
     }
@@ -70,10 +73,12 @@ impl RevocationData {
         })
     }
 
+    /// How many CRLs and responses.
     pub fn len(&self) -> usize {
         self.crls.len() + self.ocsp.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -82,10 +87,15 @@ impl RevocationData {
 /// A certificate's revocation status at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// Not revoked, as this evidence says.
     Good(Evidence),
+    /// Revoked.
     Revoked {
+        /// Since when.
         at: OffsetDateTime,
+        /// The reason, if given.
         reason: Option<String>,
+        /// What says so.
         evidence: Evidence,
     },
     /// No usable data; why the data that was found could not be used.

@@ -30,11 +30,16 @@ const MAX_SINGLE_RESPONSES: usize = 1_000;
 /// A certificate's status in one single response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertState {
+    /// The certificate is not revoked.
     Good,
+    /// The certificate is revoked.
     Revoked {
+        /// Since when.
         at: OffsetDateTime,
+        /// The revocation reason, if given.
         reason: Option<String>,
     },
+    /// The responder does not know the certificate.
     Unknown,
 }
 
@@ -45,8 +50,11 @@ pub struct Single {
     name_hash: Vec<u8>,
     key_hash: Vec<u8>,
     serial: Vec<u8>,
+    /// What the responder says of the certificate.
     pub state: CertState,
+    /// When the answer was true.
     pub this_update: OffsetDateTime,
+    /// Until when it is.
     pub next_update: Option<OffsetDateTime>,
 }
 
@@ -54,15 +62,21 @@ pub struct Single {
 #[derive(Clone)]
 pub struct OcspResponse {
     responder: Responder,
+    /// The responder, as its responder ID names it.
     pub responder_name: String,
+    /// When the response was signed.
     pub produced_at: OffsetDateTime,
     tbs: Arc<Vec<u8>>,
     signature_algorithm: AlgorithmIdentifier,
     signature: Arc<Vec<u8>>,
     certs: Arc<Vec<Certificate>>,
+    /// The answer for each certificate asked about.
     pub responses: Vec<Single>,
+    /// The nonce it carries, if any.
     pub nonce: Option<Vec<u8>>,
+    /// SHA-256 of the whole OCSPResponse, as received.
     pub sha256: [u8; 32],
+    /// Where the response came from.
     pub source: Source,
     /// Outcome of the signature check per issuer (SHA-256 of its certificate).
     verified: Arc<Mutex<HashMap<[u8; 32], SignerCheck>>>,
@@ -91,34 +105,78 @@ impl std::fmt::Debug for OcspResponse {
 /// Why an OCSP response cannot be read, or cannot be used for a certificate's issuer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OcspError {
+    /// The bytes are not an OCSPResponse.
     #[error("not an OCSP response ({0})")]
     NotOcsp(der::Error),
+    /// The responder answered with an error status.
     #[error("the responder answered {status}, not a status")]
-    NotSuccessful { status: String },
+    NotSuccessful {
+        /// The status.
+        status: String,
+    },
+    /// A successful response carries no response.
     #[error("a successful OCSP response without responseBytes")]
     NoResponseBytes,
+    /// The response is not a basic OCSP response.
     #[error("OCSP response type {oid} is not the basic one")]
-    NotBasic { oid: Oid },
+    NotBasic {
+        /// Its type.
+        oid: Oid,
+    },
+    /// The basic response does not decode.
     #[error("the basic OCSP response is malformed ({0})")]
     Malformed(der::Error),
+    /// The response answers for more certificates than kyso reads.
     #[error("more than {MAX_SINGLE_RESPONSES} single responses")]
     TooManyResponses,
+    /// The responder is neither the issuer nor a certificate of the response.
     #[error("the responder {responder} is neither the issuer {issuer} nor a certificate in the response")]
-    UnknownResponder { responder: String, issuer: String },
+    UnknownResponder {
+        /// The responder.
+        responder: String,
+        /// The issuer.
+        issuer: String,
+    },
+    /// The responder's certificate is not issued by the issuer.
     #[error("the responder {subject} is not certified by {issuer}")]
-    NotCertified { subject: String, issuer: String },
+    NotCertified {
+        /// The responder.
+        subject: String,
+        /// The issuer.
+        issuer: String,
+    },
     #[error(
         "the responder {subject} is not authorised to sign OCSP responses (no id-kp-OCSPSigning)"
     )]
-    NotAuthorised { subject: String },
+    /// The responder's certificate lacks id-kp-OCSPSigning.
+    NotAuthorised {
+        /// The responder.
+        subject: String,
+    },
+    /// The responder's certificate was not valid when the response was produced.
     #[error("the responder certificate {subject} was not valid when the response was produced")]
-    ResponderNotValid { subject: String },
+    ResponderNotValid {
+        /// The responder.
+        subject: String,
+    },
+    /// The response's signature algorithm is not supported.
     #[error("the OCSP response's signature algorithm {oid} is not supported")]
-    Algorithm { oid: String },
+    Algorithm {
+        /// Its OID.
+        oid: String,
+    },
+    /// The responder's key cannot be read.
     #[error("the responder's public key cannot be read")]
     ResponderKey,
+    /// The response's signature does not verify.
     #[error("the OCSP response of {responder} does not verify: {reason}")]
-    BadSignature { responder: String, reason: String },
+    BadSignature {
+        /// The responder.
+        responder: String,
+        /// Why.
+        reason: String,
+    },
+    /// The OCSP request cannot be encoded.
     #[error("cannot build the OCSP request ({0})")]
     Request(der::Error),
 }

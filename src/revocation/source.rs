@@ -13,16 +13,29 @@ pub const MAX_CRLS_PER_SOURCE: usize = 1_000;
 /// not errors: they are skipped and reported on the signature.
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
+    /// A file or folder cannot be read.
     #[error("cannot read {path}")]
     Io {
+        /// The path.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A file is not a CRL.
     #[error("{path}: not a CRL (PEM or DER): {reason}")]
-    NotACrl { path: PathBuf, reason: String },
+    NotACrl {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file or folder holds more CRLs than kyso reads from one source.
     #[error("{path}: more than {MAX_CRLS_PER_SOURCE} CRLs")]
-    TooMany { path: PathBuf },
+    TooMany {
+        /// The file or folder.
+        path: PathBuf,
+    },
 }
 
 /// Where a piece of revocation data came from.
@@ -58,8 +71,10 @@ pub struct Evidence {
     pub kind: EvidenceKind,
     /// The CRL's issuer, or the OCSP responder.
     pub issuer: String,
+    /// The data's thisUpdate.
     #[serde(with = "time::serde::rfc3339")]
     pub this_update: OffsetDateTime,
+    /// Where the data came from.
     pub source: Source,
     /// SHA-256 of the CRL or of the whole OCSPResponse, as received.
     pub sha256: String,

@@ -14,36 +14,58 @@ use crate::verify::{RevocationMode, Settings};
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The configuration file is not valid TOML for kyso.
     #[error("{path}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// What is wrong, with its line.
         #[source]
         source: toml::de::Error,
     },
+    /// An environment variable names no known value.
     #[error("{variable}")]
     Env {
+        /// The variable.
         variable: &'static str,
+        /// What it names, and what it could.
         #[source]
         source: UnknownName,
     },
+    /// `KYSO_LISTEN` is not an address.
     #[error("KYSO_LISTEN {given:?}")]
     Listen {
+        /// Its value.
         given: String,
+        /// Why.
         #[source]
         source: std::net::AddrParseError,
     },
+    /// `--no-auth` on an address other than loopback.
     #[error("--no-auth is refused on {listen}: without authentication kyso only listens on a loopback address")]
-    NoAuthOffLoopback { listen: SocketAddr },
+    NoAuthOffLoopback {
+        /// The address.
+        listen: SocketAddr,
+    },
+    /// Neither tokens nor client certificates are configured.
     #[error("no [[auth.tokens]] (or [[auth.certificates]]) are configured: add some, or pass --no-auth to serve on a loopback address without authentication")]
     NoCredentials,
+    /// A token's `sha256` is not 64 hex digits.
     #[error("the token of {principal} is not a hex SHA-256 (64 hex digits)")]
-    TokenHash { principal: String },
+    TokenHash {
+        /// Whose token.
+        principal: String,
+    },
+    /// Client certificates are configured without mutual TLS.
     #[error("[[auth.certificates]] needs [tls] with client_ca (mutual TLS)")]
     CertificatesNeedMutualTls,
 }
@@ -66,7 +88,9 @@ pub enum Role {
 pub struct TokenEntry {
     /// Hex SHA-256 of the token (`printf %s TOKEN | sha256sum`).
     pub sha256: String,
+    /// The name records give the caller.
     pub principal: String,
+    /// What it may call.
     pub roles: Vec<Role>,
 }
 
@@ -75,19 +99,25 @@ pub struct TokenEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertificateEntry {
+    /// The certificate's subject as kyso prints it.
     pub subject: String,
+    /// What it may call.
     pub roles: Vec<Role>,
 }
 
+/// Who may call (`[auth]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Bearer tokens (`[[auth.tokens]]`).
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
+    /// Client certificates under mutual TLS (`[[auth.certificates]]`).
     #[serde(default)]
     pub certificates: Vec<ClientCertificateEntry>,
 }
 
+/// TLS for the service (`[tls]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -103,13 +133,19 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The address to listen on (default `127.0.0.1:50051`).
     pub listen: SocketAddr,
+    /// Where the audit log, its key and the trust store live (default `kyso-data`).
     pub data_dir: PathBuf,
+    /// Trust anchor files or folders.
     pub trust: Vec<PathBuf>,
+    /// Intermediate CA files or folders.
     pub intermediates: Vec<PathBuf>,
+    /// CRL files or folders.
     pub crl: Vec<PathBuf>,
     /// `offline`, `soft-fail`, `hard-fail` or `require` (README, "Revocation").
     pub revocation: RevocationMode,
+    /// Timeout of each online fetch, in seconds.
     pub fetch_timeout_seconds: u64,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
@@ -122,7 +158,9 @@ pub struct Config {
     /// Serve without authentication: every caller gets every role. Refused unless `listen`
     /// is a loopback address.
     pub no_auth: bool,
+    /// Who may call, with which roles.
     pub auth: AuthConfig,
+    /// TLS, when set.
     pub tls: Option<TlsConfig>,
     /// The trust store folder (default: `data_dir/trust`); each of its profiles can be
     /// chosen per request.

@@ -13,6 +13,7 @@ use crate::audit::{self, Record};
 use crate::report::{self, Indication, Outcome, SubIndication};
 use crate::Verdict;
 
+/// A time as the protocol carries it.
 pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.unix_timestamp(),
@@ -20,6 +21,7 @@ pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
+/// A protocol time as a time, when it is one.
 pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(t.seconds)
         .ok()
@@ -40,12 +42,24 @@ pub fn checkpoint(cp: &crate::audit::Checkpoint, public_key_pem: String) -> pb::
 /// Which field of a checkpoint a caller sent back is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
+    /// `head_hash` is not 64 hex digits.
     #[error("checkpoint {sequence}: head_hash is not 64 hex digits")]
-    HeadHash { sequence: u64 },
+    HeadHash {
+        /// The checkpoint's sequence.
+        sequence: u64,
+    },
+    /// `time` is missing or out of range.
     #[error("checkpoint {sequence}: time is missing or out of range")]
-    Time { sequence: u64 },
+    Time {
+        /// The checkpoint's sequence.
+        sequence: u64,
+    },
+    /// `signature` is not hex.
     #[error("checkpoint {sequence}: signature is not hex")]
-    Signature { sequence: u64 },
+    Signature {
+        /// The checkpoint's sequence.
+        sequence: u64,
+    },
 }
 
 /// A checkpoint a caller sent back; the error names the field that is wrong.
@@ -190,6 +204,7 @@ fn outcome(o: Outcome) -> pb::Outcome {
     }
 }
 
+/// A widget as the protocol carries it.
 pub fn widget(w: &crate::pdf::Widget) -> pb::Widget {
     pb::Widget {
         page: w.page,
@@ -329,6 +344,7 @@ fn signature(s: &report::SignatureReport) -> pb::SignatureReport {
     }
 }
 
+/// A role as the protocol names it.
 pub fn role(r: crate::policy::Role) -> pb::Role {
     use crate::policy::Role;
     match r {
@@ -348,6 +364,7 @@ fn profile(p: crate::policy::Profile) -> pb::Profile {
     }
 }
 
+/// An expected profile as the protocol names it.
 pub fn expected(e: crate::policy::Expect) -> pb::ExpectedProfile {
     use crate::policy::Expect;
     match e {
@@ -397,6 +414,7 @@ fn policy(p: &crate::policy::PolicyReport) -> pb::PolicyResult {
     }
 }
 
+/// A report as the protocol carries it.
 pub fn report(r: &crate::Report) -> pb::Report {
     pb::Report {
         sha256: r.sha256.clone(),
@@ -429,6 +447,7 @@ pub fn report(r: &crate::Report) -> pb::Report {
     }
 }
 
+/// An audit record as the protocol carries it.
 pub fn record(r: &Record) -> pb::AuditRecord {
     let e = &r.entry;
     pb::AuditRecord {
@@ -492,6 +511,7 @@ pub fn record(r: &Record) -> pb::AuditRecord {
     }
 }
 
+/// A caller's metadata as the audit log keeps it.
 pub fn metadata(m: Option<pb::CallerMetadata>) -> audit::Metadata {
     let m = m.unwrap_or_default();
     audit::Metadata {

@@ -13,65 +13,129 @@ use crate::service::convert::CheckpointError;
 /// Why a call did not get its answer.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// The call carries no credentials.
     #[error("no credentials: send \"authorization: Bearer <token>\"")]
     NoCredentials,
+    /// The authorization header is not a bearer token.
     #[error("the authorization header is not \"Bearer <token>\"")]
     MalformedAuthorization,
+    /// The bearer token is not configured.
     #[error("the bearer token is not known")]
     UnknownToken,
+    /// The client certificate has no roles.
     #[error("the client certificate {subject} has no roles in [[auth.certificates]]")]
-    UnknownClientCertificate { subject: String },
+    UnknownClientCertificate {
+        /// Its subject.
+        subject: String,
+    },
+    /// The caller lacks the role the method needs.
     #[error("{principal} may not call {method}: it needs the {role} role")]
     Forbidden {
+        /// The caller.
         principal: String,
+        /// The method.
         method: String,
+        /// The role it needs.
         role: &'static str,
     },
     #[error(
         "the grpc-timeout header {value:?} is not 1 to 8 digits and a unit (H, M, S, m, u, n)"
     )]
-    BadTimeout { value: String },
+    /// The grpc-timeout header does not read as one.
+    BadTimeout {
+        /// The header's value.
+        value: String,
+    },
+    /// The document is empty.
     #[error("the document is empty")]
     EmptyDocument,
+    /// The document is over the size limit.
     #[error("the document has {size} bytes; this service accepts at most {limit}")]
-    DocumentTooLarge { size: usize, limit: usize },
+    DocumentTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit (`max_document_bytes`).
+        limit: usize,
+    },
+    /// A streamed document grew over the size limit.
     #[error("the document is over {limit} bytes, the most this service accepts")]
-    StreamTooLarge { limit: usize },
+    StreamTooLarge {
+        /// The limit (`max_document_bytes`).
+        limit: usize,
+    },
+    /// The request names a trust profile the service has not loaded.
     #[error("unknown trust profile {name:?}; this service has: {known}")]
-    UnknownTrustProfile { name: String, known: String },
+    UnknownTrustProfile {
+        /// The name asked for.
+        name: String,
+        /// The profiles the service has.
+        known: String,
+    },
+    /// A policy or profile name the request gives is not one.
     #[error(transparent)]
     UnknownName(#[from] UnknownName),
+    /// The document cannot be verified (not a PDF, encrypted).
     #[error("the document cannot be evaluated: {reason}")]
-    Unevaluable { reason: String },
+    Unevaluable {
+        /// Why, with its causes.
+        reason: String,
+    },
+    /// The document cannot be read as a PDF.
     #[error("the document cannot be read: {reason}")]
-    Unreadable { reason: String },
+    Unreadable {
+        /// Why, with its causes.
+        reason: String,
+    },
+    /// The document has no signature of that number.
     #[error("{reason}")]
-    NoSuchSignature { reason: String },
+    NoSuchSignature {
+        /// What the document has.
+        reason: String,
+    },
+    /// The signature number is 0.
     #[error("signature numbers start at 1")]
     SignatureZero,
+    /// The page token is not one the service gave.
     #[error("the page token is not one kyso gave")]
     BadPageToken,
+    /// The record id is not a number.
     #[error("{id:?} is not a record id")]
-    BadRecordId { id: String },
+    BadRecordId {
+        /// The id given.
+        id: String,
+    },
+    /// There is no record of that id.
     #[error("no record {id}")]
-    NoRecord { id: String },
+    NoRecord {
+        /// The id asked for.
+        id: String,
+    },
+    /// The log has signed no checkpoint yet.
     #[error("no checkpoint has been signed yet")]
     NoCheckpoint,
+    /// A checkpoint the caller sent back does not read.
     #[error(transparent)]
     BadCheckpoint(#[from] CheckpointError),
+    /// The call's deadline passed.
     #[error("{}", deadline_text(*callers, *limit_seconds, waiting_for))]
     Deadline {
         /// Whether the caller's `grpc-timeout` was the shorter one.
         callers: bool,
+        /// The service's limit (`request_timeout_seconds`).
         limit_seconds: u64,
+        /// What the call was waiting for.
         waiting_for: &'static str,
     },
+    /// The service is stopping.
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The work died (a panic): a bug, logged.
     #[error("the work failed unexpectedly")]
     WorkerFailed(#[source] tokio::task::JoinError),
+    /// The audit log cannot be read.
     #[error("the audit log cannot be read")]
     AuditRead(#[source] AuditError),
+    /// The audit log cannot record the answer.
     #[error("the audit log cannot record the answer")]
     AuditWrite(#[source] AuditError),
     /// A status tonic gave (a stream that broke while the document arrived).

@@ -37,38 +37,55 @@ pub use config::ConfigError;
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The verification settings cannot be loaded.
     #[error("verification settings")]
     Context(#[from] crate::verify::ContextError),
+    /// The trust store cannot be read.
     #[error("trust store")]
     TrustStore(#[from] crate::trust::profiles::ProfileError),
+    /// The audit log cannot be opened.
     #[error("audit log")]
     Audit(#[from] audit::AuditError),
+    /// The data directory cannot be made.
     #[error("data directory {path}")]
     DataDir {
+        /// The directory.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A TLS file cannot be read.
     #[error("TLS: cannot read {path}")]
     TlsFile {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// tonic refuses the TLS settings.
     #[error("TLS configuration")]
     Tls(#[source] tonic::transport::Error),
+    /// The reflection service cannot be built.
     #[error("server reflection")]
     Reflection(#[source] tonic_reflection::server::Error),
+    /// The address cannot be bound.
     #[error("cannot listen on {addr}")]
     Listen {
+        /// The address.
         addr: SocketAddr,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// The gRPC server failed while serving.
     #[error("the gRPC server failed")]
     Transport(#[source] tonic::transport::Error),
+    /// The server task panicked or was cancelled.
     #[error("the server task ended abnormally")]
     Task(#[source] tokio::task::JoinError),
 }
@@ -444,6 +461,7 @@ pub fn context(config: &Config) -> Result<Context, ServeError> {
 
 /// A running server.
 pub struct Running {
+    /// The address the server listens on.
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,

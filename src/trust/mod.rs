@@ -35,36 +35,60 @@ pub const MAX_CERTS_PER_SOURCE: usize = 10_000;
 /// Why trust configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
+    /// A file or folder cannot be read.
     #[error("cannot read {path}")]
     Io {
+        /// The path.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A file holds no certificate.
     #[error("{path} holds no certificate (PEM or DER)")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A certificate of a file cannot be parsed.
     #[error("{path}: certificate {index} cannot be parsed: {reason}")]
     BadCertificate {
+        /// The file.
         path: PathBuf,
+        /// Which certificate of the file, from 0.
         index: usize,
+        /// Why.
         reason: String,
     },
+    /// A file or folder holds more certificates than kyso reads from one source.
     #[error("{path}: more than {MAX_CERTS_PER_SOURCE} certificates")]
-    TooMany { path: PathBuf },
+    TooMany {
+        /// The file or folder.
+        path: PathBuf,
+    },
 }
 
 /// A certificate with the fields path validation reads, parsed once.
 #[derive(Clone)]
 pub struct Certificate {
+    /// The certificate's DER.
     pub der: Vec<u8>,
-    pub x509: X509,
+    pub(crate) x509: X509,
+    /// SHA-256 of the DER.
     pub sha256: [u8; 32],
+    /// The subject's DER.
     pub subject_raw: Vec<u8>,
+    /// The issuer's DER.
     pub issuer_raw: Vec<u8>,
+    /// The serial number's bytes.
     pub serial: Vec<u8>,
+    /// The subjectKeyIdentifier.
     pub subject_key_id: Option<Vec<u8>>,
+    /// The authorityKeyIdentifier's keyIdentifier.
     pub authority_key_id: Option<Vec<u8>>,
+    /// notBefore, Unix seconds.
     pub not_before: i64,
+    /// notAfter, Unix seconds.
     pub not_after: i64,
     /// `Some(path_len)` for a CA (basicConstraints cA=TRUE); the inner `None` is no limit.
     pub ca: Option<Option<u32>>,
@@ -74,9 +98,13 @@ pub struct Certificate {
     pub extended_key_usage: Option<ExtendedKeyUsage>,
     /// OIDs of critical extensions RFC 5280 processing here does not understand.
     pub unknown_critical: Vec<String>,
+    /// The OID of the certificate's signature algorithm.
     pub signature_oid: String,
+    /// The subject and issuer, as people read them.
     pub names: Names,
+    /// The public key's size in bits.
     pub public_key_bits: u32,
+    /// The public key's kind, e.g. `RSA`, `EC`.
     pub public_key_kind: String,
     /// The subjectPublicKey bits (what an OCSP CertID's issuerKeyHash hashes).
     pub public_key_raw: Vec<u8>,
@@ -84,6 +112,7 @@ pub struct Certificate {
     pub crl_urls: Vec<String>,
     /// OCSP responders and caIssuers locations from authorityInfoAccess (§4.2.2.1).
     pub ocsp_urls: Vec<String>,
+    /// caIssuers locations from authorityInfoAccess.
     pub ca_issuers: Vec<String>,
     /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a delegated OCSP responder's own status
     /// is not to be checked.
@@ -104,28 +133,43 @@ pub const TIME_STAMPING: &str = "1.3.6.1.5.5.7.3.8";
 /// An extended key usage extension: whether it is critical, and its purposes' OIDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtendedKeyUsage {
+    /// Whether the extension is critical.
     pub critical: bool,
+    /// The key purposes' OIDs.
     pub oids: Vec<String>,
 }
 
+/// The keyUsage bits path validation reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct KeyUsageBits {
+    /// digitalSignature.
     pub digital_signature: bool,
+    /// nonRepudiation (contentCommitment).
     pub non_repudiation: bool,
+    /// keyCertSign.
     pub key_cert_sign: bool,
 }
 
 /// Subject and issuer as people read them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Names {
+    /// The subject, as kyso prints it (`C=VN, O=…, CN=…`).
     pub subject: String,
+    /// The issuer, printed the same way.
     pub issuer: String,
+    /// The subject's commonName.
     pub common_name: Option<String>,
+    /// The subject's organizationName.
     pub organization: Option<String>,
+    /// The subject's organizationalUnitName attributes.
     pub organizational_units: Vec<String>,
+    /// The subject's e-mail address.
     pub email: Option<String>,
+    /// The subject's localityName.
     pub locality: Option<String>,
+    /// The subject's countryName.
     pub country: Option<String>,
+    /// The issuer's commonName.
     pub issuer_common_name: Option<String>,
     /// Subject `UID` attributes (0.9.2342.19200300.100.1.1), where Vietnamese CAs write a
     /// citizen-ID or tax-code number (`CCCD:…`, `MST:…`).
@@ -165,10 +209,16 @@ const KNOWN_EXTENSIONS: &[&str] = &[
 pub enum CertificateError {
     /// OpenSSL cannot read it.
     #[error("{reason}")]
-    OpenSsl { reason: String },
+    OpenSsl {
+        /// OpenSSL's first reason.
+        reason: String,
+    },
     /// x509-parser cannot read it.
     #[error("{reason}")]
-    X509 { reason: String },
+    X509 {
+        /// x509-parser's message.
+        reason: String,
+    },
 }
 
 impl Certificate {
@@ -333,6 +383,7 @@ impl Certificate {
         })
     }
 
+    /// The public key, when OpenSSL can read it.
     pub fn public_key(&self) -> Option<PKey<Public>> {
         self.x509.public_key().ok()
     }
@@ -344,10 +395,12 @@ impl Certificate {
             .is_some_and(|e| e.oids.iter().any(|o| o == oid))
     }
 
+    /// The serial number, upper-case hex.
     pub fn serial_hex(&self) -> String {
         hex::encode_upper(&self.serial)
     }
 
+    /// Whether the subject and the issuer are the same name.
     pub fn is_self_issued(&self) -> bool {
         self.subject_raw == self.issuer_raw
     }
@@ -456,6 +509,7 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
+    /// A store of `anchors` and `intermediates`.
     pub fn new(anchors: Vec<Certificate>, intermediates: Vec<Certificate>) -> Self {
         TrustStore {
             anchors,
@@ -482,10 +536,12 @@ impl TrustStore {
         self.intermediates.extend(other.intermediates);
     }
 
+    /// The trust anchors.
     pub fn anchors(&self) -> &[Certificate] {
         &self.anchors
     }
 
+    /// The intermediate CA certificates.
     pub fn intermediates(&self) -> &[Certificate] {
         &self.intermediates
     }
@@ -615,40 +671,79 @@ pub fn find_certificate(
 /// furthest towards a valid path names the failure ([`ChainError::rank`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
+    /// No certificate of the store or the signature issued the last certificate of the path.
     #[error("no path from the certificate to a trust anchor (issuer not found: {issuer})")]
-    NoPathToAnchor { issuer: String },
+    NoPathToAnchor {
+        /// The issuer no certificate is known for.
+        issuer: String,
+    },
+    /// A certificate's signature does not verify with its issuer's key.
     #[error("a certificate's signature does not verify with its issuer's key ({subject})")]
-    BadSignature { subject: String },
+    BadSignature {
+        /// The certificate.
+        subject: String,
+    },
+    /// A certificate is not yet valid at the validation time.
     #[error("{subject} is not valid until {not_before}, after the validation time {at}")]
     NotYetValid {
+        /// The certificate.
         subject: String,
+        /// Its notBefore.
         not_before: OffsetDateTime,
+        /// The validation time.
         at: OffsetDateTime,
+        /// Whether it is the signer's own certificate.
         end_entity: bool,
     },
+    /// A certificate has expired at the validation time.
     #[error("{subject} expired at {not_after}, before the validation time {at}")]
     Expired {
+        /// The certificate.
         subject: String,
+        /// Its notAfter.
         not_after: OffsetDateTime,
+        /// The validation time.
         at: OffsetDateTime,
+        /// Whether it is the signer's own certificate.
         end_entity: bool,
     },
+    /// A certificate that issues another is not a CA.
     #[error("{subject} issues certificates but is not a CA (basicConstraints)")]
-    NotCa { subject: String },
+    NotCa {
+        /// The certificate.
+        subject: String,
+    },
+    /// A CA's pathLenConstraint is exceeded.
     #[error("{subject} allows {path_len} CA certificates below it; the path has {found}")]
     PathLenExceeded {
+        /// The CA.
         subject: String,
+        /// Its pathLenConstraint.
         path_len: u32,
+        /// How many CAs follow it.
         found: u32,
     },
+    /// A CA's keyUsage lacks keyCertSign.
     #[error("{subject} is a CA without keyCertSign in its key usage")]
-    CaWithoutKeyCertSign { subject: String },
+    CaWithoutKeyCertSign {
+        /// The CA.
+        subject: String,
+    },
+    /// The signer's keyUsage allows neither digitalSignature nor nonRepudiation.
     #[error("the signer's key usage allows neither digitalSignature nor nonRepudiation")]
     SignerKeyUsage,
+    /// A TSA's certificate is not for timestamping (extended key usage).
     #[error("the timestamping certificate's extended key usage is not exactly a critical id-kp-timeStamping (RFC 3161 §2.3)")]
     NotTimeStamping,
+    /// A certificate has a critical extension kyso does not process.
     #[error("{subject} has a critical extension kyso does not process: {oid}")]
-    UnknownCriticalExtension { subject: String, oid: String },
+    UnknownCriticalExtension {
+        /// The certificate.
+        subject: String,
+        /// The extension's OID.
+        oid: String,
+    },
+    /// Path building gave up after its budget of candidate paths.
     #[error("path building stopped after {MAX_SIGNATURE_CHECKS} signature checks")]
     BudgetExhausted,
 }
@@ -674,6 +769,7 @@ impl ChainError {
 /// A validated path: end entity first, anchor last.
 #[derive(Debug, Clone)]
 pub struct ValidPath {
+    /// The path, from the end entity to the trust anchor.
     pub certificates: Vec<Certificate>,
 }
 
@@ -693,7 +789,9 @@ pub enum Purpose {
 /// What path validation needs besides the certificates.
 #[derive(Debug, Clone, Copy)]
 pub struct PathOptions {
+    /// The time the path must be valid at.
     pub at: OffsetDateTime,
+    /// What the end entity's certificate must be for.
     pub purpose: Purpose,
 }
 

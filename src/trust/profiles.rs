@@ -21,7 +21,9 @@ use super::{load_certificates, Certificate, TrustError, TrustStore};
 /// Whether a pinned certificate is a root (a trust anchor) or an intermediate CA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinKind {
+    /// A root: a trust anchor.
     Root,
+    /// An intermediate CA.
     Intermediate,
 }
 
@@ -35,7 +37,9 @@ crate::names::names!(PinKind, "pin kind", {
 pub struct Pin {
     /// SHA-256 of the DER, upper-case hex.
     pub sha256: &'static str,
+    /// The certificate's subject, for people.
     pub subject: &'static str,
+    /// Root or intermediate.
     pub kind: PinKind,
     /// The official download location (the caIssuers URL other certificates name), when
     /// one is known; `kyso trust fetch` asks it.
@@ -45,10 +49,13 @@ pub struct Pin {
 /// A built-in profile.
 #[derive(Debug)]
 pub struct Builtin {
+    /// The profile's name, e.g. `bcy`.
     pub name: &'static str,
+    /// What it trusts, in words.
     pub description: &'static str,
     /// Where the fingerprints come from.
     pub source: &'static str,
+    /// Its pinned certificates.
     pub pins: &'static [Pin],
 }
 
@@ -153,6 +160,7 @@ pub const NEAC: Builtin = Builtin {
     ],
 };
 
+/// The built-in profiles: `bcy` and `neac`.
 pub const BUILTIN: [&Builtin; 2] = [&BCY, &NEAC];
 
 /// The built-in profile `name`, if it is one.
@@ -163,29 +171,43 @@ pub fn builtin(name: &str) -> Option<&'static Builtin> {
 /// Why a profile cannot be used or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// A certificate of the store cannot be loaded.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// A file or folder of the store cannot be read or written.
     #[error("{path}")]
     Io {
+        /// The path.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// A profile name has characters other than letters, digits, `-` and `_`.
     #[error("{0:?} is not a profile name: letters, digits, '-' and '_' only")]
     BadName(String),
+    /// No such profile in the store.
     #[error("trust profile {0:?} does not exist in the trust store (kyso trust add/fetch --profile {0})")]
     Unknown(String),
+    /// A certificate is not pinned for the profile.
     #[error("{path}: certificate {subject} (SHA-256 {sha256}) is not pinned for profile {profile}; refused")]
     NotPinned {
+        /// Where it came from.
         path: String,
+        /// Its subject.
         subject: String,
+        /// Its SHA-256.
         sha256: String,
+        /// The profile.
         profile: String,
     },
+    /// A `--pin` is not 64 hex digits.
     #[error("{0:?} is not a SHA-256 fingerprint (64 hex digits)")]
     BadPin(String),
+    /// A certificate cannot be written as PEM.
     #[error("a certificate cannot be written as PEM: {0}")]
     Encode(String),
+    /// A built-in profile is added to with `--pin`.
     #[error("profile {0} is built in: its pins are kyso's, --pin does not apply")]
     BuiltinPins(String),
 }
@@ -193,12 +215,18 @@ pub enum ProfileError {
 /// A certificate a profile holds, as `kyso trust list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Entry {
+    /// The profile.
     pub profile: String,
+    /// The certificate's subject.
     pub subject: String,
+    /// Its SHA-256.
     pub sha256: String,
+    /// Root or intermediate.
     pub kind: PinKind,
+    /// Its notBefore.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// Its notAfter.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     /// Where it came from and when it was added.
@@ -217,6 +245,7 @@ pub fn fingerprint(c: &Certificate) -> String {
 }
 
 impl Store {
+    /// The store in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Store {
         Store { dir: dir.into() }
     }
@@ -226,6 +255,7 @@ impl Store {
         Store::new(dir.map_or_else(|| data_dir.join("trust"), Path::to_owned))
     }
 
+    /// Its folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

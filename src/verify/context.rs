@@ -11,6 +11,7 @@ use crate::trust::{self, TrustStore};
 /// What to do when an algorithm is weak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeakAlgorithmAction {
+    /// Pass without a remark.
     Accept,
     /// Pass, with a warning on the signature.
     Warn,
@@ -26,9 +27,13 @@ pub enum WeakAlgorithmAction {
 /// would fail legitimate older documents that a clerk must still be able to read.
 #[derive(Debug, Clone, Copy)]
 pub struct AlgorithmPolicy {
+    /// What to do with MD5.
     pub md5: WeakAlgorithmAction,
+    /// What to do with SHA-1.
     pub sha1: WeakAlgorithmAction,
+    /// RSA keys shorter than this are small.
     pub min_rsa_bits: u32,
+    /// What to do with a small RSA key.
     pub small_rsa: WeakAlgorithmAction,
 }
 
@@ -78,9 +83,11 @@ impl Inputs {
 pub struct Context {
     /// Trust anchors and intermediates.
     pub trust: TrustStore,
+    /// What to do with weak algorithms of signers.
     pub algorithms: AlgorithmPolicy,
     /// CRLs the operator gave (`--crl`), beside those found in the document.
     pub crls: RevocationData,
+    /// Where revocation data may come from, and what to do when none decides.
     pub revocation: RevocationMode,
     /// Where revocation data and missing intermediates are fetched from, in the modes that
     /// fetch; `None` fetches nothing.
@@ -129,6 +136,7 @@ crate::names::names!(RevocationMode, "revocation mode", {
 });
 
 impl Context {
+    /// A context trusting `trust`, with the default algorithm policy, no CRL files, offline revocation and the default document policy.
     pub fn new(trust: TrustStore) -> Self {
         Context {
             trust,
@@ -173,16 +181,22 @@ pub struct Settings {
 /// Why a [`Context`] cannot be built from its [`Settings`].
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
+    /// The trust anchors or intermediates cannot be loaded.
     #[error("trust configuration")]
     Trust(#[source] trust::TrustError),
+    /// A trust profile cannot be loaded.
     #[error("trust profile {name}")]
     Profile {
+        /// The profile's name.
         name: String,
+        /// Why.
         #[source]
         source: trust::profiles::ProfileError,
     },
+    /// The CRL files cannot be loaded.
     #[error("revocation data")]
     Revocation(#[source] revocation::RevocationError),
+    /// The roles file cannot be used.
     #[error("roles")]
     Roles(#[source] crate::policy::roles::RolesError),
 }

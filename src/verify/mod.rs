@@ -1,11 +1,11 @@
 //! The core: `verify(bytes, &Context, Inputs) -> Result<Report, VerifyError>`, pure and
 //! synchronous.
 //!
-//! The steps, in the order they run, each in its file: [`prepare`] reads each signature
-//! dictionary's structure (ByteRange, coverage); [`digest`] hashes every signature's ranges
-//! and the file in one pass while [`changes`] analyses what later revisions changed; then, per
-//! signature, [`signature`] checks its CMS and signature value, sets its validation time,
-//! asks [`chain`] for the path and its revocation and [`timestamps`] for its timestamps, and
+//! The steps, in the order they run, each in its file: `prepare` reads each signature
+//! dictionary's structure (ByteRange, coverage); `digest` hashes every signature's ranges
+//! and the file in one pass while `changes` analyses what later revisions changed; then, per
+//! signature, `signature` checks its CMS and signature value, sets its validation time,
+//! asks `chain` for the path and its revocation and `timestamps` for its timestamps, and
 //! assembles its report. It never reads the clock nor the network by itself: "now" and the
 //! caller's validation time are the call's [`Inputs`], and fetching goes through the
 //! [`Context`]'s fetcher.
