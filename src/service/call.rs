@@ -497,6 +497,48 @@ mod tests {
         shared.audit.close();
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_refused_document_is_hashed_off_the_reactor() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let shared = Arc::new(Shared {
+            config: Config::default(),
+            context: Context::new(crate::trust::TrustStore::default()),
+            profiles: Default::default(),
+            audit: open_audit(dir.path()).expect("audit log"),
+            cpu: Arc::new(Semaphore::new(1)),
+        });
+        // A document over the limit, large enough that hashing it takes a while.
+        let document = bytes::Bytes::from(vec![7u8; 128 << 20]);
+        let started = std::time::Instant::now();
+        let expected = sha256_hex(&document);
+        let inline = started.elapsed();
+        let mut call = Call::new(&shared, &Request::new(()), VERIFY);
+        let refusal = call.receive(&document).expect_err("over the limit");
+        // On a single-threaded runtime, another task runs only when the refusal yields: at
+        // once if the hash is computed on the blocking pool, after it if on the reactor.
+        let started = std::time::Instant::now();
+        let other = tokio::spawn(async move { started.elapsed() });
+        let status = call.reject(refusal).await;
+        let waited = other.await.expect("the other task");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            waited < inline / 4,
+            "the reactor waited {waited:?} for a hash that takes {inline:?}"
+        );
+        shared.audit.close();
+        let record = shared
+            .audit
+            .store()
+            .get(1)
+            .expect("readable")
+            .expect("the refusal's record");
+        assert_eq!(
+            record.entry.document_sha256.as_deref(),
+            Some(expected.as_str())
+        );
+        assert_eq!(record.entry.document_size, Some(128 << 20));
+    }
+
     #[test]
     fn grpc_timeouts_read_as_the_protocol_writes_them() {
         for (value, expected) in [
