@@ -444,6 +444,18 @@ mod tests {
     use crate::service::VERIFY;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// What the handlers share, with the default configuration, one worker and an audit log
+    /// in `dir`.
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        Arc::new(Shared {
+            config: Config::default(),
+            context: Context::new(crate::trust::TrustStore::default()),
+            profiles: Default::default(),
+            audit: open_audit(dir).expect("audit log"),
+            cpu: Arc::new(Semaphore::new(1)),
+        })
+    }
+
     /// Work that takes `ms` and notes how many such works run at once.
     fn tracked(ms: u64, running: &Arc<AtomicUsize>, peak: &Arc<AtomicUsize>) -> impl FnOnce() {
         let (running, peak) = (running.clone(), peak.clone());
@@ -458,13 +470,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn work_past_its_deadline_keeps_its_permit() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let shared = Arc::new(Shared {
-            config: Config::default(),
-            context: Context::new(crate::trust::TrustStore::default()),
-            profiles: Default::default(),
-            audit: open_audit(dir.path()).expect("audit log"),
-            cpu: Arc::new(Semaphore::new(1)),
-        });
+        let shared = shared(dir.path());
         let (running, peak) = (Arc::default(), Arc::default());
 
         // The first request gives up after 20 ms; its work goes on for 300 ms.
@@ -500,13 +506,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_refused_document_is_hashed_off_the_reactor() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let shared = Arc::new(Shared {
-            config: Config::default(),
-            context: Context::new(crate::trust::TrustStore::default()),
-            profiles: Default::default(),
-            audit: open_audit(dir.path()).expect("audit log"),
-            cpu: Arc::new(Semaphore::new(1)),
-        });
+        let shared = shared(dir.path());
         // A document over the limit, large enough that hashing it takes a while.
         let document = bytes::Bytes::from(vec![7u8; 128 << 20]);
         let started = std::time::Instant::now();
