@@ -2,6 +2,9 @@
 //! `certs-test/pdf/` (certs-test/README.md, "Real-world classes"), with its verdict and the
 //! explanation a user reads.
 
+#[path = "../certs-test/fixture.rs"]
+#[allow(dead_code)]
+mod certs;
 mod common;
 
 use common::{check, fixture, verify_fixture};
@@ -228,4 +231,29 @@ fn a_catalog_entry_written_again_as_an_equal_copy_is_no_change() {
     );
     let r = verify_fixture("catalog-entry-changed.pdf");
     assert_eq!(r.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_signature_with_a_large_contents_placeholder_verifies() {
+    // Signatures that embed whole CRLs reserve many MiB for /Contents; 6 MiB was refused when
+    // the search for the end of the signature's object stopped at 4 MiB.
+    let pki = common::root().join("certs-test/pki");
+    let signer = certs::Identity::load(&pki, "personal-rsa");
+    let mut doc = certs::Doc::base(0);
+    let mut spec = certs::SigSpec::new("Signature1", certs::personal_time());
+    spec.contents_len = 6 << 20;
+    doc.sign(&spec, |data| {
+        let mut c = certs::CmsSpec::new(&signer, certs::Scheme::Pkcs1, vec![]);
+        c.signing_time = Some(certs::personal_time());
+        c.build(data)
+    });
+    let r = kyso::verify(&doc.bytes, &common::context(), common::inputs()).expect("verifies");
+    let s = &r.signatures[0];
+    assert_eq!(
+        check(s, CheckId::ByteRange),
+        Outcome::Passed,
+        "{:#?}",
+        s.checks
+    );
+    assert_eq!(s.indication, Indication::Passed, "{:#?}", s.checks);
 }

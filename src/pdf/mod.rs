@@ -36,9 +36,17 @@ pub const MAX_OBJECTS: usize = 2_000_000;
 pub const MAX_FIELD_DEPTH: usize = 32;
 /// Most fields visited in the AcroForm tree: 100,000.
 pub const MAX_FIELDS: usize = 100_000;
-/// Longest span searched for `endobj` after a signature dictionary's offset: 4 MiB, far above
-/// the largest `/Contents` placeholder seen (a few hundred KiB with embedded revocation data).
-const MAX_SIG_OBJECT_SPAN: usize = 4 * 1024 * 1024;
+/// Longest span searched for `endobj` after a signature dictionary's offset: 64 MiB. The
+/// object holds the `/Contents` placeholder, which grows with the revocation data embedded in
+/// the signature: a few hundred KiB is common, and signatures that carry whole CRLs of a large
+/// CA run to tens of MiB. A span longer than this is not found, and the signature's gap cannot
+/// be placed inside its own dictionary (it fails, FORMAT_FAILURE).
+pub const MAX_SIG_OBJECT_SPAN: usize = 64 * 1024 * 1024;
+/// Most bytes searched for the spans of all the signature dictionaries of one file together:
+/// twice the file, plus 64 MiB. The spans of genuine signatures do not overlap, so they need
+/// at most the file once; a file whose many dictionaries all run to the end of the file is
+/// refused this work instead of being searched once per dictionary.
+pub const MAX_SIG_SPAN_SEARCH_EXTRA: usize = 64 * 1024 * 1024;
 
 /// Why a file could not be read as a PDF. A signature that is malformed is not an error of
 /// this kind: it is reported on the signature (see [`ByteRangeError`]).
@@ -678,6 +686,12 @@ fn collect(doc: &Document, bytes: &[u8], revisions: &[Revision], found: &mut Fou
         bytes,
         revisions,
         pages: page_numbers(doc),
+        span_budget: std::cell::Cell::new(
+            bytes
+                .len()
+                .saturating_mul(2)
+                .saturating_add(MAX_SIG_SPAN_SEARCH_EXTRA),
+        ),
     };
     let mut seen = HashSet::new();
     let acroform = doc
@@ -920,6 +934,8 @@ struct Reader<'a> {
     bytes: &'a [u8],
     revisions: &'a [Revision],
     pages: BTreeMap<ObjectId, u32>,
+    /// What is left of the file's budget for searching signature objects' spans.
+    span_budget: std::cell::Cell<usize>,
 }
 
 impl Reader<'_> {
@@ -995,7 +1011,7 @@ impl Reader<'_> {
         // Only an object written in the file (not in an object stream) has a span of bytes.
         let object_span = match doc.reference_table.get(id.0) {
             Some(lopdf::xref::XrefEntry::Normal { offset, .. }) => {
-                object_span(self.bytes, *offset as usize)
+                object_span(self.bytes, *offset as usize, &self.span_budget)
             }
             _ => None,
         };
@@ -1297,11 +1313,20 @@ fn deref_dict<'a>(doc: &'a Document, object: Option<&'a Object>) -> lopdf::Resul
     resolve(doc, object)?.as_dict()
 }
 
-/// The byte span of the indirect object that starts at `start`: up to and including `endobj`.
-fn object_span(bytes: &[u8], start: usize) -> Option<(usize, usize)> {
+/// The byte span of the indirect object that starts at `start`: up to and including `endobj`,
+/// searched within [`MAX_SIG_OBJECT_SPAN`] and what is left of the file's `budget`, which the
+/// bytes searched are taken from.
+fn object_span(
+    bytes: &[u8],
+    start: usize,
+    budget: &std::cell::Cell<usize>,
+) -> Option<(usize, usize)> {
     let window = bytes.get(start..)?;
-    let window = &window[..window.len().min(MAX_SIG_OBJECT_SPAN)];
-    find(window, b"endobj").map(|e| (start, start + e + 6))
+    let window = &window[..window.len().min(MAX_SIG_OBJECT_SPAN).min(budget.get())];
+    let found = find(window, b"endobj");
+    let searched = found.map_or(window.len(), |e| e + 6);
+    budget.set(budget.get() - searched);
+    found.map(|e| (start, start + e + 6))
 }
 
 /// Names the standard security handler's cipher (ISO 32000-2 §7.6.4, Table 20: `/V`).
@@ -1651,6 +1676,24 @@ fn decode_hex(inner: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_span_search_of_a_file_has_a_budget() {
+        let mut bytes = b"1 0 obj\n<< /Contents <".to_vec();
+        bytes.extend(std::iter::repeat_n(b'0', 10 << 20));
+        bytes.extend_from_slice(b"> >>\nendobj\n");
+        // Past the old 4 MiB window, the object's end is found.
+        let budget = std::cell::Cell::new(usize::MAX);
+        let (start, end) = super::object_span(&bytes, 0, &budget).expect("found");
+        assert_eq!((start, end), (0, bytes.len() - 1));
+        assert_eq!(budget.get(), usize::MAX - end);
+        // With less budget left than the object's length, it is not found, and the budget is
+        // spent.
+        let budget = std::cell::Cell::new(1 << 20);
+        assert_eq!(super::object_span(&bytes, 0, &budget), None);
+        assert_eq!(budget.get(), 0);
+        assert_eq!(super::object_span(&bytes, 0, &budget), None);
+    }
 
     #[test]
     fn the_dss_has_a_decompression_budget_for_all_its_streams() {
