@@ -3,7 +3,6 @@
 //! explanation a user reads.
 
 #[path = "../certs-test/fixture.rs"]
-#[allow(dead_code)]
 mod certs;
 mod common;
 
