@@ -1320,10 +1320,12 @@ async fn a_saved_checkpoint_catches_a_log_cut_with_its_checkpoints() {
     verify_some(server.addr, 2).await;
     server.stop().await.unwrap();
 
-    // Cut the log from record 3 on, and every checkpoint with it.
+    // Cut the log from record 3 on, and every checkpoint of what was cut with it.
     let db = rusqlite::Connection::open(data.join("audit.sqlite3")).unwrap();
-    db.execute_batch("DELETE FROM records WHERE sequence >= 3; DELETE FROM checkpoints;")
-        .unwrap();
+    db.execute_batch(
+        "DELETE FROM records WHERE sequence >= 3; DELETE FROM checkpoints WHERE sequence >= 3;",
+    )
+    .unwrap();
     drop(db);
     let data_s = data.to_str().unwrap();
     let (saved_s, key_s) = (saved.to_str().unwrap(), public_key.to_str().unwrap());

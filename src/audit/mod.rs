@@ -3,10 +3,13 @@
 //!
 //! Each record carries the SHA-256 of the one before. The hash covers a versioned,
 //! domain-separated, length-prefixed encoding of every field ([`Record::canonical`]), so a
-//! record changed, deleted, inserted or moved breaks the chain at that record. Every
-//! [`CHECKPOINT_EVERY`] records or [`CHECKPOINT_INTERVAL`] (and when the log closes) a
-//! checkpoint — sequence, head hash, time — is signed with the service's Ed25519 key, so that
-//! rewriting the whole chain after a checkpoint is detected too.
+//! record changed, deleted, inserted or moved breaks the chain at that record. Every group
+//! commit is sealed, in its own transaction, by a checkpoint — sequence, head hash, time —
+//! signed with the service's Ed25519 key, so that rewriting the whole chain after a
+//! checkpoint is detected too, and a record no checkpoint covers is one kyso did not write:
+//! kyso refuses to extend (and sign over) a log that holds one, or a record numbered outside
+//! 1..n ([`AuditError::Unaccounted`]). Signing costs tens of microseconds, against the
+//! commit's `fsync`.
 //!
 //! Records are written by one writer thread with group commit: every record waiting when a
 //! transaction starts goes into it, and each caller is answered once its record is durable.
@@ -18,17 +21,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use openssl::pkey::{PKey, Private, Public};
 use openssl::sign::{Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// A checkpoint is signed after this many records…
-pub const CHECKPOINT_EVERY: u64 = 1000;
-/// …or when this much time has passed with records not yet under a checkpoint.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 /// Most records in one transaction.
 pub const MAX_BATCH: usize = 4096;
 
@@ -71,6 +69,15 @@ pub enum AuditError {
     /// The log takes no more records.
     #[error("the audit log is closed")]
     Closed,
+    /// The store holds records no checkpoint kyso signed covers, or numbered outside 1..n:
+    /// kyso does not extend (nor sign over) a log it cannot account for.
+    #[error("audit record {first} is not accounted for: {why}; kyso does not extend this log (check it with kyso audit verify)")]
+    Unaccounted {
+        /// The first record in question.
+        first: i64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A stored record does not decode.
     #[error("audit record {sequence} is unreadable")]
     Corrupt {
@@ -482,6 +489,8 @@ impl Head {
 pub trait AuditStore: Send + Sync {
     /// Where the chain ends now.
     fn head(&self) -> Result<Head, AuditError>;
+    /// The lowest sequence stored, if any: 1 in a log that was only appended to.
+    fn lowest_sequence(&self) -> Result<Option<i64>, AuditError>;
     /// In one transaction, all or nothing: chains `entries` onto the head as it stands in
     /// that transaction ([`Head::extend`]), and stores the checkpoint `seal` gives for the
     /// new head, if any. Returns the new head.
@@ -604,8 +613,7 @@ pub struct AuditLog {
 impl AuditLog {
     /// Starts the writer over `store`, signing checkpoints with `key`.
     pub fn start(store: Arc<dyn AuditStore>, key: CheckpointKey) -> Result<AuditLog, AuditError> {
-        // Fail now, not at the first request, if the store cannot be read.
-        store.head()?;
+        account_for(store.as_ref(), key.public_key())?;
         let key = Arc::new(key);
         let (tx, rx) = mpsc::channel::<Job>();
         let (s, k) = (store.clone(), key.clone());
@@ -690,45 +698,24 @@ impl Drop for AuditLog {
 }
 
 fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Job>) {
-    let mut last_checkpoint = Instant::now();
-    let mut closing = false;
-    while !closing {
-        let mut jobs = Vec::new();
-        match rx.recv_timeout(CHECKPOINT_INTERVAL) {
-            Ok(job) => jobs.push(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => closing = true,
-        }
+    // Every record waiting goes into the next transaction, sealed by its own checkpoint.
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    closing = true;
-                    break;
-                }
+                Err(_) => break,
             }
-        }
-        let interval_over = last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
-        if jobs.is_empty() && !interval_over && !closing {
-            continue;
         }
         let (entries, replies): (Vec<Entry>, Vec<_>) =
             jobs.into_iter().map(|j| (j.entry, j.reply)).unzip();
-        let mut sealed = false;
+        // A record no checkpoint covers is then one kyso did not write (`account_for`).
         let mut seal = |head: &Head| {
-            let due = head.sequence > head.checkpointed
-                && (head.sequence - head.checkpointed >= CHECKPOINT_EVERY
-                    || interval_over
-                    || closing);
-            sealed = due;
-            due.then(|| key.sign(head.sequence, head.hash, OffsetDateTime::now_utc()))
+            (head.sequence > head.checkpointed)
+                .then(|| key.sign(head.sequence, head.hash, OffsetDateTime::now_utc()))
         };
         match store.append(&entries, &mut seal) {
             Ok(head) => {
-                if sealed || interval_over {
-                    last_checkpoint = Instant::now();
-                }
                 let first = head.sequence + 1 - replies.len() as u64;
                 for (reply, sequence) in replies.into_iter().zip(first..) {
                     let _ = reply.send(Ok(sequence));
@@ -742,6 +729,39 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
             }
         }
     }
+}
+
+/// Checks, before kyso extends the log, that it can account for every record: each one
+/// numbered from 1 and covered by the latest checkpoint, which verifies with `key` and names
+/// the hash its record has. Every group commit signs its checkpoint in its own transaction, so
+/// a record that no checkpoint covers was not written by kyso.
+fn account_for(store: &dyn AuditStore, key: &PKey<Public>) -> Result<(), AuditError> {
+    let head = store.head()?;
+    if let Some(lowest) = store.lowest_sequence()?.filter(|s| *s < 1) {
+        return Err(AuditError::Unaccounted {
+            first: lowest,
+            why: "it is numbered outside the log's 1, 2, 3, …",
+        });
+    }
+    if head.sequence > head.checkpointed {
+        return Err(AuditError::Unaccounted {
+            first: head.checkpointed as i64 + 1,
+            why: "no checkpoint kyso signed covers it",
+        });
+    }
+    if let Some(cp) = store.latest_checkpoint()? {
+        let holds = cp.verify(key)
+            && store
+                .get(cp.sequence)?
+                .is_some_and(|r| r.hash == cp.head_hash);
+        if !holds {
+            return Err(AuditError::Unaccounted {
+                first: cp.sequence as i64,
+                why: "the latest checkpoint does not verify with this key over it",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of checking the chain and its checkpoints.
@@ -774,6 +794,17 @@ pub fn verify_log(
     kept: &[Checkpoint],
 ) -> Result<LogCheck, AuditError> {
     let from = from.max(1);
+    if let Some(lowest) = store.lowest_sequence()?.filter(|s| *s < 1) {
+        return Ok(LogCheck {
+            ok: false,
+            records_checked: 0,
+            checkpoints_checked: 0,
+            first_bad_sequence: Some(0),
+            problem: format!(
+                "a record numbered {lowest} is outside the log's numbering 1, 2, 3, …: inserted into the log"
+            ),
+        });
+    }
     // A record that cannot be read is an error of the store, not a sign of tampering.
     let mut previous = if from > 1 {
         store.get(from - 1)?.map_or([0; 32], |r| r.hash)
@@ -887,6 +918,20 @@ pub fn verify_log(
                     break;
                 }
             }
+        }
+    }
+    // kyso seals every commit: records after the last stored checkpoint were not written by
+    // kyso (checked when the range runs to the end of the log).
+    if failure.is_none() && to.is_none() {
+        let head = store.head()?;
+        if head.sequence > head.checkpointed && head.sequence >= from {
+            let first = (head.checkpointed + 1).max(from);
+            failure = Some((
+                first,
+                format!(
+                    "record {first} is not covered by any signed checkpoint: kyso seals every commit, so it did not write it (appended to the log)"
+                ),
+            ));
         }
     }
     Ok(match failure {
@@ -1056,6 +1101,9 @@ mod tests {
         fn head(&self) -> Result<Head, AuditError> {
             self.0.head()
         }
+        fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
+            self.0.lowest_sequence()
+        }
         fn append(
             &self,
             entries: &[Entry],
@@ -1123,6 +1171,89 @@ mod tests {
     }
 
     #[test]
+    fn rows_numbered_outside_the_log_are_named_and_not_listed() {
+        for sequence in [0, -7] {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let key = closed_log(dir.path(), 3);
+            // A copy of record 2 under a number the log never gives.
+            sql(
+                dir.path(),
+                &format!(
+                    "INSERT INTO records SELECT {sequence}, time_ns, principal, peer, method, \
+                     document_sha256, document_size, document_id, document_number, sender, extra, \
+                     signatures, verdict, error, kyso_version, trust_fingerprint, previous_hash, \
+                     hash, policy FROM records WHERE sequence = 2"
+                ),
+            );
+            let c = check(dir.path(), &key, 0, None, &[]);
+            assert!(!c.ok, "{sequence}");
+            assert!(
+                c.problem.contains(&format!(
+                    "a record numbered {sequence} is outside the log's numbering"
+                )),
+                "{}",
+                c.problem
+            );
+            let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
+            let listed = store
+                .query(&Query {
+                    limit: 100,
+                    ..Query::default()
+                })
+                .expect("query");
+            assert_eq!(
+                listed.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+                vec![3, 2, 1]
+            );
+            // And kyso does not extend the log.
+            let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
+            let e = AuditLog::start(Arc::new(store), key)
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(e, AuditError::Unaccounted { first, .. } if first == sequence),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_appended_with_a_recomputed_hash_is_not_signed_over() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = closed_log(dir.path(), 3);
+        // Someone with write access appends record 4, its hash recomputed: the chain holds.
+        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
+        let last = store.get(3).expect("read").expect("record 3");
+        let forged = Record::compute_hash(4, &last.hash, &last.entry);
+        sql(
+            dir.path(),
+            &format!(
+                "INSERT INTO records SELECT 4, time_ns, principal, peer, method, document_sha256, \
+                 document_size, document_id, document_number, sender, extra, signatures, verdict, \
+                 error, kyso_version, trust_fingerprint, X'{}', X'{}', policy FROM records \
+                 WHERE sequence = 3",
+                hex::encode(last.hash),
+                hex::encode(forged)
+            ),
+        );
+        let c = check(dir.path(), &key, 0, None, &[]);
+        assert_eq!(c.first_bad_sequence, Some(4), "{}", c.problem);
+        assert!(
+            c.problem.contains("not covered by any signed checkpoint"),
+            "{}",
+            c.problem
+        );
+        let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
+        let e = AuditLog::start(Arc::new(store), key)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "audit record 4 is not accounted for: no checkpoint kyso signed covers it; kyso does not extend this log (check it with kyso audit verify)"
+        );
+    }
+
+    #[test]
     fn a_rewritten_chain_contradicts_the_signed_checkpoint() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = closed_log(dir.path(), 5);
@@ -1146,7 +1277,8 @@ mod tests {
         }
         let c = check(dir.path(), &key, 0, None, &[]);
         assert!(!c.ok);
-        assert_eq!(c.first_bad_sequence, Some(5));
+        // Every commit was sealed: the first checkpoint over a rewritten record catches it.
+        assert_eq!(c.first_bad_sequence, Some(3));
         assert!(c.problem.contains("the log was rewritten"), "{}", c.problem);
     }
 
@@ -1163,7 +1295,7 @@ mod tests {
         drop(store);
         sql(
             dir.path(),
-            "DELETE FROM records WHERE sequence >= 5; DELETE FROM checkpoints;",
+            "DELETE FROM records WHERE sequence >= 5; DELETE FROM checkpoints WHERE sequence >= 5;",
         );
         let alone = check(dir.path(), &key, 0, None, &[]);
         assert!(
@@ -1188,5 +1320,9 @@ mod tests {
         // Outside the range checked, it is not consulted.
         let c = check(dir.path(), &key, 1, Some(3), std::slice::from_ref(&kept));
         assert!(c.ok, "{}", c.problem);
+        // With every checkpoint gone, the log alone tells: kyso sealed each commit.
+        sql(dir.path(), "DELETE FROM checkpoints;");
+        let alone = check(dir.path(), &key, 0, None, &[]);
+        assert_eq!(alone.first_bad_sequence, Some(1), "{}", alone.problem);
     }
 }

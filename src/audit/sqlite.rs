@@ -195,6 +195,11 @@ impl AuditStore for SqliteStore {
         read_head(&c)
     }
 
+    fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
+        let c = self.reader();
+        Ok(c.query_row("SELECT MIN(sequence) FROM records", [], |r| r.get(0))?)
+    }
+
     fn append(
         &self,
         entries: &[Entry],
@@ -327,6 +332,8 @@ impl AuditStore for SqliteStore {
         if let Some(v) = q.before {
             add("sequence < ?", V::Integer(v as i64));
         }
+        // Rows numbered outside 1..n are not records of the log (`verify_log` names them).
+        add("sequence >= ?", V::Integer(1));
         let filter = if clauses.is_empty() {
             String::new()
         } else {
