@@ -1707,3 +1707,58 @@ fn the_protocol_names_changes_with_enums_beside_the_old_strings() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bytes_in_flight_have_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.max_request_bytes_in_flight = 1 << 20;
+    let server = kyso::service::start(c).await.unwrap();
+    let ch = channel(server.addr).await;
+    // A stream that sends 700 KB and holds its request open.
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::VerifyDocumentChunk>(4);
+    tx.send(pb::VerifyDocumentChunk {
+        metadata: None,
+        options: None,
+        data: vec![b'%'; 700 << 10].into(),
+    })
+    .await
+    .unwrap();
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let held = tokio::spawn(async move {
+        v.verify_document_stream(with_token(
+            Some(VERIFIER),
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+    });
+    // Until the service has taken those bytes.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut v = VerificationServiceClient::new(ch.clone());
+    let refused = v
+        .verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(vec![b'%'; 700 << 10], "over"),
+        ))
+        .await
+        .expect_err("over the budget");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("max_request_bytes_in_flight"),
+        "{}",
+        refused.message()
+    );
+    // Once the held request ends, its bytes are given back.
+    drop(tx);
+    let _ = held.await.unwrap();
+    let answer = v
+        .verify_document(with_token(
+            Some(VERIFIER),
+            verify_request(fixture("two-signatures.pdf"), "after"),
+        ))
+        .await
+        .expect("within the budget again")
+        .into_inner();
+    assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Valid as i32);
+    server.stop().await.unwrap();
+}

@@ -37,6 +37,8 @@ pub(super) struct Shared {
     /// profile's certificates added, for requests that choose one.
     pub(super) profiles: std::collections::BTreeMap<String, Context>,
     pub(super) audit: AuditLog,
+    /// One permit per byte of request bodies held ([`Config::max_request_bytes_in_flight`]).
+    pub(super) request_bytes: Arc<Semaphore>,
     /// Permits for CPU work; a permit stays with its work until the work ends, even if the
     /// request it served has already been answered (deadline) or abandoned.
     pub(super) cpu: Arc<Semaphore>,
@@ -452,6 +454,7 @@ mod tests {
             context: Context::new(crate::trust::TrustStore::default()),
             profiles: Default::default(),
             audit: open_audit(dir).expect("audit log"),
+            request_bytes: Arc::new(Semaphore::new(256 << 20)),
             cpu: Arc::new(Semaphore::new(1)),
         })
     }

@@ -153,6 +153,9 @@ pub struct Config {
     pub max_concurrent_verifications: usize,
     /// Requests served at once per connection.
     pub max_concurrent_requests_per_connection: usize,
+    /// Most bytes of request bodies the service holds at once, over every connection: a
+    /// request whose bytes would go over is refused (RESOURCE_EXHAUSTED) rather than held.
+    pub max_request_bytes_in_flight: usize,
     /// Upper bound of any request, in seconds (a shorter client deadline wins).
     pub request_timeout_seconds: u64,
     /// Serve without authentication: every caller gets every role. Refused unless `listen`
@@ -204,6 +207,7 @@ impl Default for Config {
             max_document_bytes: 64 << 20,
             max_concurrent_verifications: 0,
             max_concurrent_requests_per_connection: 64,
+            max_request_bytes_in_flight: 256 << 20,
             request_timeout_seconds: 120,
             no_auth: false,
             auth: AuthConfig::default(),

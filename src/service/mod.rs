@@ -543,11 +543,15 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         }
         builder = builder.tls_config(t).map_err(ServeError::Tls)?;
     }
+    let config_bytes = config.max_request_bytes_in_flight;
     let shared = Arc::new(Shared {
         config,
         context,
         profiles,
         audit,
+        request_bytes: Arc::new(Semaphore::new(
+            config_bytes.clamp(1, Semaphore::MAX_PERMITS),
+        )),
         cpu: Arc::new(Semaphore::new(workers)),
     });
     let (health, health_service) = tonic_health::server::health_reporter();

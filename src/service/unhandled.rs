@@ -61,10 +61,14 @@ where
         let handled = Handled::default();
         request.extensions_mut().insert(handled.clone());
         let broken = Arc::new(AtomicBool::new(false));
+        let held = Held::default();
         let request = request.map(|body| {
             Body::new(Observed {
                 inner: body,
                 broken: broken.clone(),
+                budget: self.shared.request_bytes.clone(),
+                limit: self.shared.config.max_request_bytes_in_flight,
+                held: held.clone(),
             })
         });
         let call = Call::new(&self.shared, &seen, request.uri().path());
@@ -73,6 +77,7 @@ where
             seen,
             handled,
             broken,
+            held,
         };
         Box::pin(async move {
             let response = inner.call(request).await?;
@@ -88,6 +93,49 @@ struct Pending {
     handled: Handled,
     /// Whether the request's body failed (the caller reset the stream or the connection).
     broken: Arc<AtomicBool>,
+    /// The request's bytes held against the service's budget, until its answer.
+    held: Held,
+}
+
+/// The permits for the bytes of one request's body, shared by the body and its answer.
+#[derive(Clone, Default)]
+struct Held(Arc<std::sync::Mutex<HeldBytes>>);
+
+#[derive(Default)]
+struct HeldBytes {
+    permits: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Whether a frame found the budget spent.
+    over: bool,
+}
+
+impl Held {
+    fn over_budget(&self) -> bool {
+        self.0.lock().map(|h| h.over).unwrap_or(false)
+    }
+
+    /// Takes `n` bytes from `budget`, or notes that they did not fit.
+    fn take(&self, budget: &Arc<tokio::sync::Semaphore>, n: usize) -> bool {
+        let Ok(mut h) = self.0.lock() else {
+            return false;
+        };
+        let permits = u32::try_from(n)
+            .ok()
+            .and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
+        match (permits, h.permits.as_mut()) {
+            (Some(p), Some(held)) => held.merge(p),
+            (Some(p), None) => h.permits = Some(p),
+            (None, _) => h.over = true,
+        }
+        !h.over
+    }
+}
+
+/// The refusal of a request whose bytes do not fit in the service's budget.
+fn over_budget(budget: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "this service holds at most {budget} bytes of requests at once \
+         (max_request_bytes_in_flight); try again when it has answered others"
+    ))
 }
 
 impl Pending {
@@ -104,6 +152,9 @@ impl Pending {
         };
         call.principal = principal(&call, &self.seen);
         let status = match refusal.code() {
+            _ if self.held.over_budget() => {
+                over_budget(call.shared.config.max_request_bytes_in_flight)
+            }
             _ if self.broken.load(Ordering::Acquire) => Status::cancelled(
                 "the caller cancelled the request or closed the connection before its \
                  message arrived",
@@ -145,10 +196,15 @@ fn principal(call: &Call, seen: &tonic::Request<()>) -> String {
     call.authenticate(seen).map(|p| p.name).unwrap_or_default()
 }
 
-/// A request body that notes whether it failed before its end.
+/// A request body that notes whether it failed before its end, and takes each frame's
+/// bytes from the service's budget for bodies in flight.
 struct Observed {
     inner: Body,
     broken: Arc<AtomicBool>,
+    budget: Arc<tokio::sync::Semaphore>,
+    /// The budget's size, for the refusal.
+    limit: usize,
+    held: Held,
 }
 
 impl http_body::Body for Observed {
@@ -160,8 +216,15 @@ impl http_body::Body for Observed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &frame {
-            self.broken.store(true, Ordering::Release);
+        match &frame {
+            Poll::Ready(Some(Err(_))) => self.broken.store(true, Ordering::Release),
+            Poll::Ready(Some(Ok(f))) => {
+                let n = f.data_ref().map_or(0, |d| d.len());
+                if n > 0 && !self.held.take(&self.budget, n) {
+                    return Poll::Ready(Some(Err(over_budget(self.limit))));
+                }
+            }
+            _ => {}
         }
         frame
     }
