@@ -1713,6 +1713,7 @@ async fn request_bytes_in_flight_have_a_budget() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     c.max_request_bytes_in_flight = 1 << 20;
+    c.max_document_bytes = 1 << 20;
     let server = kyso::service::start(c).await.unwrap();
     let ch = channel(server.addr).await;
     // A stream that sends 700 KB and holds its request open.

@@ -68,6 +68,14 @@ pub enum ConfigError {
     /// Client certificates are configured without mutual TLS.
     #[error("[[auth.certificates]] needs [tls] with client_ca (mutual TLS)")]
     CertificatesNeedMutualTls,
+    /// The budget of request bytes is smaller than one document.
+    #[error("max_request_bytes_in_flight ({budget}) is below max_document_bytes ({document}): no document of the largest size could be received")]
+    BudgetBelowDocument {
+        /// `max_request_bytes_in_flight`.
+        budget: usize,
+        /// `max_document_bytes`.
+        document: usize,
+    },
 }
 
 /// A role a principal may hold.
@@ -285,6 +293,12 @@ impl Config {
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_request_bytes_in_flight < self.max_document_bytes {
+            return Err(ConfigError::BudgetBelowDocument {
+                budget: self.max_request_bytes_in_flight,
+                document: self.max_document_bytes,
+            });
+        }
         if self.no_auth && !self.listen.ip().is_loopback() {
             return Err(ConfigError::NoAuthOffLoopback {
                 listen: self.listen,
@@ -353,6 +367,10 @@ mod tests {
         c.no_auth = true;
         let e = c.validate().expect_err("no-auth on 0.0.0.0");
         assert!(e.to_string().contains("loopback"), "{e}");
+        c.no_auth = false;
+        c.max_request_bytes_in_flight = c.max_document_bytes - 1;
+        let e = c.validate().expect_err("a budget under one document");
+        assert!(e.to_string().contains("below max_document_bytes"), "{e}");
         let e = toml::from_str::<Config>("listen = 5").expect_err("bad type");
         assert!(e.to_string().contains("listen"), "{e}");
     }
