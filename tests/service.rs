@@ -1763,3 +1763,80 @@ async fn request_bytes_in_flight_have_a_budget() {
     assert_eq!(answer.report.unwrap().verdict, pb::Verdict::Valid as i32);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_call_is_served_beside_five_thousand_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    // Slow-loris: connections that never send the HTTP/2 preface, and some that stop in it.
+    let mut idle = Vec::new();
+    for i in 0..5000 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        if i % 10 == 0 {
+            use tokio::io::AsyncWriteExt;
+            s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        }
+        idle.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let mut a = AuditServiceClient::new(channel(server.addr).await);
+    a.query_records(with_token(
+        Some(AUDITOR),
+        pb::QueryRecordsRequest::default(),
+    ))
+    .await
+    .expect("answered");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(100),
+        "a normal call took {took:?} beside 5,000 idle connections"
+    );
+    drop(idle);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_and_connections_over_the_cap_wait() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.idle_timeout_seconds = 1;
+    c.max_connections = 2;
+    let server = kyso::service::start(c).await.unwrap();
+    // A connection that sends nothing is closed after its idle timeout.
+    let mut quiet = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = Vec::new();
+    let opened = std::time::Instant::now();
+    // The read ends (end of stream, or a reset) when the server closes the connection.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        quiet.read_to_end(&mut buf),
+    )
+    .await
+    .expect("closed by the server");
+    assert!(
+        opened.elapsed() >= std::time::Duration::from_millis(900),
+        "closed by the idle timer, not at once ({:?})",
+        opened.elapsed()
+    );
+    // Two quiet connections hold both slots: a third waits until the idle timer frees one,
+    // then it is served.
+    let _a = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut audit = AuditServiceClient::new(channel(server.addr).await);
+    audit
+        .query_records(with_token(
+            Some(AUDITOR),
+            pb::QueryRecordsRequest::default(),
+        ))
+        .await
+        .expect("served once a slot is free");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "the third connection waited for a slot ({:?})",
+        started.elapsed()
+    );
+    server.stop().await.unwrap();
+}

@@ -164,6 +164,13 @@ pub struct Config {
     /// Most bytes of request bodies the service holds at once, over every connection: a
     /// request whose bytes would go over is refused (RESOURCE_EXHAUSTED) rather than held.
     pub max_request_bytes_in_flight: usize,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A connection without a byte either way for this long is closed, in seconds.
+    pub idle_timeout_seconds: u64,
+    /// HTTP/2 keepalive: a ping after this many seconds without a frame from the client, and
+    /// the connection closed when the ping is not answered within 20 s.
+    pub keepalive_seconds: u64,
     /// Upper bound of any request, in seconds (a shorter client deadline wins).
     pub request_timeout_seconds: u64,
     /// Serve without authentication: every caller gets every role. Refused unless `listen`
@@ -216,6 +223,9 @@ impl Default for Config {
             max_concurrent_verifications: 0,
             max_concurrent_requests_per_connection: 64,
             max_request_bytes_in_flight: 256 << 20,
+            max_connections: 10_000,
+            idle_timeout_seconds: 300,
+            keepalive_seconds: 60,
             request_timeout_seconds: 120,
             no_auth: false,
             auth: AuthConfig::default(),

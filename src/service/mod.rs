@@ -11,12 +11,14 @@ mod call;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod incoming;
 pub mod proto;
 mod unhandled;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
@@ -527,7 +529,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .initial_stream_window_size(Some(4 << 20))
         .initial_connection_window_size(Some(16 << 20))
         .max_frame_size(Some(1 << 20))
-        .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1));
+        .concurrency_limit_per_connection(config.max_concurrent_requests_per_connection.max(1))
+        // A ping after a quiet minute finds a client that went away, and keeps a long
+        // verification's connection from counting as idle.
+        .http2_keepalive_interval(Some(Duration::from_secs(config.keepalive_seconds.max(1))))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .tcp_keepalive(Some(Duration::from_secs(60)));
     if let Some(tls) = &config.tls {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|source| ServeError::TlsFile {
@@ -584,8 +591,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .add_service(audit_service);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // Responses are small writes after a large request: without TCP_NODELAY, Nagle's
-    // algorithm holds them for the client's delayed acknowledgement.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    // algorithm holds them for the client's delayed acknowledgement (set on each connection).
+    let incoming = incoming::incoming(
+        listener,
+        shared.config.max_connections,
+        Duration::from_secs(shared.config.idle_timeout_seconds.max(1)),
+    );
     let task = tokio::spawn(async move {
         let served = router
             .serve_with_incoming_shutdown(incoming, async {
