@@ -1840,3 +1840,94 @@ async fn an_idle_connection_is_closed_and_connections_over_the_cap_wait() {
     );
     server.stop().await.unwrap();
 }
+
+/// Starts `kyso serve` on `data` with the test tokens; its address.
+fn spawn_serve(dir: &Path, data: &Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let sha = |t: &str| hex::encode(openssl::sha::sha256(t.as_bytes()));
+    let config = format!(
+        "trust = [{:?}]\n\
+         intermediates = [{:?}]\n\
+         revocation = \"offline\"\n\
+         [[auth.tokens]]\nsha256 = \"{}\"\nprincipal = \"dms-haugiang\"\nroles = [\"verifier\"]\n",
+        pki("root-ca.pem").to_str().unwrap(),
+        pki("party-ca.pem").to_str().unwrap(),
+        sha(VERIFIER),
+    );
+    let config_file = dir.join("kyso-kill.toml");
+    std::fs::write(&config_file, config).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KYSO_CONFIG", &config_file)
+        .env("KYSO_DATA_DIR", data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).unwrap();
+    let addr = banner
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"));
+    (server, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_survives_kill_9_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let doc = fixture("two-signatures.pdf");
+    let mut answered: Vec<u64> = Vec::new();
+    for round in 0..3 {
+        let (mut server, addr) = spawn_serve(dir.path(), &data);
+        let ch = channel(addr).await;
+        // Eight clients verify as fast as they can; the server is killed under them.
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let (ch, doc) = (ch.clone(), doc.clone());
+                tokio::spawn(async move {
+                    let mut v = VerificationServiceClient::new(ch);
+                    let mut ids = Vec::new();
+                    for i in 0.. {
+                        let request = verify_request(doc.clone(), &format!("{round}-{c}-{i}"));
+                        match v.verify_document(with_token(Some(VERIFIER), request)).await {
+                            Ok(r) => {
+                                ids.push(r.into_inner().audit_record_id.parse::<u64>().unwrap())
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        server.kill().unwrap(); // SIGKILL
+        let _ = server.wait();
+        for c in clients {
+            answered.extend(c.await.unwrap());
+        }
+    }
+    assert!(answered.len() > 10, "only {} answers", answered.len());
+    // Every answer a client received names a record that is in the log, and the log
+    // verifies, and kyso extends it again.
+    let store = kyso::audit::sqlite::SqliteStore::open(&data.join("audit.sqlite3")).unwrap();
+    for id in &answered {
+        use kyso::audit::AuditStore;
+        assert!(
+            store.get(*id).unwrap().is_some(),
+            "record {id} was answered, then lost"
+        );
+    }
+    drop(store);
+    let (code, text, err) = kyso_cli(
+        &["audit", "verify", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    let (mut server, _) = spawn_serve(dir.path(), &data);
+    server.kill().unwrap();
+    let _ = server.wait();
+}
