@@ -280,3 +280,46 @@ fn a_damaged_signature_no_field_names_is_found_by_its_byte_range() {
         found.checks[0].detail
     );
 }
+
+#[test]
+fn object_stream_bombs_have_one_budget_for_the_file() {
+    use std::io::Write;
+    // 300 object streams that each inflate to 1 MiB of zeros from about 1 KiB.
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    zlib.write_all(&vec![0u8; 1 << 20]).expect("compresses");
+    let bomb = zlib.finish().expect("compresses");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    for n in 1..=300 {
+        pdf.extend_from_slice(
+            format!(
+                "{n} 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+                bomb.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(&bomb);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+    pdf.extend_from_slice(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    assert!(pdf.len() < 400_000, "{} bytes", pdf.len());
+    let e = verify(&pdf).expect_err("over the budget");
+    assert!(
+        matches!(e, VerifyError::Pdf(PdfError::ObjectStreamsTooLarge { limit }) if limit == kyso::pdf::MAX_OBJECT_STREAMS_DECOMPRESSED),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "the object streams decompress to more than 268435456 bytes in all (MAX_OBJECT_STREAMS_DECOMPRESSED)"
+    );
+    // Twenty of them are within it.
+    let cut = pdf
+        .windows(7)
+        .position(|w| w == b"21 0 ob")
+        .expect("object 21");
+    let mut fewer = pdf[..cut].to_vec();
+    fewer.extend_from_slice(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    assert!(!matches!(
+        verify(&fewer),
+        Err(VerifyError::Pdf(PdfError::ObjectStreamsTooLarge { .. }))
+    ));
+}

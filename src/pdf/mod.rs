@@ -22,6 +22,12 @@ pub const MAX_FILE_SIZE: usize = 512 * 1024 * 1024;
 /// Signature verification never needs page content decoded, so this only bounds object
 /// streams, which are small in practice (lopdf's own default is 256 MiB).
 pub const MAX_DECOMPRESSED_STREAM: usize = 64 * 1024 * 1024;
+/// Most bytes the object streams and cross-reference streams of one file decompress to, all
+/// together: 256 MiB. lopdf bounds each stream it decodes while loading, not their sum; a
+/// small file of hundreds of streams that each inflate to the per-stream limit would cost
+/// minutes, so kyso measures their sum first (a second pass over streams that are small in
+/// genuine files) and refuses the file over it.
+pub const MAX_OBJECT_STREAMS_DECOMPRESSED: usize = 256 * 1024 * 1024;
 /// Most bytes the streams of a document's `/DSS` may decompress to, all together: 256 MiB.
 /// The largest CRLs of national CAs are tens of MiB; a DSS holding several of them for a
 /// long-term signature stays far below this, while 32 flate bombs of 64 MiB each do not.
@@ -98,6 +104,12 @@ pub enum PdfError {
     #[error("the validation data (/DSS) decompresses to more than {limit} bytes in all (MAX_DSS_DECOMPRESSED)")]
     DssTooLarge {
         /// The budget, in bytes (`MAX_DSS_DECOMPRESSED`).
+        limit: usize,
+    },
+    /// The object and cross-reference streams decompress to more than the budget.
+    #[error("the object streams decompress to more than {limit} bytes in all (MAX_OBJECT_STREAMS_DECOMPRESSED)")]
+    ObjectStreamsTooLarge {
+        /// The budget, in bytes (`MAX_OBJECT_STREAMS_DECOMPRESSED`).
         limit: usize,
     },
 }
@@ -420,6 +432,7 @@ impl PdfFile {
         if find(head, b"%PDF-").is_none() {
             return Err(PdfError::NotPdf);
         }
+        object_streams_within(bytes, MAX_OBJECT_STREAMS_DECOMPRESSED)?;
         let revisions = find_revisions(bytes);
         if revisions.len() > MAX_REVISIONS {
             return Err(PdfError::TooManyRevisions {
@@ -1311,6 +1324,83 @@ fn resolve<'a>(doc: &'a Document, object: &'a Object) -> lopdf::Result<&'a Objec
 fn deref_dict<'a>(doc: &'a Document, object: Option<&'a Object>) -> lopdf::Result<&'a Dictionary> {
     let object = object.ok_or(lopdf::Error::DictKey("AcroForm".into()))?;
     resolve(doc, object)?.as_dict()
+}
+
+/// Checks that the Flate-encoded object streams and cross-reference streams of `bytes`
+/// decompress to at most `limit` bytes together, counting what each inflates to without
+/// keeping it. Each stream is found by its dictionary's `/ObjStm` or `/XRef` type and read
+/// from its `stream` keyword to the end of its zlib data.
+fn object_streams_within(bytes: &[u8], limit: usize) -> Result<(), PdfError> {
+    let mut total = 0usize;
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    let mut markers = StreamMarkers::default();
+    while let Some((start, len)) = markers.next(bytes, at) {
+        at = start + len;
+        // The dictionary ends, and the data starts, at the next `stream` keyword.
+        let window = &bytes[at..bytes.len().min(at + 4096)];
+        let Some(keyword) = find(window, b"stream") else {
+            continue;
+        };
+        let dict = &window[..keyword];
+        if find(dict, b"/FlateDecode").is_none() || find(dict, b"endobj").is_some() {
+            continue;
+        }
+        let mut data = at + keyword + b"stream".len();
+        data += bytes[data..]
+            .iter()
+            .take(2)
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let mut inflate = flate2::Decompress::new(true);
+        while (inflate.total_in() as usize) < bytes.len() - data {
+            let input = &bytes[data + inflate.total_in() as usize..];
+            let before = inflate.total_out();
+            let status = inflate.decompress(input, &mut scratch, flate2::FlushDecompress::None);
+            total += (inflate.total_out() - before) as usize;
+            if total > limit {
+                return Err(PdfError::ObjectStreamsTooLarge { limit });
+            }
+            match status {
+                Ok(flate2::Status::Ok) if inflate.total_out() > before => {}
+                // The end of the zlib data, an error, or no progress: this stream is done.
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `/ObjStm` and `/XRef` markers of a file in order, each kind searched once per
+/// occurrence (the next of each is kept until it is passed).
+#[derive(Default)]
+struct StreamMarkers {
+    /// For each marker, where its next occurrence at or after the last search starts, or
+    /// `None` once there is none.
+    next: [Option<Option<usize>>; 2],
+}
+
+impl StreamMarkers {
+    const NAMES: [&'static [u8]; 2] = [b"/ObjStm", b"/XRef"];
+
+    /// The offset and length of the first marker at or after `at`.
+    fn next(&mut self, bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+        for (slot, name) in self.next.iter_mut().zip(Self::NAMES) {
+            let stale = match slot {
+                None => true,
+                Some(Some(p)) => *p < at,
+                Some(None) => false,
+            };
+            if stale {
+                *slot = Some(find(bytes.get(at..)?, name).map(|i| at + i));
+            }
+        }
+        self.next
+            .iter()
+            .zip(Self::NAMES)
+            .filter_map(|(p, name)| p.flatten().map(|p| (p, name.len())))
+            .min()
+    }
 }
 
 /// The byte span of the indirect object that starts at `start`: up to and including `endobj`,
