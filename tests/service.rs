@@ -1801,7 +1801,8 @@ async fn an_idle_connection_is_closed_and_connections_over_the_cap_wait() {
     use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
-    c.idle_timeout_seconds = 1;
+    c.idle_timeout_seconds = 2;
+    c.keepalive_seconds = 1;
     c.max_connections = 2;
     let server = kyso::service::start(c).await.unwrap();
     // A connection that sends nothing is closed after its idle timeout.
@@ -1816,7 +1817,7 @@ async fn an_idle_connection_is_closed_and_connections_over_the_cap_wait() {
     .await
     .expect("closed by the server");
     assert!(
-        opened.elapsed() >= std::time::Duration::from_millis(900),
+        opened.elapsed() >= std::time::Duration::from_millis(1900),
         "closed by the idle timer, not at once ({:?})",
         opened.elapsed()
     );

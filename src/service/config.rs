@@ -68,6 +68,14 @@ pub enum ConfigError {
     /// Client certificates are configured without mutual TLS.
     #[error("[[auth.certificates]] needs [tls] with client_ca (mutual TLS)")]
     CertificatesNeedMutualTls,
+    /// The idle timeout would close connections between two keepalive pings.
+    #[error("idle_timeout_seconds ({idle}) must be longer than keepalive_seconds ({keepalive}): a long verification's connection would be closed as idle between two pings")]
+    IdleBeforeKeepalive {
+        /// `idle_timeout_seconds`.
+        idle: u64,
+        /// `keepalive_seconds`.
+        keepalive: u64,
+    },
     /// The budget of request bytes is smaller than one document.
     #[error("max_request_bytes_in_flight ({budget}) is below max_document_bytes ({document}): no document of the largest size could be received")]
     BudgetBelowDocument {
@@ -303,6 +311,12 @@ impl Config {
 
     /// Checks what can be checked before starting.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.idle_timeout_seconds <= self.keepalive_seconds.max(1) {
+            return Err(ConfigError::IdleBeforeKeepalive {
+                idle: self.idle_timeout_seconds,
+                keepalive: self.keepalive_seconds,
+            });
+        }
         if self.max_request_bytes_in_flight < self.max_document_bytes {
             return Err(ConfigError::BudgetBelowDocument {
                 budget: self.max_request_bytes_in_flight,
