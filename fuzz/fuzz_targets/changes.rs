@@ -10,5 +10,9 @@ fuzz_target!(|data: &[u8]| {
     let mut pdf = SIGNED.to_vec();
     pdf.extend_from_slice(data);
     let ctx = kyso::Context::new(kyso::TrustStore::default());
-    let _ = kyso::verify(&pdf, &ctx, kyso::Inputs::at(time::OffsetDateTime::UNIX_EPOCH));
+    let _ = kyso::verify(
+        &pdf,
+        &ctx,
+        kyso::Inputs::at(time::OffsetDateTime::UNIX_EPOCH),
+    );
 });

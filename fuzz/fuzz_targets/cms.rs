@@ -18,12 +18,21 @@ fuzz_target!(|data: &[u8]| {
     let mut pdf = TEMPLATE.to_vec();
     let hex: Vec<u8> = data
         .iter()
-        .flat_map(|b| [b"0123456789ABCDEF"[usize::from(b >> 4)], b"0123456789ABCDEF"[usize::from(b & 15)]])
+        .flat_map(|b| {
+            [
+                b"0123456789ABCDEF"[usize::from(b >> 4)],
+                b"0123456789ABCDEF"[usize::from(b & 15)],
+            ]
+        })
         .collect();
     pdf[lt..lt + hex.len()].copy_from_slice(&hex);
     pdf[lt + hex.len()..gt].fill(b'0');
     let ctx = kyso::Context::new(kyso::TrustStore::default());
-    let _ = kyso::verify(&pdf, &ctx, kyso::Inputs::at(time::OffsetDateTime::UNIX_EPOCH));
+    let _ = kyso::verify(
+        &pdf,
+        &ctx,
+        kyso::Inputs::at(time::OffsetDateTime::UNIX_EPOCH),
+    );
 });
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
