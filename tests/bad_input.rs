@@ -205,7 +205,7 @@ type Damage = dyn Fn(&mut Vec<u8>, usize);
 
 #[test]
 fn a_damaged_signature_never_vanishes() {
-    let cases: [(&str, Box<Damage>); 3] = [
+    let cases: [(&str, Box<Damage>); 4] = [
         // One byte of the object header: `8 0 obj` becomes `8 0 obx`.
         (
             "header",
@@ -220,6 +220,15 @@ fn a_damaged_signature_never_vanishes() {
             Box::new(|b: &mut Vec<u8>, at: usize| {
                 let c = at + common_find(&b[at..], b"/Contents <").expect("contents") + 20;
                 b[c] = b'G';
+            }),
+        ),
+        // The /Contents key itself: `/Contents` becomes `/$ontents`, the dictionary still
+        // parses but holds no signature value.
+        (
+            "contents key",
+            Box::new(|b: &mut Vec<u8>, at: usize| {
+                let c = at + common_find(&b[at..], b"/Contents <").expect("contents") + 1;
+                b[c] = b'$';
             }),
         ),
         // A broken /Type: the name turned into an unterminated string.

@@ -1004,8 +1004,7 @@ impl Reader<'_> {
             .ok()
             .and_then(|o| resolve(doc, o).ok())
             .and_then(|o| o.as_str().ok())
-            .map(|c| signature_value(c).to_vec())
-            .unwrap_or_default();
+            .map(|c| signature_value(c).to_vec());
         let certs = match dict.get(b"Cert").ok().and_then(|o| resolve(doc, o).ok()) {
             Some(Object::String(s, _)) => vec![s.clone()],
             Some(Object::Array(a)) => a
@@ -1035,7 +1034,6 @@ impl Reader<'_> {
             filter: name_of(b"Filter"),
             sub_filter,
             byte_range_raw,
-            contents,
             certs,
             m,
             m_time,
@@ -1052,7 +1050,13 @@ impl Reader<'_> {
                 .and_then(permissions_of),
             superseded: false,
             blanked: false,
-            unreadable: None,
+            unreadable: contents.is_none().then(|| {
+                format!(
+                    "the signature dictionary (object {} {}, revision {revision}) cannot be read as a signature: it has a /ByteRange but no /Contents string (its signature value is missing or damaged)",
+                    id.0, id.1
+                )
+            }),
+            contents: contents.unwrap_or_default(),
             object: id,
             object_span,
         }
@@ -1221,14 +1225,16 @@ fn partial_is_parent(dict: &Dictionary) -> bool {
     !dict.has(b"V")
 }
 
+/// A dictionary with a `/ByteRange` array is a signature dictionary: ISO 32000-1 gives the
+/// key to no other. Its `/Type`, `/Filter` or `/Contents` may be damaged; it is still a
+/// signature, reported as damaged rather than not at all.
 fn is_signature_dict(dict: &Dictionary) -> bool {
-    (dict.has_type(b"Sig") || dict.has_type(b"DocTimeStamp") || dict.has(b"Filter"))
-        && dict.has(b"ByteRange")
-        && dict.has(b"Contents")
+    dict.get(b"ByteRange").is_ok_and(|o| o.as_array().is_ok())
 }
 
 /// A signature dictionary prepared for signing but never signed: `/Contents` empty or all
-/// zero bytes (the placeholder writers reserve before computing the signature).
+/// zero bytes (the placeholder writers reserve before computing the signature), or no
+/// `/Contents` at all while no `/ByteRange` number is filled in either.
 ///
 /// An indirect `/Contents` is read through its reference: the value is there, only not where
 /// ISO 32000-1 §12.8.1 wants it, which the ByteRange check then reports.
@@ -1236,8 +1242,16 @@ fn is_placeholder(doc: &Document, dict: &Dictionary) -> bool {
     let contents = dict.get(b"Contents").and_then(|o| resolve(doc, o));
     match contents.and_then(Object::as_str) {
         Ok(c) => c.iter().all(|b| *b == 0),
-        Err(_) => true,
+        Err(_) => !byte_range_written(dict),
     }
+}
+
+/// Whether a number of the dictionary's `/ByteRange` is filled in: writers reserve it as
+/// zeros or placeholder names, and write the offsets only when they sign.
+fn byte_range_written(dict: &Dictionary) -> bool {
+    dict.get(b"ByteRange")
+        .and_then(Object::as_array)
+        .is_ok_and(|a| a.iter().any(|o| o.as_i64().is_ok_and(|n| n != 0)))
 }
 
 /// Whether a dictionary whose `/Contents` is all zero was signed all the same: its
