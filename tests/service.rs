@@ -595,32 +595,60 @@ async fn health_and_reflection_answer() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::{
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        ServerReflectionRequest,
-    };
-    let mut reflection = ServerReflectionClient::new(ch);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut answers = reflection
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = answers.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
-        panic!("{answer:?}")
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in [
+    let expected = [
         "kyso.v1.VerificationService",
         "kyso.v1.AuditService",
         "grpc.health.v1.Health",
-    ] {
-        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    ];
+    {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::{
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+            ServerReflectionRequest,
+        };
+        let mut reflection = ServerReflectionClient::new(ch.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("{answer:?}")
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        for name in expected {
+            assert!(names.iter().any(|n| n == name), "v1: {names:?}");
+        }
+    }
+    // The older protocol version, which Python's grpcio-reflection and Postman speak.
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::{
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+            ServerReflectionRequest,
+        };
+        let mut reflection = ServerReflectionClient::new(ch);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "kyso.v1.VerificationService".into(),
+            )),
+        };
+        let mut answers = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = answer.message_response else {
+            panic!("v1alpha: {answer:?}")
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
     }
     server.stop().await.unwrap();
 }

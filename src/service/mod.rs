@@ -566,10 +566,16 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .set_serving::<VerificationServiceServer<Verification>>()
         .await;
     health.set_serving::<AuditServiceServer<Audit>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    // Reflection in both versions: grpcurl and grpcui speak v1, Python's grpcio-reflection,
+    // Postman and older grpcurl only v1alpha.
+    let reflecting = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflecting().build_v1().map_err(ServeError::Reflection)?;
+    let reflection_v1alpha = reflecting()
+        .build_v1alpha()
         .map_err(ServeError::Reflection)?;
     let verification = VerificationServiceServer::new(Verification(shared.clone()))
         .max_decoding_message_size(max_message)
@@ -587,6 +593,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         }))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(verification)
         .add_service(audit_service);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
