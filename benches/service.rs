@@ -86,6 +86,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
         trust: vec![pki.join("root-ca.pem")],
         intermediates: vec![pki.join("party-ca.pem")],

@@ -205,6 +205,7 @@ fn the_clients_own_line_is_vietnamese() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let config = kyso::service::config::Config {
         listen: "127.0.0.1:0".parse().expect("address"),
+        http_listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: dir.path().to_owned(),
         trust: vec![pki("root-ca.pem")],
         intermediates: vec![pki("party-ca.pem")],

@@ -10,9 +10,12 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use std::sync::OnceLock;
 
+/// A file and, for each signature, its two signed ranges.
+type Signed = (Vec<u8>, Vec<[(usize, usize); 2]>);
+
 /// The two-signature fixture and, for each signature, its two signed ranges.
-fn document() -> (Vec<u8>, Vec<[(usize, usize); 2]>) {
-    static DOCUMENT: OnceLock<(Vec<u8>, Vec<[(usize, usize); 2]>)> = OnceLock::new();
+fn document() -> Signed {
+    static DOCUMENT: OnceLock<Signed> = OnceLock::new();
     DOCUMENT
         .get_or_init(|| {
             let bytes = fixture("two-signatures.pdf");

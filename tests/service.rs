@@ -30,6 +30,7 @@ fn token(t: &str, principal: &str, roles: Vec<Role>) -> TokenEntry {
 fn config(data_dir: &Path) -> Config {
     let mut c = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_owned(),
         trust: vec![pki("root-ca.pem")],
         intermediates: vec![pki("party-ca.pem")],
@@ -657,14 +658,29 @@ async fn health_and_reflection_answer() {
 fn no_auth_is_refused_off_loopback_and_without_tokens_nothing_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["serve", "--no-auth", "--listen", "0.0.0.0:0", "--data-dir"])
+        .args([
+            "serve",
+            "--no-auth",
+            "--listen",
+            "0.0.0.0:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -1126,7 +1142,13 @@ async fn kyso_serve_runs_from_its_configuration_and_drains_on_sigterm() {
     let config_file = dir.path().join("kyso.toml");
     std::fs::write(&config_file, config).unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
         .env("KYSO_CONFIG", &config_file)
         .env("KYSO_DATA_DIR", &data)
         .stdout(std::process::Stdio::piped())
@@ -1886,7 +1908,13 @@ fn spawn_serve(dir: &Path, data: &Path) -> (std::process::Child, std::net::Socke
     let config_file = dir.join("kyso-kill.toml");
     std::fs::write(&config_file, config).unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
         .env("KYSO_CONFIG", &config_file)
         .env("KYSO_DATA_DIR", data)
         .stdout(std::process::Stdio::piped())

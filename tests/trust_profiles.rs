@@ -403,6 +403,7 @@ async fn the_service_verifies_under_a_profile_a_request_names() {
     test_profile(&dir.path().join("trust"));
     let config = kyso::service::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
         revocation: kyso::verify::RevocationMode::Offline,
         no_auth: true,

@@ -11,7 +11,7 @@ use super::exit;
 use kyso::audit::{self, Record};
 use kyso::policy::Expect;
 use kyso::report::Lang;
-use kyso::service::{convert, proto};
+use kyso::service::{convert, json, proto};
 
 /// Why a client command failed; [`ClientError::exit_status`] says with which status.
 #[derive(Debug, thiserror::Error)]
@@ -107,54 +107,27 @@ pub enum CheckpointFileError {
     },
 }
 
-/// A checkpoint as `kyso client audit checkpoint --format json` prints it and
-/// `--checkpoint FILE` reads it back.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct SavedCheckpoint {
-    sequence: u64,
-    head_hash: String,
-    /// RFC 3339, to the nanosecond (the signature covers it).
-    time: String,
-    signature: String,
-    #[serde(default)]
-    public_key_pem: String,
-}
+/// Reading checkpoints saved with `kyso client audit checkpoint --format json`.
+pub struct SavedCheckpoint;
 
 impl SavedCheckpoint {
-    fn from_proto(c: &proto::Checkpoint) -> SavedCheckpoint {
-        let time = rfc3339_text(c.time.as_ref()).unwrap_or_default();
-        SavedCheckpoint {
-            sequence: c.sequence,
-            head_hash: c.head_hash.clone(),
-            time,
-            signature: c.signature.clone(),
-            public_key_pem: c.public_key_pem.clone(),
-        }
-    }
-
     /// Reads the saved checkpoint at `path`, as the protocol carries it.
     fn read(path: &Path) -> Result<proto::Checkpoint, CheckpointFileError> {
         let text = std::fs::read_to_string(path).map_err(|source| CheckpointFileError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let saved: SavedCheckpoint =
+        let saved: json::Checkpoint =
             serde_json::from_str(&text).map_err(|source| CheckpointFileError::Json {
                 path: path.to_owned(),
                 source,
             })?;
-        let time =
-            super::parse_rfc3339(&saved.time).map_err(|source| CheckpointFileError::Time {
+        saved
+            .to_proto()
+            .map_err(|source| CheckpointFileError::Time {
                 path: path.to_owned(),
                 source,
-            })?;
-        Ok(proto::Checkpoint {
-            sequence: saved.sequence,
-            head_hash: saved.head_hash,
-            time: Some(convert::timestamp(time)),
-            signature: saved.signature,
-            public_key_pem: saved.public_key_pem,
-        })
+            })
     }
 
     /// The checkpoints saved at `paths`, as the audit log checks them.
@@ -311,13 +284,6 @@ pub enum ClientAuditCommand {
 }
 
 /// A protocol time as RFC 3339 text, to the nanosecond.
-fn rfc3339_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    t.and_then(convert::from_timestamp).and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
-}
-
 impl Filters {
     pub fn query(&self) -> audit::Query {
         audit::Query {
@@ -367,7 +333,7 @@ const RECORD_COLUMNS: [&str; 9] = [
 ];
 
 fn record_row(r: &proto::AuditRecord) -> [String; 9] {
-    let time = rfc3339_text(r.time.as_ref()).unwrap_or_default();
+    let time = json::rfc3339(r.time.as_ref()).unwrap_or_default();
     let signers: Vec<String> = r
         .signatures
         .iter()
@@ -397,50 +363,6 @@ fn record_row(r: &proto::AuditRecord) -> [String; 9] {
     ]
 }
 
-fn record_json(r: &proto::AuditRecord) -> serde_json::Value {
-    let time = |t: &Option<prost_types::Timestamp>| rfc3339_text(t.as_ref());
-    serde_json::json!({
-        "id": r.id,
-        "sequence": r.sequence,
-        "time": time(&r.time),
-        "principal": r.principal,
-        "peer": r.peer,
-        "method": r.method,
-        "document_sha256": r.document_sha256,
-        "document_size": r.document_size,
-        "document_id": r.document_id,
-        "document_number": r.document_number,
-        "sender": r.sender,
-        "extra": r.extra,
-        "signatures": r.signatures.iter().map(|s| serde_json::json!({
-            "field": s.field,
-            "signer_common_name": s.signer_common_name,
-            "signer_organization": s.signer_organization,
-            "signer_serial": s.signer_serial,
-            "certificate_sha256": s.certificate_sha256,
-            "issuer": s.issuer,
-            "signing_time": time(&s.signing_time),
-            "indication": convert::from_indication(s.indication_code).map(|x| x.name()),
-            "sub_indication": convert::from_sub_indication(s.sub_indication_code).map(|x| x.name()),
-            "role": proto::Role::try_from(s.role).ok().filter(|r| *r != proto::Role::Unspecified).map(|r| r.as_str_name()),
-        })).collect::<Vec<_>>(),
-        "policy": r.policy.as_ref().map(|p| serde_json::json!({
-            "id": p.id,
-            "version": p.version,
-            "sha256": p.sha256,
-            "profile": proto::Profile::try_from(p.profile).map(|v| v.as_str_name()).unwrap_or("PROFILE_UNSPECIFIED"),
-            "expected": proto::ExpectedProfile::try_from(p.expected).map(|v| v.as_str_name()).unwrap_or("EXPECTED_PROFILE_UNSPECIFIED"),
-            "conforms": p.conforms,
-        })),
-        "verdict": convert::from_verdict(r.verdict_code).map(|v| v.name()).unwrap_or_default(),
-        "error": r.error,
-        "kyso_version": r.kyso_version,
-        "trust_fingerprint": r.trust_fingerprint,
-        "previous_hash": r.previous_hash,
-        "hash": r.hash,
-    })
-}
-
 pub fn print_records(records: &[Record], format: RecordFormat, out: &mut dyn Write) {
     let converted: Vec<proto::AuditRecord> = records.iter().map(convert::record).collect();
     print_proto_records(&converted, format, out);
@@ -450,7 +372,7 @@ fn print_proto_records(records: &[proto::AuditRecord], format: RecordFormat, out
     match format {
         RecordFormat::Json => {
             for r in records {
-                let _ = writeln!(out, "{}", record_json(r));
+                let _ = writeln!(out, "{}", json::record(r));
             }
         }
         RecordFormat::Csv => {
@@ -590,6 +512,7 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, C
             Lang::En => proto::Locale::En as i32,
             Lang::Vi => proto::Locale::Vi as i32,
         },
+        include_report_json: matches!(a.format, ClientFormat::Json),
     };
     let bytes = bytes::Bytes::from(bytes);
     let response = if a.stream {
@@ -633,23 +556,10 @@ async fn client_verify(a: ClientVerifyArgs, out: &mut dyn Write) -> Result<u8, C
             };
             let _ = writeln!(out, "{label}: {}", response.audit_record_id);
         }
+        // The service's JSON of the report: the one dialect of `kyso verify --format json`
+        // and the HTTP API.
         ClientFormat::Json => {
-            let report = response.report.unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::json!({
-                    "audit_record_id": response.audit_record_id,
-                    "sha256": report.sha256,
-                    "verdict": proto::Verdict::try_from(report.verdict).map(|v| v.as_str_name()).unwrap_or("VERDICT_UNSPECIFIED"),
-                    "signatures": report.signatures.iter().map(|s| serde_json::json!({
-                        "field": s.field,
-                        "signer": s.signer.as_ref().and_then(|x| x.common_name.clone()),
-                        "indication": proto::Indication::try_from(s.indication).map(|v| v.as_str_name()).unwrap_or(""),
-                        "sub_indication": proto::SubIndication::try_from(s.sub_indication).map(|v| v.as_str_name()).unwrap_or(""),
-                    })).collect::<Vec<_>>(),
-                })
-            );
+            let _ = writeln!(out, "{}", response.report_json);
         }
     }
     Ok(match proto::Verdict::try_from(verdict) {
@@ -733,7 +643,7 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
                 .get_checkpoint(authorized(&connection, proto::GetCheckpointRequest {})?)
                 .await?
                 .into_inner();
-            let saved = SavedCheckpoint::from_proto(&c);
+            let saved = json::Checkpoint::from_proto(&c);
             match format {
                 ClientFormat::Json => {
                     let json = serde_json::to_value(&saved).unwrap_or_default();

@@ -18,9 +18,13 @@ pub struct ServeArgs {
     /// TOML configuration (README, "Service configuration"); also `KYSO_CONFIG`.
     #[arg(long, value_name = "FILE", env = "KYSO_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:50051).
+    /// Address to listen on for gRPC (default 127.0.0.1:50051).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Address to listen on for HTTP: the JSON API, /healthz, /readyz, /metrics (default
+    /// 127.0.0.1:8080; also KYSO_HTTP_LISTEN).
+    #[arg(long = "http-listen", value_name = "ADDR")]
+    http_listen: Option<SocketAddr>,
     /// Where the audit log and its key live (default ./kyso-data).
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -68,6 +72,9 @@ impl ServeArgs {
         config.apply_env(|k| std::env::var(k).ok())?;
         if let Some(l) = self.listen {
             config.listen = l;
+        }
+        if let Some(l) = self.http_listen {
+            config.http_listen = l;
         }
         if let Some(d) = self.data_dir {
             config.data_dir = d;
@@ -125,9 +132,13 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let data_dir = config.data_dir.clone();
     let result = rt.block_on(async {
         let running = kyso::service::start(config).await?;
+        let http = match running.http_addr {
+            Some(a) => format!("and HTTP on http://{a}"),
+            None => "(HTTP off: it does not speak TLS yet)".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "kyso {} serving gRPC on {} (audit log in {})",
+            "kyso {} serving gRPC on {} {http} (audit log in {})",
             env!("CARGO_PKG_VERSION"),
             running.addr,
             data_dir.display()

@@ -87,6 +87,15 @@ pub(super) struct Call {
     /// Whether the deadline is the caller's (shorter than the service's limit).
     pub(super) callers_deadline: bool,
     pub(super) recorded: bool,
+    /// Bytes of the request's body held against the service's budget, until the call ends.
+    pub(super) held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// A refused call: what a gRPC caller is told, and the HTTP status an HTTP caller gets.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub(super) status: Status,
+    pub(super) http: http::StatusCode,
 }
 
 /// A handler's answer, given the id of the record that holds it.
@@ -123,6 +132,7 @@ impl Call {
             deadline: tokio::time::Instant::now() + timeout,
             callers_deadline,
             recorded: false,
+            held: None,
         }
     }
 
@@ -135,18 +145,64 @@ impl Call {
         role: Role,
         body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
     ) -> Result<Response<R>, Status> {
-        let mut call = Call::new(shared, &request, method);
-        let outcome = match call.authorize(&request, role) {
-            Ok(_) => body(&mut call, request.into_inner()).await,
+        let (metadata, extensions, message) = request.into_parts();
+        let seen = Request::from_parts(metadata, extensions, ());
+        Call::answer(shared, &seen, message, method, Some(role), body)
+            .await
+            .map(Response::new)
+            .map_err(|refused| refused.status)
+    }
+
+    /// What [`Call::run`] does whatever the protocol: `seen` carries the caller's headers
+    /// and address (an HTTP request's as well as a gRPC call's), `message` what the body
+    /// works on; `role` `None` lets any authenticated caller in. A refusal comes back with
+    /// the HTTP status it has.
+    pub(super) async fn answer<T, R>(
+        shared: &Arc<Shared>,
+        seen: &Request<()>,
+        message: T,
+        method: &str,
+        role: Option<Role>,
+        body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
+    ) -> Result<R, Refused> {
+        let mut call = Call::new(shared, seen, method);
+        let outcome = match call.authorize(seen, role) {
+            Ok(_) => body(&mut call, message).await,
             Err(refusal) => Err(refusal),
         };
         match outcome {
-            Ok(answer) => {
-                let id = call.record().await?;
-                Ok(Response::new(answer(id)))
+            Ok(answer) => match call.record().await {
+                Ok(id) => Ok(answer(id)),
+                Err(status) => Err(Refused {
+                    http: http::StatusCode::SERVICE_UNAVAILABLE,
+                    status,
+                }),
+            },
+            Err(refusal) => {
+                let http = refusal.http_status();
+                let status = call.reject(refusal).await;
+                Err(Refused { status, http })
             }
-            Err(refusal) => Err(call.reject(refusal).await),
         }
+    }
+
+    /// Records `refusal` for a request no handler serves (an unknown HTTP route): the
+    /// caller's credentials are checked first, so an unauthenticated caller learns nothing
+    /// of the routes.
+    pub(super) async fn refuse(
+        shared: &Arc<Shared>,
+        seen: &Request<()>,
+        method: &str,
+        refusal: Refusal,
+    ) -> Refused {
+        let mut call = Call::new(shared, seen, method);
+        let refusal = match call.authorize(seen, None) {
+            Ok(_) => refusal,
+            Err(why) => why,
+        };
+        let http = refusal.http_status();
+        let status = call.reject(refusal).await;
+        Refused { status, http }
     }
 
     pub(super) fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Refusal> {
@@ -200,11 +256,11 @@ impl Call {
     pub(super) fn authorize<T>(
         &mut self,
         request: &Request<T>,
-        role: Role,
+        role: Option<Role>,
     ) -> Result<Principal, Refusal> {
         let principal = self.authenticate(request)?;
         self.principal = principal.name.clone();
-        if !principal.may(role) {
+        if let Some(role) = role.filter(|r| !principal.may(*r)) {
             return Err(Refusal::Forbidden {
                 principal: principal.name,
                 method: self.method.clone(),
@@ -307,6 +363,14 @@ impl Call {
             });
         }
         Ok(())
+    }
+
+    /// Holds `permits` of the budget of bytes in flight until the call ends.
+    pub(super) fn hold(&mut self, permits: tokio::sync::OwnedSemaphorePermit) {
+        match self.held.as_mut() {
+            Some(held) => held.merge(permits),
+            None => self.held = Some(permits),
+        }
     }
 
     /// The document's hash is known (the report or the work carries it).

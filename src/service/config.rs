@@ -149,8 +149,11 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The address to listen on (default `127.0.0.1:50051`).
+    /// The address to listen on for gRPC (default `127.0.0.1:50051`).
     pub listen: SocketAddr,
+    /// The address to listen on for HTTP/1.1 and HTTP/2: the JSON API, health and metrics
+    /// (default `127.0.0.1:8080`).
+    pub http_listen: SocketAddr,
     /// Where the audit log, its key and the trust store live (default `kyso-data`).
     pub data_dir: PathBuf,
     /// Trust anchor files or folders.
@@ -221,6 +224,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("kyso-data"),
             trust: Vec::new(),
             intermediates: Vec::new(),
@@ -260,11 +264,16 @@ impl Config {
         })
     }
 
-    /// Applies `KYSO_LISTEN`, `KYSO_DATA_DIR`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
+    /// Applies `KYSO_LISTEN`, `KYSO_HTTP_LISTEN`, `KYSO_DATA_DIR`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
     /// `KYSO_CRL` (lists separated by `:`), `KYSO_REVOCATION` from `env`.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("KYSO_LISTEN") {
             self.listen = v
+                .parse()
+                .map_err(|source| ConfigError::Listen { given: v, source })?;
+        }
+        if let Some(v) = env("KYSO_HTTP_LISTEN") {
+            self.http_listen = v
                 .parse()
                 .map_err(|source| ConfigError::Listen { given: v, source })?;
         }
@@ -323,10 +332,10 @@ impl Config {
                 document: self.max_document_bytes,
             });
         }
-        if self.no_auth && !self.listen.ip().is_loopback() {
-            return Err(ConfigError::NoAuthOffLoopback {
-                listen: self.listen,
-            });
+        for listen in [self.listen, self.http_listen] {
+            if self.no_auth && !listen.ip().is_loopback() {
+                return Err(ConfigError::NoAuthOffLoopback { listen });
+            }
         }
         if !self.no_auth && self.auth.tokens.is_empty() && self.auth.certificates.is_empty() {
             return Err(ConfigError::NoCredentials);

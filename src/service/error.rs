@@ -49,6 +49,51 @@ pub enum Refusal {
     /// The document is empty.
     #[error("the document is empty")]
     EmptyDocument,
+    /// An HTTP body of a media type the API does not take.
+    #[error("the body is {given}; send the PDF as application/pdf or as the field \"file\" of multipart/form-data")]
+    UnsupportedMediaType {
+        /// The request's Content-Type.
+        given: String,
+    },
+    /// An HTTP body that is not a PDF.
+    #[error("the body is not a PDF: a PDF starts with %PDF- within its first 1024 bytes")]
+    NotPdf,
+    /// A multipart body without a readable `file` field.
+    #[error("the multipart body has no readable field \"file\": {reason}")]
+    BadMultipart {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A query parameter that does not read.
+    #[error("query parameter {name}: {reason}")]
+    BadParameter {
+        /// The parameter.
+        name: String,
+        /// Why it does not read.
+        reason: String,
+    },
+    /// The bytes of requests held at once would go over `max_request_bytes_in_flight`.
+    #[error("this service holds at most {budget} bytes of requests at once (max_request_bytes_in_flight); try again when it has answered others")]
+    RequestsInFlight {
+        /// The budget.
+        budget: usize,
+    },
+    /// An HTTP route the API has, with another method.
+    #[error("{path} does not take {method}")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+    /// An HTTP route the API does not have.
+    #[error("no such route: {method} {path}")]
+    NoRoute {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
     /// The document is over the size limit.
     #[error("the document has {size} bytes; this service accepts at most {limit}")]
     DocumentTooLarge {
@@ -170,6 +215,10 @@ impl Refusal {
             }
             Refusal::BadTimeout { .. }
             | Refusal::EmptyDocument
+            | Refusal::UnsupportedMediaType { .. }
+            | Refusal::NotPdf
+            | Refusal::BadMultipart { .. }
+            | Refusal::BadParameter { .. }
             | Refusal::UnknownTrustProfile { .. }
             | Refusal::UnknownName(_)
             | Refusal::Unevaluable { .. }
@@ -178,18 +227,51 @@ impl Refusal {
             | Refusal::BadPageToken
             | Refusal::BadRecordId { .. }
             | Refusal::BadCheckpoint(_) => Code::InvalidArgument,
-            Refusal::DocumentTooLarge { .. } | Refusal::StreamTooLarge { .. } => {
-                Code::ResourceExhausted
-            }
-            Refusal::NoSuchSignature { .. } | Refusal::NoRecord { .. } | Refusal::NoCheckpoint => {
-                Code::NotFound
-            }
+            Refusal::DocumentTooLarge { .. }
+            | Refusal::StreamTooLarge { .. }
+            | Refusal::RequestsInFlight { .. } => Code::ResourceExhausted,
+            Refusal::MethodNotAllowed { .. } => Code::Unimplemented,
+            Refusal::NoSuchSignature { .. }
+            | Refusal::NoRecord { .. }
+            | Refusal::NoCheckpoint
+            | Refusal::NoRoute { .. } => Code::NotFound,
             Refusal::Deadline { .. } => Code::DeadlineExceeded,
             Refusal::ShuttingDown | Refusal::AuditRead(_) | Refusal::AuditWrite(_) => {
                 Code::Unavailable
             }
             Refusal::WorkerFailed(_) => Code::Internal,
             Refusal::Transport(s) => s.code(),
+        }
+    }
+
+    /// The HTTP status of the refusal, for the HTTP API: by its gRPC code, but for a
+    /// document over the size limit (413) and a media type the API does not take (415).
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode as H;
+        use tonic::Code;
+        match self {
+            Refusal::DocumentTooLarge { .. } | Refusal::StreamTooLarge { .. } => {
+                H::PAYLOAD_TOO_LARGE
+            }
+            Refusal::UnsupportedMediaType { .. } => H::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::MethodNotAllowed { .. } => H::METHOD_NOT_ALLOWED,
+            _ => match self.code() {
+                Code::Ok => H::OK,
+                Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                    H::BAD_REQUEST
+                }
+                Code::Unauthenticated => H::UNAUTHORIZED,
+                Code::PermissionDenied => H::FORBIDDEN,
+                Code::NotFound | Code::Unimplemented => H::NOT_FOUND,
+                Code::AlreadyExists | Code::Aborted => H::CONFLICT,
+                // Over the budget of bytes in flight, shutting down, the log unreachable:
+                // the same request may succeed later.
+                Code::ResourceExhausted | Code::Unavailable => H::SERVICE_UNAVAILABLE,
+                Code::DeadlineExceeded => H::GATEWAY_TIMEOUT,
+                // nginx's "client closed request": nobody reads it.
+                Code::Cancelled => H::from_u16(499).unwrap_or(H::BAD_REQUEST),
+                Code::Unknown | Code::Internal | Code::DataLoss => H::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 

@@ -11,7 +11,9 @@ mod call;
 pub mod config;
 pub mod convert;
 pub mod error;
+mod http;
 mod incoming;
+pub mod json;
 pub mod proto;
 mod unhandled;
 
@@ -84,6 +86,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The HTTP server failed while serving.
+    #[error("the HTTP server failed")]
+    Http(#[source] std::io::Error),
     /// The gRPC server failed while serving.
     #[error("the gRPC server failed")]
     Transport(#[source] tonic::transport::Error),
@@ -113,6 +118,10 @@ const VERIFY: &str = "/kyso.v1.VerificationService/VerifyDocument";
 const VERIFY_STREAM: &str = "/kyso.v1.VerificationService/VerifyDocumentStream";
 const EXTRACT: &str = "/kyso.v1.VerificationService/ExtractSignatures";
 const SIGNED_REVISION: &str = "/kyso.v1.VerificationService/GetSignedRevision";
+const QUERY_RECORDS: &str = "/kyso.v1.AuditService/QueryRecords";
+const GET_RECORD: &str = "/kyso.v1.AuditService/GetRecord";
+const VERIFY_LOG: &str = "/kyso.v1.AuditService/VerifyLog";
+const GET_CHECKPOINT: &str = "/kyso.v1.AuditService/GetCheckpoint";
 
 /// This call's inputs, from the request's options and the clock.
 fn inputs(options: &proto::VerifyOptions) -> Result<Inputs, Refusal> {
@@ -138,17 +147,56 @@ async fn verify_document(
     document: bytes::Bytes,
     options: Option<proto::VerifyOptions>,
 ) -> Result<Answer<proto::VerifyDocumentResponse>, Refusal> {
-    call.receive(&document)?;
-    let size = document.len() as u64;
     let options = options.unwrap_or_default();
     let inputs = inputs(&options)?;
-    call.shared.context(&options.trust_profile)?;
-    let (shared, profile) = (call.shared.clone(), options.trust_profile.clone());
     let lang = if options.locale == proto::Locale::En as i32 {
         Lang::En
     } else {
         Lang::Vi
     };
+    let with_json = options.include_report_json;
+    let report = verify_for(call, document, inputs, options.trust_profile).await?;
+    Ok(Box::new(move |id| proto::VerifyDocumentResponse {
+        summary: render_text(&report, "", lang),
+        report_json: if with_json {
+            report_json(&report, &id, lang).to_string()
+        } else {
+            String::new()
+        },
+        report: Some(convert::report(&report)),
+        audit_record_id: id,
+    }))
+}
+
+/// The JSON of a report as the service answers it, over gRPC (`report_json`) and HTTP:
+/// `kyso verify --format json`'s object, with the id of the audit record that holds the
+/// answer and the summary text in `lang` instead of the file name.
+pub(crate) fn report_json(
+    report: &crate::Report,
+    audit_record_id: &str,
+    lang: Lang,
+) -> serde_json::Value {
+    let mut json = serde_json::to_value(report).unwrap_or_default();
+    if let Some(map) = json.as_object_mut() {
+        map.insert("audit_record_id".into(), audit_record_id.into());
+        map.insert("summary".into(), render_text(report, "", lang).into());
+    }
+    json
+}
+
+/// Verifies `document` with `inputs` under the trust profile `profile` ("" for the
+/// service's default) and notes the outcome for the call's record: what the gRPC and HTTP
+/// verify calls share.
+async fn verify_for(
+    call: &mut Call,
+    document: bytes::Bytes,
+    inputs: Inputs,
+    profile: String,
+) -> Result<crate::Report, Refusal> {
+    call.receive(&document)?;
+    let size = document.len() as u64;
+    call.shared.context(&profile)?;
+    let shared = call.shared.clone();
     let report = call
         .cpu(move || {
             let ctx = shared.context(&profile)?;
@@ -164,11 +212,37 @@ async fn verify_document(
         policy: report.policy.as_ref().map(audit::PolicySummary::of),
         trust_fingerprint: report.trust_fingerprint.clone(),
     });
-    Ok(Box::new(move |id| proto::VerifyDocumentResponse {
-        summary: render_text(&report, "", lang),
-        report: Some(convert::report(&report)),
-        audit_record_id: id,
-    }))
+    Ok(report)
+}
+
+/// The signed version of signature `number` (from 1) of `document` and its SHA-256, noted
+/// for the call's record.
+async fn signed_version_for(
+    call: &mut Call,
+    document: bytes::Bytes,
+    number: u32,
+) -> Result<(Vec<u8>, String), Refusal> {
+    call.receive(&document)?;
+    if number == 0 {
+        return Err(Refusal::SignatureZero);
+    }
+    let size = document.len() as u64;
+    let (document_sha256, signed) = call
+        .cpu(move || {
+            let signed = crate::signed_version(&document, number as usize)
+                .map(|b| (b.to_vec(), sha256_hex(b)));
+            (sha256_hex(&document), signed)
+        })
+        .await?;
+    call.hashed(document_sha256, size);
+    signed.map_err(|e| match e {
+        crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
+            reason: e.to_string(),
+        },
+        e => Refusal::Unreadable {
+            reason: error::chain(&e),
+        },
+    })
 }
 
 /// Receives a streamed document within the size limit and the call's deadline.
@@ -281,28 +355,8 @@ impl VerificationService for Verification {
             |call, req| {
                 Box::pin(async move {
                     call.metadata = convert::metadata(req.metadata);
-                    call.receive(&req.document)?;
-                    if req.signature == 0 {
-                        return Err(Refusal::SignatureZero);
-                    }
-                    let size = req.document.len() as u64;
-                    let (document, number) = (req.document, req.signature as usize);
-                    let (document_sha256, signed) = call
-                        .cpu(move || {
-                            let signed = crate::signed_version(&document, number)
-                                .map(|b| (b.to_vec(), sha256_hex(b)));
-                            (sha256_hex(&document), signed)
-                        })
-                        .await?;
-                    call.hashed(document_sha256, size);
-                    let (signed_revision, sha256) = signed.map_err(|e| match e {
-                        crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
-                            reason: e.to_string(),
-                        },
-                        e => Refusal::Unreadable {
-                            reason: error::chain(&e),
-                        },
-                    })?;
+                    let (signed_revision, sha256) =
+                        signed_version_for(call, req.document, req.signature).await?;
                     let answer: Answer<_> = Box::new(move |id| proto::GetSignedRevisionResponse {
                         sha256,
                         signed_revision,
@@ -316,57 +370,126 @@ impl VerificationService for Verification {
     }
 }
 
+/// The records `r` asks for, newest first, and the token of the next page.
+async fn query_records(
+    call: &mut Call,
+    r: proto::QueryRecordsRequest,
+) -> Result<proto::QueryRecordsResponse, Refusal> {
+    let limit = match r.page_size {
+        0 => 50,
+        n => n.min(1000) as usize,
+    };
+    let before = match r.page_token.as_str() {
+        "" => None,
+        t => Some(t.parse::<u64>().map_err(|_| Refusal::BadPageToken)?),
+    };
+    let query = audit::Query {
+        document_sha256: r.document_sha256,
+        signer_name: r.signer_name,
+        certificate_sha256: r.certificate_sha256,
+        signer_serial: r.signer_serial,
+        organization: r.organization,
+        verdict: r.verdict,
+        caller: r.caller,
+        from: r.from.as_ref().and_then(convert::from_timestamp),
+        to: r.to.as_ref().and_then(convert::from_timestamp),
+        document_number: r.document_number,
+        before,
+        limit: limit + 1,
+    };
+    let store = call.shared.audit.store().clone();
+    let mut records = call
+        .cpu(move || store.query(&query))
+        .await?
+        .map_err(Refusal::AuditRead)?;
+    let next_page_token = if records.len() > limit {
+        records.truncate(limit);
+        records
+            .last()
+            .map(|r| r.sequence.to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(proto::QueryRecordsResponse {
+        records: records.iter().map(convert::record).collect(),
+        next_page_token,
+    })
+}
+
+/// The record of id `id`.
+async fn get_record(call: &mut Call, id: String) -> Result<proto::AuditRecord, Refusal> {
+    let sequence = id
+        .parse::<u64>()
+        .map_err(|_| Refusal::BadRecordId { id: id.clone() })?;
+    let store = call.shared.audit.store().clone();
+    let record = call
+        .cpu(move || store.get(sequence))
+        .await?
+        .map_err(Refusal::AuditRead)?
+        .ok_or(Refusal::NoRecord { id })?;
+    Ok(convert::record(&record))
+}
+
+/// The log checked from `r.from_sequence` to `r.to_sequence` (0: its end), against the
+/// checkpoints the caller kept.
+async fn verify_log(
+    call: &mut Call,
+    r: proto::VerifyLogRequest,
+) -> Result<proto::VerifyLogResponse, Refusal> {
+    let kept = r
+        .kept_checkpoints
+        .iter()
+        .map(convert::from_checkpoint)
+        .collect::<Result<Vec<_>, _>>()?;
+    let shared = call.shared.clone();
+    let to = (r.to_sequence > 0).then_some(r.to_sequence);
+    let check = call
+        .cpu(move || {
+            audit::verify_log(
+                shared.audit.store().as_ref(),
+                shared.audit.key().public_key(),
+                r.from_sequence,
+                to,
+                &kept,
+            )
+        })
+        .await?
+        .map_err(Refusal::AuditRead)?;
+    Ok(proto::VerifyLogResponse {
+        ok: check.ok,
+        records_checked: check.records_checked,
+        checkpoints_checked: check.checkpoints_checked,
+        first_bad_sequence: check.first_bad_sequence,
+        problem: check.problem,
+    })
+}
+
+/// The latest signed checkpoint, with the key that verifies it.
+async fn get_checkpoint(call: &mut Call) -> Result<proto::Checkpoint, Refusal> {
+    let store = call.shared.audit.store().clone();
+    let cp = call
+        .cpu(move || store.latest_checkpoint())
+        .await?
+        .map_err(Refusal::AuditRead)?
+        .ok_or(Refusal::NoCheckpoint)?;
+    let public_key_pem = call.shared.audit.key().public_key_pem();
+    Ok(convert::checkpoint(&cp, public_key_pem))
+}
+
+/// An answer that does not depend on its record's id.
+fn answer<R: Send + 'static>(r: R) -> Answer<R> {
+    Box::new(move |_| r)
+}
+
 #[tonic::async_trait]
 impl AuditService for Audit {
     async fn query_records(
         &self,
         request: Request<proto::QueryRecordsRequest>,
     ) -> Result<Response<proto::QueryRecordsResponse>, Status> {
-        const METHOD: &str = "/kyso.v1.AuditService/QueryRecords";
-        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
-            Box::pin(async move {
-                let limit = match r.page_size {
-                    0 => 50,
-                    n => n.min(1000) as usize,
-                };
-                let before = match r.page_token.as_str() {
-                    "" => None,
-                    t => Some(t.parse::<u64>().map_err(|_| Refusal::BadPageToken)?),
-                };
-                let query = audit::Query {
-                    document_sha256: r.document_sha256,
-                    signer_name: r.signer_name,
-                    certificate_sha256: r.certificate_sha256,
-                    signer_serial: r.signer_serial,
-                    organization: r.organization,
-                    verdict: r.verdict,
-                    caller: r.caller,
-                    from: r.from.as_ref().and_then(convert::from_timestamp),
-                    to: r.to.as_ref().and_then(convert::from_timestamp),
-                    document_number: r.document_number,
-                    before,
-                    limit: limit + 1,
-                };
-                let store = call.shared.audit.store().clone();
-                let mut records = call
-                    .cpu(move || store.query(&query))
-                    .await?
-                    .map_err(Refusal::AuditRead)?;
-                let next_page_token = if records.len() > limit {
-                    records.truncate(limit);
-                    records
-                        .last()
-                        .map(|r| r.sequence.to_string())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                };
-                let answer: Answer<_> = Box::new(move |_| proto::QueryRecordsResponse {
-                    records: records.iter().map(convert::record).collect(),
-                    next_page_token,
-                });
-                Ok(answer)
-            })
+        Call::run(&self.0, request, QUERY_RECORDS, Role::Auditor, |call, r| {
+            Box::pin(async move { query_records(call, r).await.map(answer) })
         })
         .await
     }
@@ -375,22 +498,8 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::GetRecordRequest>,
     ) -> Result<Response<proto::AuditRecord>, Status> {
-        const METHOD: &str = "/kyso.v1.AuditService/GetRecord";
-        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
-            Box::pin(async move {
-                let id = r.id;
-                let sequence = id
-                    .parse::<u64>()
-                    .map_err(|_| Refusal::BadRecordId { id: id.clone() })?;
-                let store = call.shared.audit.store().clone();
-                let record = call
-                    .cpu(move || store.get(sequence))
-                    .await?
-                    .map_err(Refusal::AuditRead)?
-                    .ok_or(Refusal::NoRecord { id })?;
-                let answer: Answer<_> = Box::new(move |_| convert::record(&record));
-                Ok(answer)
-            })
+        Call::run(&self.0, request, GET_RECORD, Role::Auditor, |call, r| {
+            Box::pin(async move { get_record(call, r.id).await.map(answer) })
         })
         .await
     }
@@ -399,37 +508,8 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::VerifyLogRequest>,
     ) -> Result<Response<proto::VerifyLogResponse>, Status> {
-        const METHOD: &str = "/kyso.v1.AuditService/VerifyLog";
-        Call::run(&self.0, request, METHOD, Role::Auditor, |call, r| {
-            Box::pin(async move {
-                let kept = r
-                    .kept_checkpoints
-                    .iter()
-                    .map(convert::from_checkpoint)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let shared = call.shared.clone();
-                let to = (r.to_sequence > 0).then_some(r.to_sequence);
-                let check = call
-                    .cpu(move || {
-                        audit::verify_log(
-                            shared.audit.store().as_ref(),
-                            shared.audit.key().public_key(),
-                            r.from_sequence,
-                            to,
-                            &kept,
-                        )
-                    })
-                    .await?
-                    .map_err(Refusal::AuditRead)?;
-                let answer: Answer<_> = Box::new(move |_| proto::VerifyLogResponse {
-                    ok: check.ok,
-                    records_checked: check.records_checked,
-                    checkpoints_checked: check.checkpoints_checked,
-                    first_bad_sequence: check.first_bad_sequence,
-                    problem: check.problem,
-                });
-                Ok(answer)
-            })
+        Call::run(&self.0, request, VERIFY_LOG, Role::Auditor, |call, r| {
+            Box::pin(async move { verify_log(call, r).await.map(answer) })
         })
         .await
     }
@@ -438,20 +518,13 @@ impl AuditService for Audit {
         &self,
         request: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::Checkpoint>, Status> {
-        const METHOD: &str = "/kyso.v1.AuditService/GetCheckpoint";
-        Call::run(&self.0, request, METHOD, Role::Auditor, |call, _| {
-            Box::pin(async move {
-                let store = call.shared.audit.store().clone();
-                let cp = call
-                    .cpu(move || store.latest_checkpoint())
-                    .await?
-                    .map_err(Refusal::AuditRead)?
-                    .ok_or(Refusal::NoCheckpoint)?;
-                let public_key_pem = call.shared.audit.key().public_key_pem();
-                let answer: Answer<_> = Box::new(move |_| convert::checkpoint(&cp, public_key_pem));
-                Ok(answer)
-            })
-        })
+        Call::run(
+            &self.0,
+            request,
+            GET_CHECKPOINT,
+            Role::Auditor,
+            |call, _| Box::pin(async move { get_checkpoint(call).await.map(answer) }),
+        )
         .await
     }
 }
@@ -463,9 +536,12 @@ pub fn context(config: &Config) -> Result<Context, ServeError> {
 
 /// A running server.
 pub struct Running {
-    /// The address the server listens on.
+    /// The address the gRPC server listens on.
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The address the HTTP server listens on; `None` under TLS, which the HTTP side does
+    /// not speak yet (it is never served in the clear beside a TLS gRPC side).
+    pub http_addr: Option<SocketAddr>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
@@ -474,7 +550,7 @@ impl Running {
     /// closes the audit log with a final checkpoint.
     pub async fn stop(mut self) -> Result<(), ServeError> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         self.task.await.map_err(ServeError::Task)?
     }
@@ -508,16 +584,21 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         profiles.insert(name, ctx);
     }
     let audit = open_audit(&config.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let bind = |addr: SocketAddr| async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServeError::Listen { addr, source })?;
+        Ok::<_, ServeError>((listener, local))
+    };
+    let (listener, addr) = bind(config.listen).await?;
+    let http = match config.tls {
+        None => Some(bind(config.http_listen).await?),
+        Some(_) => None,
+    };
+    let http_addr = http.as_ref().map(|(_, a)| *a);
     let workers = match config.max_concurrent_verifications {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -596,27 +677,38 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .add_service(reflection_v1alpha)
         .add_service(verification)
         .add_service(audit_service);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     // Responses are small writes after a large request: without TCP_NODELAY, Nagle's
     // algorithm holds them for the client's delayed acknowledgement (set on each connection).
-    let incoming = incoming::incoming(
-        listener,
-        shared.config.max_connections,
-        Duration::from_secs(shared.config.idle_timeout_seconds.max(1)),
-    );
+    let idle = Duration::from_secs(shared.config.idle_timeout_seconds.max(1));
+    let incoming = incoming::incoming(listener, shared.config.max_connections, idle);
+    let http_side = http.map(|(listener, local)| {
+        let accepted = incoming::incoming(listener, shared.config.max_connections, idle);
+        let app = http::router(shared.clone()).into_make_service_with_connect_info::<http::Peer>();
+        axum::serve(http::Connections::new(accepted, local), app)
+            .with_graceful_shutdown(stopped(rx.clone()))
+    });
     let task = tokio::spawn(async move {
-        let served = router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await;
+        let grpc = router.serve_with_incoming_shutdown(incoming, stopped(rx));
+        let http = async {
+            match http_side {
+                Some(serving) => serving.await,
+                None => Ok(()),
+            }
+        };
+        let (served, http_served) = tokio::join!(grpc, http);
         // Every request has been answered, so every record is committed; seal the log.
         let closing = shared.clone();
         let _ = tokio::task::spawn_blocking(move || closing.audit.close()).await;
-        served.map_err(ServeError::Transport)
+        served.map_err(ServeError::Transport)?;
+        http_served.map_err(ServeError::Http)
     });
     Ok(Running {
         addr,
+        http_addr,
         shutdown: Some(tx),
         task,
     })

@@ -132,10 +132,7 @@ impl Held {
 
 /// The refusal of a request whose bytes do not fit in the service's budget.
 fn over_budget(budget: usize) -> Status {
-    Status::resource_exhausted(format!(
-        "this service holds at most {budget} bytes of requests at once \
-         (max_request_bytes_in_flight); try again when it has answered others"
-    ))
+    Status::from(super::error::Refusal::RequestsInFlight { budget })
 }
 
 impl Pending {

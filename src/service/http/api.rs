@@ -1,0 +1,741 @@
+//! The API's handlers: each reads what it needs off the request inside its [`Call`], so
+//! that a request that does not read (a bad parameter, a body of the wrong type) is refused
+//! and recorded like any other.
+
+use std::sync::Arc;
+
+use axum::body::Body as HttpBody;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::Peer;
+use crate::policy::{Expect, PolicyChoice};
+use crate::report::Lang;
+use crate::service::call::{Body, Call, Refused, Shared};
+use crate::service::config::Role;
+use crate::service::error::Refusal;
+use crate::service::{convert, json, proto};
+use crate::verify::Inputs;
+
+/// Bytes a multipart body may carry beyond the document: its boundaries and part headers.
+const MULTIPART_OVERHEAD: usize = 64 << 10;
+/// Largest body of a log check (its kept checkpoints): 1 MiB.
+const LOG_CHECK_BYTES: usize = 1 << 20;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/v1/verify", post(verify))
+        .route(
+            "/api/v1/signatures/{n}/signed-version",
+            post(signed_version),
+        )
+        .route("/api/v1/records", get(records))
+        .route("/api/v1/records/{id}", get(record))
+        .route("/api/v1/log/verify", post(log_verify))
+        .route("/api/v1/checkpoint", get(checkpoint))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Bodies are bounded as they arrive, by `max_document_bytes` and the budget of
+        // bytes in flight.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+/// What every API handler starts from: the caller's headers and address.
+struct Request {
+    shared: Arc<Shared>,
+    seen: tonic::Request<()>,
+}
+
+impl Request {
+    fn new(shared: Arc<Shared>, peer: Peer, headers: HeaderMap) -> Request {
+        let mut extensions = tonic::Extensions::new();
+        extensions.insert(tonic::transport::server::TcpConnectInfo {
+            local_addr: None,
+            remote_addr: Some(peer.0),
+        });
+        let seen = tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(headers),
+            extensions,
+            (),
+        );
+        Request { shared, seen }
+    }
+
+    /// Runs `body` as the call `route` needing `role` (any authenticated caller for
+    /// `None`), recorded like a gRPC call.
+    async fn call<T, R>(
+        self,
+        route: &str,
+        role: Option<Role>,
+        message: T,
+        body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
+    ) -> Result<R, ApiError> {
+        Call::answer(&self.shared, &self.seen, message, route, role, body)
+            .await
+            .map_err(ApiError)
+    }
+}
+
+/// A refused API request, answered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub(super) struct ApiError(Refused);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let Refused { status, http } = self.0;
+        let body = serde_json::json!({
+            "error": {
+                "code": code_name(status.code()),
+                "message": status.message(),
+            }
+        });
+        let mut response = (http, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if http == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if http == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// The gRPC name of a status code, as the protocol spells it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The query of `POST /api/v1/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    /// The caller's number of the document (số, ký hiệu).
+    document_number: Option<String>,
+    /// Who sent it.
+    sender: Option<String>,
+    /// The document's id in the caller's DMS.
+    dms_id: Option<String>,
+    /// `vi` (default) or `en`: the language of `summary`.
+    lang: Option<String>,
+    /// `decree-30` or `none`.
+    policy: Option<String>,
+    /// `issued`, `attachment`, `copy` or `any`.
+    expect: Option<String>,
+    /// A trust profile the service has loaded.
+    trust_profile: Option<String>,
+    /// Validate at this time (RFC 3339) instead of each signature's signing time.
+    at: Option<String>,
+}
+
+/// The query of a request, or the refusal naming what does not read.
+fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<&str>) -> Result<T, Refusal> {
+    match raw {
+        None | Some("") => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| Refusal::BadParameter {
+            name: "query".into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn rfc3339(name: &str, value: &str) -> Result<OffsetDateTime, Refusal> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        Refusal::BadParameter {
+            name: name.to_owned(),
+            reason: format!("{value:?} is not an RFC 3339 time: {e}"),
+        }
+    })
+}
+
+impl VerifyQuery {
+    fn inputs(&self) -> Result<Inputs, Refusal> {
+        Ok(Inputs {
+            now: OffsetDateTime::now_utc(),
+            at: self.at.as_deref().map(|t| rfc3339("at", t)).transpose()?,
+            policy: self
+                .policy
+                .as_deref()
+                .map(str::parse::<PolicyChoice>)
+                .transpose()?,
+            expect: self
+                .expect
+                .as_deref()
+                .map(str::parse::<Expect>)
+                .transpose()?,
+        })
+    }
+
+    fn lang(&self) -> Result<Lang, Refusal> {
+        Ok(self
+            .lang
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    fn metadata(&self) -> crate::audit::Metadata {
+        crate::audit::Metadata {
+            document_id: self.dms_id.clone().unwrap_or_default(),
+            document_number: self.document_number.clone().unwrap_or_default(),
+            sender: self.sender.clone().unwrap_or_default(),
+            extra: Default::default(),
+        }
+    }
+}
+
+/// A request's body, shared between its handler and the drain after a refusal.
+///
+/// A refused upload (no credentials, a wrong media type, over the size limit) is answered
+/// before its body has arrived; closing the connection on unread bytes would reset it and
+/// lose the answer. What is left is read and dropped, up to the size the request could
+/// have had and for at most [`DRAIN_TIME`], as servers' lingering close does.
+#[derive(Clone)]
+struct BodySlot(Arc<tokio::sync::Mutex<Option<axum::body::BodyDataStream>>>);
+
+/// How long a refused request's remaining body is read and dropped: 5 s.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl BodySlot {
+    fn new(body: HttpBody) -> BodySlot {
+        BodySlot(Arc::new(tokio::sync::Mutex::new(Some(
+            body.into_data_stream(),
+        ))))
+    }
+
+    /// Reads and drops what is left of the body, at most `max_bytes` within [`DRAIN_TIME`].
+    async fn drain(&self, max_bytes: usize) {
+        let Some(mut stream) = self.0.lock().await.take() else {
+            return;
+        };
+        let mut seen = 0usize;
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                seen = seen.saturating_add(chunk.len());
+                if seen > max_bytes {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The body of a request, read within `max_bytes`, the call's deadline and the service's
+/// budget of bytes in flight (the permits are held until the call ends). Refused part-way,
+/// the rest stays in `slot` for the drain.
+async fn read_body(call: &mut Call, slot: &BodySlot, max_bytes: usize) -> Result<Vec<u8>, Refusal> {
+    let mut guard = slot.0.lock().await;
+    let Some(stream) = guard.as_mut() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let budget = call.shared.request_bytes.clone();
+    loop {
+        let chunk = match tokio::time::timeout_at(call.deadline, stream.next()).await {
+            Ok(Some(Ok(c))) => c,
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(Refusal::Transport(tonic::Status::cancelled(format!(
+                    "the request body broke off: {e}"
+                ))))
+            }
+            Err(_) => return Err(call.deadline_exceeded("the document was still arriving")),
+        };
+        if out.len() + chunk.len() > max_bytes {
+            return Err(Refusal::StreamTooLarge {
+                limit: call.shared.config.max_document_bytes,
+            });
+        }
+        if !chunk.is_empty() {
+            let permits = u32::try_from(chunk.len())
+                .ok()
+                .and_then(|n| budget.clone().try_acquire_many_owned(n).ok())
+                .ok_or(Refusal::RequestsInFlight {
+                    budget: call.shared.config.max_request_bytes_in_flight,
+                })?;
+            call.hold(permits);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    *guard = None;
+    Ok(out)
+}
+
+/// The PDF of a verify or signed-version request: the body itself, or its multipart field
+/// `file`.
+async fn document(
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: &BodySlot,
+) -> Result<bytes::Bytes, Refusal> {
+    let limit = call.shared.config.max_document_bytes;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let document: bytes::Bytes = match essence.as_str() {
+        "" | "application/pdf" | "application/octet-stream" => {
+            read_body(call, body, limit).await?.into()
+        }
+        "multipart/form-data" => {
+            let boundary =
+                multer::parse_boundary(&content_type).map_err(|e| Refusal::BadMultipart {
+                    reason: e.to_string(),
+                })?;
+            let raw = read_body(call, body, limit.saturating_add(MULTIPART_OVERHEAD)).await?;
+            file_field(raw.into(), boundary, limit).await?
+        }
+        _ => {
+            return Err(Refusal::UnsupportedMediaType {
+                given: content_type,
+            })
+        }
+    };
+    call.received = Some(document.clone());
+    if document.is_empty() {
+        return Err(Refusal::EmptyDocument);
+    }
+    let head = &document[..document.len().min(1024)];
+    if memchr::memmem::find(head, b"%PDF-").is_none() {
+        return Err(Refusal::NotPdf);
+    }
+    Ok(document)
+}
+
+/// The field `file` of a multipart body.
+async fn file_field(
+    raw: bytes::Bytes,
+    boundary: String,
+    limit: usize,
+) -> Result<bytes::Bytes, Refusal> {
+    let bad = |e: multer::Error| Refusal::BadMultipart {
+        reason: e.to_string(),
+    };
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(raw) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    while let Some(field) = parts.next_field().await.map_err(bad)? {
+        if field.name() == Some("file") {
+            let bytes = field.bytes().await.map_err(bad)?;
+            if bytes.len() > limit {
+                return Err(Refusal::DocumentTooLarge {
+                    size: bytes.len(),
+                    limit,
+                });
+            }
+            return Ok(bytes);
+        }
+    }
+    Err(Refusal::BadMultipart {
+        reason: "it has no field named \"file\"".into(),
+    })
+}
+
+async fn verify(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: HttpBody,
+) -> Result<Response, ApiError> {
+    let limit = shared
+        .config
+        .max_document_bytes
+        .saturating_add(MULTIPART_OVERHEAD);
+    let request = Request::new(shared, peer, headers.clone());
+    let slot = BodySlot::new(body);
+    let message = (raw, headers, slot.clone());
+    let json = request
+        .call(
+            "POST /api/v1/verify",
+            Some(Role::Verifier),
+            message,
+            |call, (raw, headers, body)| {
+                Box::pin(async move {
+                    let q: VerifyQuery = query(raw.as_deref())?;
+                    call.metadata = q.metadata();
+                    let inputs = q.inputs()?;
+                    let lang = q.lang()?;
+                    let document = document(call, &headers, &body).await?;
+                    let profile = q.trust_profile.clone().unwrap_or_default();
+                    let report =
+                        crate::service::verify_for(call, document, inputs, profile).await?;
+                    let answer: crate::service::call::Answer<serde_json::Value> =
+                        Box::new(move |id| crate::service::report_json(&report, &id, lang));
+                    Ok(answer)
+                })
+            },
+        )
+        .await;
+    let json = drained(json, &slot, limit).await?;
+    Ok(axum::Json(json).into_response())
+}
+
+/// `answer`, once a refused request's body has been drained.
+async fn drained<R>(
+    answer: Result<R, ApiError>,
+    slot: &BodySlot,
+    limit: usize,
+) -> Result<R, ApiError> {
+    if answer.is_err() {
+        slot.drain(limit).await;
+    }
+    answer
+}
+
+/// The query of `POST /api/v1/signatures/{n}/signed-version`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedVersionQuery {
+    document_number: Option<String>,
+    sender: Option<String>,
+    dms_id: Option<String>,
+}
+
+async fn signed_version(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(n): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: HttpBody,
+) -> Result<Response, ApiError> {
+    let limit = shared
+        .config
+        .max_document_bytes
+        .saturating_add(MULTIPART_OVERHEAD);
+    let request = Request::new(shared, peer, headers.clone());
+    let slot = BodySlot::new(body);
+    let message = (n, raw, headers, slot.clone());
+    let answer = request
+        .call(
+            "POST /api/v1/signatures/{n}/signed-version",
+            Some(Role::Verifier),
+            message,
+            |call, (n, raw, headers, body)| {
+                Box::pin(async move {
+                    let q: SignedVersionQuery = query(raw.as_deref())?;
+                    call.metadata = crate::audit::Metadata {
+                        document_id: q.dms_id.unwrap_or_default(),
+                        document_number: q.document_number.unwrap_or_default(),
+                        sender: q.sender.unwrap_or_default(),
+                        extra: Default::default(),
+                    };
+                    let number: u32 = n.parse().map_err(|_| Refusal::BadParameter {
+                        name: "n".into(),
+                        reason: format!("{n:?} is not a signature number (1, 2, …)"),
+                    })?;
+                    let document = document(call, &headers, &body).await?;
+                    let (bytes, sha256) =
+                        crate::service::signed_version_for(call, document, number).await?;
+                    let answer: crate::service::call::Answer<_> =
+                        Box::new(move |id| (bytes, sha256, id, number));
+                    Ok(answer)
+                })
+            },
+        )
+        .await;
+    let (bytes, sha256, id, number) = drained(answer, &slot, limit).await?;
+    let disposition = format!("attachment; filename=\"signature-{number}-signed-version.pdf\"");
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/pdf"),
+        )],
+        bytes,
+    )
+        .into_response();
+    let h = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_DISPOSITION.as_str(), disposition),
+        ("x-kyso-sha256", sha256),
+        ("x-kyso-audit-record-id", id),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    Ok(response)
+}
+
+/// The query of `GET /api/v1/records`: the filters of `QueryRecords`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordsQuery {
+    document_sha256: Option<String>,
+    signer_name: Option<String>,
+    certificate_sha256: Option<String>,
+    signer_serial: Option<String>,
+    organization: Option<String>,
+    verdict: Option<String>,
+    caller: Option<String>,
+    document_number: Option<String>,
+    /// RFC 3339.
+    from: Option<String>,
+    /// RFC 3339.
+    to: Option<String>,
+    page_size: Option<u32>,
+    page_token: Option<String>,
+}
+
+impl RecordsQuery {
+    fn request(self) -> Result<proto::QueryRecordsRequest, Refusal> {
+        let time = |name: &str, v: Option<String>| {
+            v.map(|t| rfc3339(name, &t).map(convert::timestamp))
+                .transpose()
+        };
+        Ok(proto::QueryRecordsRequest {
+            from: time("from", self.from)?,
+            to: time("to", self.to)?,
+            document_sha256: self.document_sha256,
+            signer_name: self.signer_name,
+            certificate_sha256: self.certificate_sha256,
+            signer_serial: self.signer_serial,
+            organization: self.organization,
+            verdict: self.verdict,
+            caller: self.caller,
+            document_number: self.document_number,
+            page_size: self.page_size.unwrap_or_default(),
+            page_token: self.page_token.unwrap_or_default(),
+        })
+    }
+}
+
+async fn records(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let request = Request::new(shared, peer, headers);
+    let page = request
+        .call(
+            "GET /api/v1/records",
+            Some(Role::Auditor),
+            raw,
+            |call, raw| {
+                Box::pin(async move {
+                    let q: RecordsQuery = query(raw.as_deref())?;
+                    let page = crate::service::query_records(call, q.request()?).await?;
+                    Ok(crate::service::answer(page))
+                })
+            },
+        )
+        .await?;
+    let records: Vec<serde_json::Value> = page.records.iter().map(json::record).collect();
+    Ok(axum::Json(serde_json::json!({
+        "records": records,
+        "next_page_token": page.next_page_token,
+    }))
+    .into_response())
+}
+
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let request = Request::new(shared, peer, headers);
+    let record = request
+        .call(
+            "GET /api/v1/records/{id}",
+            Some(Role::Auditor),
+            id,
+            |call, id| {
+                Box::pin(async move {
+                    let r = crate::service::get_record(call, id).await?;
+                    Ok(crate::service::answer(r))
+                })
+            },
+        )
+        .await?;
+    Ok(axum::Json(json::record(&record)).into_response())
+}
+
+/// The body of `POST /api/v1/log/verify` (all optional; an empty body checks the whole log).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LogVerifyBody {
+    from_sequence: u64,
+    /// 0: to the log's end.
+    to_sequence: u64,
+    /// Checkpoints kept earlier (`GET /api/v1/checkpoint`): the log must still hold them.
+    kept_checkpoints: Vec<json::Checkpoint>,
+}
+
+async fn log_verify(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: HttpBody,
+) -> Result<Response, ApiError> {
+    let request = Request::new(shared, peer, headers);
+    let slot = BodySlot::new(body);
+    let check = request
+        .call(
+            "POST /api/v1/log/verify",
+            Some(Role::Auditor),
+            slot.clone(),
+            |call, body| {
+                Box::pin(async move {
+                    let raw = read_body(call, &body, LOG_CHECK_BYTES).await?;
+                    let b: LogVerifyBody = if raw.iter().all(u8::is_ascii_whitespace) {
+                        LogVerifyBody::default()
+                    } else {
+                        serde_json::from_slice(&raw).map_err(|e| Refusal::BadParameter {
+                            name: "body".into(),
+                            reason: format!("not the JSON of a log check: {e}"),
+                        })?
+                    };
+                    let kept = b
+                        .kept_checkpoints
+                        .iter()
+                        .map(|c| {
+                            c.to_proto().map_err(|e| Refusal::BadParameter {
+                                name: "kept_checkpoints".into(),
+                                reason: format!("time {:?}: {e}", c.time),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let r = proto::VerifyLogRequest {
+                        from_sequence: b.from_sequence,
+                        to_sequence: b.to_sequence,
+                        kept_checkpoints: kept,
+                    };
+                    let check = crate::service::verify_log(call, r).await?;
+                    Ok(crate::service::answer(check))
+                })
+            },
+        )
+        .await;
+    let check = drained(check, &slot, LOG_CHECK_BYTES).await?;
+    Ok(axum::Json(serde_json::json!({
+        "ok": check.ok,
+        "records_checked": check.records_checked,
+        "checkpoints_checked": check.checkpoints_checked,
+        "first_bad_sequence": check.first_bad_sequence,
+        "problem": check.problem,
+    }))
+    .into_response())
+}
+
+async fn checkpoint(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let request = Request::new(shared, peer, headers);
+    let cp = request
+        .call(
+            "GET /api/v1/checkpoint",
+            Some(Role::Auditor),
+            (),
+            |call, ()| {
+                Box::pin(async move {
+                    let cp = crate::service::get_checkpoint(call).await?;
+                    Ok(crate::service::answer(cp))
+                })
+            },
+        )
+        .await?;
+    Ok(axum::Json(json::Checkpoint::from_proto(&cp)).into_response())
+}
+
+/// Alive: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready: the audit store answers, so a verification can be recorded.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let store = shared.audit.store().clone();
+    match tokio::task::spawn_blocking(move || store.head()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %crate::error_chain(&e), "readiness: the audit store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the audit log cannot be read\n",
+            )
+                .into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response(),
+    }
+}
+
+/// A route the API does not have: refused and recorded (any authenticated caller).
+async fn no_route(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiError {
+    refuse(shared, peer, headers, method, uri, false).await
+}
+
+/// A route the API has, with another method.
+async fn method_not_allowed(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiError {
+    refuse(shared, peer, headers, method, uri, true).await
+}
+
+async fn refuse(
+    shared: Arc<Shared>,
+    peer: Peer,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    known_path: bool,
+) -> ApiError {
+    let route = format!("{method} {}", uri.path());
+    let request = Request::new(shared, peer, headers);
+    let (method, path) = (method.to_string(), uri.path().to_owned());
+    let refusal = if known_path {
+        Refusal::MethodNotAllowed { method, path }
+    } else {
+        Refusal::NoRoute { method, path }
+    };
+    ApiError(Call::refuse(&request.shared, &request.seen, &route, refusal).await)
+}

@@ -1,0 +1,445 @@
+//! The HTTP API end to end: a real `kyso::service` on 127.0.0.1:0, a real HTTP client
+//! (ureq). Every route, every error code, and one audit record per request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kyso::service::config::{Config, Role, TokenEntry};
+use serde_json::Value;
+
+const VERIFIER: &str = "verifier-token";
+const AUDITOR: &str = "auditor-token";
+
+fn token(t: &str, principal: &str, roles: Vec<Role>) -> TokenEntry {
+    TokenEntry {
+        sha256: hex::encode(openssl::sha::sha256(t.as_bytes())),
+        principal: principal.into(),
+        roles,
+    }
+}
+
+fn config(data_dir: &Path) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        trust: vec![pki("root-ca.pem")],
+        intermediates: vec![pki("party-ca.pem")],
+        revocation: kyso::verify::RevocationMode::Offline,
+        max_document_bytes: 200_000,
+        ..Config::default()
+    };
+    c.auth.tokens = vec![
+        token(VERIFIER, "dms-haugiang", vec![Role::Verifier]),
+        token(AUDITOR, "thanh-tra", vec![Role::Auditor]),
+    ];
+    c
+}
+
+/// A server on its own runtime, and a blocking client for it.
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    running: Option<kyso::service::Running>,
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// An answer: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The error object's code, checking the error's shape.
+    fn error_code(&self) -> String {
+        let json = self.json();
+        let error = &json["error"];
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{json}"
+        );
+        error["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Server {
+    fn start(config: Config) -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = runtime.block_on(kyso::service::start(config)).unwrap();
+        let base = format!("http://{}", running.http_addr.expect("HTTP is served"));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Server {
+            runtime,
+            running: Some(running),
+            base,
+            agent,
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Answer {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(c) = content_type {
+            request = request.header("content-type", c);
+        }
+        let request = request.body(body.to_vec()).unwrap();
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .unwrap(),
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send("GET", path, token, None, &[])
+    }
+
+    fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            self.runtime.block_on(r.stop()).unwrap();
+        }
+    }
+}
+
+/// A multipart/form-data body with `document` as its field `file`, and its content type.
+fn multipart(document: &[u8]) -> (Vec<u8>, String) {
+    let boundary = "kyso-test-boundary-7b1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nincoming register\r\n").as_bytes());
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"494-BC-TU.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes());
+    body.extend_from_slice(document);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+#[test]
+fn verify_answers_the_cli_report_with_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    let pdf = fixture("two-signatures.pdf");
+    let a = server.send(
+        "POST",
+        "/api/v1/verify?document_number=494-BC%2FTU&sender=Tinh%20uy&dms_id=42&lang=en",
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let json = a.json();
+    assert_eq!(json["verdict"], "VALID", "{json:#}");
+    assert_eq!(json["signatures"].as_array().unwrap().len(), 2);
+    assert!(
+        json["summary"].as_str().unwrap().contains("VALID"),
+        "{json}"
+    );
+    let id = json["audit_record_id"].as_str().unwrap().to_owned();
+    assert!(!id.is_empty());
+
+    // The same keys as `kyso verify --format json`, but the file name.
+    let cli = verify_fixture("two-signatures.pdf").to_json("x.pdf");
+    let mut cli_keys: Vec<&String> = cli.as_object().unwrap().keys().collect();
+    cli_keys.retain(|k| *k != "file");
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    for k in &cli_keys {
+        assert!(
+            keys.contains(k),
+            "{k} missing from the HTTP report: {keys:?}"
+        );
+    }
+    assert_eq!(json["sha256"], cli["sha256"]);
+    assert_eq!(
+        json["signatures"][1]["signer"],
+        cli["signatures"][1]["signer"]
+    );
+
+    // The record holds the caller's metadata and the route.
+    let r = server.get(&format!("/api/v1/records/{id}"), Some(AUDITOR));
+    assert_eq!(r.status, 200);
+    let record = r.json();
+    assert_eq!(record["method"], "POST /api/v1/verify");
+    assert_eq!(record["principal"], "dms-haugiang");
+    assert_eq!(record["document_number"], "494-BC/TU");
+    assert_eq!(record["sender"], "Tinh uy");
+    assert_eq!(record["document_id"], "42");
+    assert_eq!(record["verdict"], "VALID");
+    assert_eq!(record["document_sha256"], cli["sha256"]);
+
+    // The same document as the field `file` of a form.
+    let (body, content_type) = multipart(&pdf);
+    let m = server.send(
+        "POST",
+        "/api/v1/verify",
+        Some(VERIFIER),
+        Some(&content_type),
+        &body,
+    );
+    assert_eq!(m.status, 200, "{}", String::from_utf8_lossy(&m.body));
+    assert_eq!(m.json()["sha256"], cli["sha256"]);
+    assert_ne!(m.json()["audit_record_id"], json["audit_record_id"]);
+    server.stop();
+}
+
+#[test]
+fn each_refusal_has_its_status_and_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    let pdf = fixture("two-signatures.pdf");
+    let verify = |token: Option<&str>, ct: Option<&str>, body: &[u8], query: &str| {
+        server.send("POST", &format!("/api/v1/verify{query}"), token, ct, body)
+    };
+
+    let a = verify(None, Some("application/pdf"), &pdf, "");
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (401, "UNAUTHENTICATED")
+    );
+    assert_eq!(a.headers.get("www-authenticate").unwrap(), "Bearer");
+    let a = verify(Some("wrong"), Some("application/pdf"), &pdf, "");
+    assert_eq!(a.status, 401);
+    let a = verify(Some(AUDITOR), Some("application/pdf"), &pdf, "");
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (403, "PERMISSION_DENIED")
+    );
+    assert!(a.message().contains("verifier role"), "{}", a.message());
+
+    let a = verify(
+        Some(VERIFIER),
+        Some("application/pdf"),
+        b"hello, not a pdf",
+        "",
+    );
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (400, "INVALID_ARGUMENT")
+    );
+    assert!(a.message().contains("not a PDF"), "{}", a.message());
+    let a = verify(Some(VERIFIER), Some("application/pdf"), b"", "");
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("empty"), "{}", a.message());
+    let a = verify(Some(VERIFIER), Some("text/plain"), &pdf, "");
+    assert_eq!(a.status, 415);
+    assert!(a.message().contains("text/plain"), "{}", a.message());
+    let a = verify(
+        Some(VERIFIER),
+        Some("multipart/form-data; boundary=x"),
+        b"--x\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nno file\r\n--x--\r\n",
+        "",
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("\"file\""), "{}", a.message());
+    let big = vec![b'%'; 200_001];
+    let a = verify(Some(VERIFIER), Some("application/pdf"), &big, "");
+    assert_eq!(
+        (a.status, a.error_code().as_str()),
+        (413, "RESOURCE_EXHAUSTED")
+    );
+    let a = verify(
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+        "?policy=decree-31",
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("decree-31"), "{}", a.message());
+    let a = verify(
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+        "?at=yesterday",
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("at"), "{}", a.message());
+    let a = verify(Some(VERIFIER), Some("application/pdf"), &pdf, "?colour=red");
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("colour"), "{}", a.message());
+    let a = verify(
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+        "?trust_profile=nope",
+    );
+    assert_eq!(a.status, 400);
+
+    let a = server.get("/api/v1/nothing-here", Some(VERIFIER));
+    assert_eq!((a.status, a.error_code().as_str()), (404, "NOT_FOUND"));
+    let a = server.get("/api/v1/nothing-here", None);
+    assert_eq!(a.status, 401, "an unknown route tells a stranger nothing");
+    let a = server.get("/api/v1/verify", Some(VERIFIER));
+    assert_eq!((a.status, a.error_code().as_str()), (405, "UNIMPLEMENTED"));
+    let a = server.get("/api/v1/records/999999", Some(AUDITOR));
+    assert_eq!(a.status, 404);
+    let a = server.get("/api/v1/records/abc", Some(AUDITOR));
+    assert_eq!(a.status, 400);
+    let a = server.get("/api/v1/records", Some(VERIFIER));
+    assert_eq!(a.status, 403);
+    let a = server.get("/api/v1/records?from=monday", Some(AUDITOR));
+    assert_eq!(a.status, 400);
+    let a = server.get("/api/v1/records?page_token=xyz", Some(AUDITOR));
+    assert_eq!(a.status, 400);
+    let a = server.send(
+        "POST",
+        "/api/v1/log/verify",
+        Some(AUDITOR),
+        Some("application/json"),
+        b"{\"from\": 1",
+    );
+    assert_eq!(a.status, 400);
+
+    // Every request above is a record, refused ones with their status.
+    let made = 21;
+    let page = server.get("/api/v1/records?page_size=1000", Some(AUDITOR));
+    assert_eq!(page.status, 200);
+    let records = page.json()["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), made, "{records:#?}");
+    assert!(records
+        .iter()
+        .all(|r| r["error"].as_str().is_some_and(|e| !e.is_empty())));
+    assert!(records
+        .iter()
+        .any(|r| r["method"] == "GET /api/v1/nothing-here"));
+    server.stop();
+}
+
+#[test]
+fn signed_version_log_checkpoint_and_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    let pdf = fixture("two-signatures.pdf");
+    assert_eq!(server.get("/healthz", None).status, 200);
+    assert_eq!(server.get("/readyz", None).status, 200);
+
+    let a = server.send(
+        "POST",
+        "/api/v1/signatures/1/signed-version",
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.headers.get("content-type").unwrap(), "application/pdf");
+    let expected = kyso::signed_version(&pdf, 1).unwrap();
+    assert_eq!(a.body, expected);
+    assert_eq!(
+        a.headers.get("x-kyso-sha256").unwrap().to_str().unwrap(),
+        hex::encode(openssl::sha::sha256(expected))
+    );
+    assert!(a.headers.get("x-kyso-audit-record-id").is_some());
+    assert!(a
+        .headers
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("signature-1-signed-version.pdf"));
+    for (n, status) in [("9", 404), ("0", 400), ("first", 400)] {
+        let a = server.send(
+            "POST",
+            &format!("/api/v1/signatures/{n}/signed-version"),
+            Some(VERIFIER),
+            Some("application/pdf"),
+            &pdf,
+        );
+        assert_eq!(
+            a.status,
+            status,
+            "{n}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+
+    // The log: a checkpoint, then a check against it.
+    let c = server.get("/api/v1/checkpoint", Some(AUDITOR));
+    assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
+    let checkpoint = c.json();
+    assert!(checkpoint["sequence"].as_u64().unwrap() >= 1);
+    assert!(checkpoint["public_key_pem"]
+        .as_str()
+        .unwrap()
+        .contains("PUBLIC KEY"));
+    let body = serde_json::json!({ "kept_checkpoints": [checkpoint] }).to_string();
+    let v = server.send(
+        "POST",
+        "/api/v1/log/verify",
+        Some(AUDITOR),
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    assert_eq!(v.status, 200, "{}", String::from_utf8_lossy(&v.body));
+    let check = v.json();
+    assert_eq!(check["ok"], true, "{check}");
+    assert!(check["records_checked"].as_u64().unwrap() >= 5);
+    assert!(check["checkpoints_checked"].as_u64().unwrap() >= 1);
+    let empty = server.send("POST", "/api/v1/log/verify", Some(AUDITOR), None, b"");
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.json()["ok"], true);
+
+    // A record's JSON is the one `kyso audit query --format json` prints.
+    let page = server.get("/api/v1/records?page_size=2", Some(AUDITOR));
+    let json = page.json();
+    assert_eq!(json["records"].as_array().unwrap().len(), 2);
+    let token = json["next_page_token"].as_str().unwrap();
+    assert!(!token.is_empty());
+    let next = server.get(
+        &format!("/api/v1/records?page_size=2&page_token={token}"),
+        Some(AUDITOR),
+    );
+    assert_eq!(next.status, 200);
+    let first = &json["records"][0];
+    for key in [
+        "id",
+        "sequence",
+        "time",
+        "method",
+        "hash",
+        "previous_hash",
+        "signatures",
+    ] {
+        assert!(first.get(key).is_some(), "{key}: {first}");
+    }
+    server.stop();
+}
