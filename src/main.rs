@@ -16,7 +16,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    // Not locked for the whole run: `kyso serve` logs to stderr from its worker threads,
+    // which would wait for the lock forever.
+    let code = cli::run(
+        std::env::args_os(),
+        &mut stdout.lock(),
+        &mut std::io::stderr(),
+    );
     ExitCode::from(code)
 }

@@ -90,6 +90,7 @@ impl Server {
         let base = format!("http://{}", running.http_addr.expect("HTTP is served"));
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
             .build()
             .new_agent();
         Server {
@@ -442,4 +443,124 @@ fn signed_version_log_checkpoint_and_health() {
         assert!(first.get(key).is_some(), "{key}: {first}");
     }
     server.stop();
+}
+
+#[test]
+fn metrics_count_requests_verifications_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    let pdf = fixture("two-signatures.pdf");
+    let a = server.send(
+        "POST",
+        "/api/v1/verify",
+        Some(VERIFIER),
+        Some("application/pdf"),
+        &pdf,
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(server.get("/api/v1/records", None).status, 401);
+    let m = server.get("/metrics", None);
+    assert_eq!(m.status, 200);
+    assert!(m
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(m.body).unwrap();
+    for needle in [
+        "kyso_requests_total{method=\"POST /api/v1/verify\",status=\"OK\"}",
+        "kyso_requests_total{method=\"GET /api/v1/records\",status=\"UNAUTHENTICATED\"}",
+        "kyso_request_duration_seconds_bucket{method=\"POST /api/v1/verify\",le=\"",
+        "kyso_verification_seconds_bucket{le=\"",
+        "kyso_verdicts_total{verdict=\"VALID\"}",
+        "kyso_policy_outcomes_total{conforms=\"true\"}",
+        "kyso_audit_commit_seconds_bucket{le=\"",
+        "kyso_audit_batch_records_bucket{le=\"1\"}",
+        "kyso_cache_lookups_total{cache=\"certificate\",result=\"miss\"}",
+        "kyso_work_waiting",
+        "kyso_work_running",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    server.stop();
+}
+
+#[test]
+fn each_request_is_one_json_log_line() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let sha = |t: &str| hex::encode(openssl::sha::sha256(t.as_bytes()));
+    let config = format!(
+        "trust = [{:?}]\nintermediates = [{:?}]\nrevocation = \"offline\"\n\
+         [[auth.tokens]]\nsha256 = \"{}\"\nprincipal = \"dms-haugiang\"\nroles = [\"verifier\"]\n",
+        pki("root-ca.pem").to_str().unwrap(),
+        pki("party-ca.pem").to_str().unwrap(),
+        sha(VERIFIER),
+    );
+    let file = dir.path().join("kyso.toml");
+    std::fs::write(&file, config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("KYSO_CONFIG", &file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let http = banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no HTTP address in {banner:?}"))
+        .to_owned();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A server that hangs fails the test instead of hanging it.
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .new_agent();
+    let mut answer = agent
+        .post(format!("http://{http}/api/v1/verify"))
+        .header("authorization", format!("Bearer {VERIFIER}"))
+        .header("content-type", "application/pdf")
+        .send(&fixture("two-signatures.pdf")[..])
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let report: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    child.kill().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = child.wait();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &Value| v["target"] == "kyso::request")
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    let f = &lines[0]["fields"];
+    assert_eq!(f["method"], "POST /api/v1/verify", "{f}");
+    assert_eq!(f["principal"], "dms-haugiang");
+    assert_eq!(f["status"], "OK");
+    assert_eq!(f["verdict"], "VALID");
+    assert_eq!(f["document_sha256"], report["sha256"]);
+    assert_eq!(f["audit_record_id"], report["audit_record_id"]);
+    assert!(f["duration_ms"].is_u64());
+    assert!(lines[0]["timestamp"].is_string());
 }

@@ -714,7 +714,11 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
             (head.sequence > head.checkpointed)
                 .then(|| key.sign(head.sequence, head.hash, OffsetDateTime::now_utc()))
         };
-        match store.append(&entries, &mut seal) {
+        let started = std::time::Instant::now();
+        let appended = store.append(&entries, &mut seal);
+        metrics::histogram!("kyso_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("kyso_audit_batch_records").record(entries.len() as f64);
+        match appended {
             Ok(head) => {
                 let first = head.sequence + 1 - replies.len() as u64;
                 for (reply, sequence) in replies.into_iter().zip(first..) {

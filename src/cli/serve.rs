@@ -43,6 +43,15 @@ pub struct ServeArgs {
     /// Serve without authentication (refused on a non-loopback address).
     #[arg(long = "no-auth")]
     no_auth: bool,
+    /// The log on stderr: one line per request and per internal error, as text (default)
+    /// or as JSON objects (also KYSO_LOG_FORMAT).
+    #[arg(
+        long = "log-format",
+        value_name = "FORMAT",
+        env = "KYSO_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     /// Trust a profile of the trust store for requests that name none. Repeatable;
     /// replaces the configuration's list.
     #[arg(long = "trust-profile", value_name = "NAME")]
@@ -111,8 +120,18 @@ impl ServeArgs {
     }
 }
 
+/// How `kyso serve` writes its log.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// `kyso serve`.
 pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let log_format = args.log_format;
     let config = match args.config() {
         Ok(c) => c,
         Err(e) => {
@@ -120,12 +139,16 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return exit::USAGE;
         }
     };
-    // What the service does not tell its callers (the causes of internal errors) goes to
-    // stderr, one line per event.
-    let _ = tracing_subscriber::fmt()
+    // One line per request (target kyso::request: principal, method, status, duration,
+    // document SHA-256, verdict, audit record id), and what the service does not tell its
+    // callers (the causes of internal errors), on stderr.
+    let log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = match log_format {
+        LogFormat::Text => log.try_init(),
+        LogFormat::Json => log.json().try_init(),
+    };
     let Some(rt) = super::runtime(err) else {
         return exit::OS_ERROR;
     };

@@ -89,6 +89,58 @@ pub(super) struct Call {
     pub(super) recorded: bool,
     /// Bytes of the request's body held against the service's budget, until the call ends.
     pub(super) held: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// When the call began, for its log line and its duration metric.
+    started: std::time::Instant,
+}
+
+/// What a finished call's log line and metrics say, taken from its record before the log
+/// takes the record.
+struct Finished {
+    principal: String,
+    method: String,
+    document_sha256: Option<String>,
+    verdict: String,
+    started: std::time::Instant,
+}
+
+impl Finished {
+    fn of(entry: &Entry, started: std::time::Instant) -> Finished {
+        Finished {
+            principal: entry.principal.clone(),
+            method: entry.method.clone(),
+            document_sha256: entry.document_sha256.clone(),
+            verdict: entry.verdict.clone(),
+            started,
+        }
+    }
+
+    /// One line on the log (target `kyso::request`) and the request metrics: the status
+    /// is the gRPC code name, the same over HTTP.
+    fn report(self, status: &'static str, audit_record_id: Option<u64>) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        tracing::info!(
+            target: "kyso::request",
+            principal = %self.principal,
+            method = %self.method,
+            status,
+            duration_ms = (seconds * 1000.0) as u64,
+            document_sha256 = self.document_sha256.as_deref().unwrap_or(""),
+            verdict = %self.verdict,
+            audit_record_id = audit_record_id.map(|i| i.to_string()).unwrap_or_default(),
+            "request"
+        );
+        metrics::counter!(
+            "kyso_requests_total",
+            "method" => self.method.clone(),
+            "status" => status
+        )
+        .increment(1);
+        metrics::histogram!("kyso_request_duration_seconds", "method" => self.method)
+            .record(seconds);
+        if !self.verdict.is_empty() {
+            metrics::counter!("kyso_verdicts_total", "verdict" => self.verdict).increment(1);
+        }
+    }
 }
 
 /// A refused call: what a gRPC caller is told, and the HTTP status an HTTP caller gets.
@@ -133,6 +185,7 @@ impl Call {
             callers_deadline,
             recorded: false,
             held: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -331,9 +384,11 @@ impl Call {
         let status = Status::from(refusal);
         let mut entry = self.entry();
         entry.error = Some(format!("{:?}: {}", status.code(), status.message()));
+        let finished = Finished::of(&entry, self.started);
         // The caller gets the refusal even if the log cannot take it; the log's own
         // failure is what an operator sees in the next accepted request.
-        let _ = self.shared.audit.append(entry).await;
+        let id = self.shared.audit.append(entry).await.ok();
+        finished.report(super::error::code_name(status.code()), id);
         status
     }
 
@@ -341,12 +396,17 @@ impl Call {
     pub(super) async fn record(mut self) -> Result<String, Status> {
         self.received = None;
         let entry = self.entry();
-        self.shared
-            .audit
-            .append(entry)
-            .await
-            .map(|seq| seq.to_string())
-            .map_err(|e| Status::from(Refusal::AuditWrite(e)))
+        let finished = Finished::of(&entry, self.started);
+        match self.shared.audit.append(entry).await {
+            Ok(seq) => {
+                finished.report("OK", Some(seq));
+                Ok(seq.to_string())
+            }
+            Err(e) => {
+                finished.report("UNAVAILABLE", None);
+                Err(Status::from(Refusal::AuditWrite(e)))
+            }
+        }
     }
 
     /// Takes the document of the request: checked against the limits, kept for the record.
@@ -393,13 +453,19 @@ impl Call {
         &self,
         work: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Refusal> {
+        let waiting = metrics::gauge!("kyso_work_waiting");
+        waiting.increment(1.0);
         let permit =
-            tokio::time::timeout_at(self.deadline, self.shared.cpu.clone().acquire_owned())
-                .await
-                .map_err(|_| self.deadline_exceeded("it waited for a free worker"))?
-                .map_err(|_| Refusal::ShuttingDown)?;
+            tokio::time::timeout_at(self.deadline, self.shared.cpu.clone().acquire_owned()).await;
+        waiting.decrement(1.0);
+        let permit = permit
+            .map_err(|_| self.deadline_exceeded("it waited for a free worker"))?
+            .map_err(|_| Refusal::ShuttingDown)?;
         let job = tokio::task::spawn_blocking(move || {
+            let running = metrics::gauge!("kyso_work_running");
+            running.increment(1.0);
             let answer = work();
+            running.decrement(1.0);
             drop(permit);
             answer
         });
@@ -434,6 +500,14 @@ impl Drop for Call {
                 "the caller cancelled the request or closed the connection before the answer"
             )
         });
+        Finished::of(&entry, self.started).report(
+            if expired {
+                "DEADLINE_EXCEEDED"
+            } else {
+                "CANCELLED"
+            },
+            None,
+        );
         let audit = self.shared.clone();
         match (received, tokio::runtime::Handle::try_current()) {
             // The document's hash is computed on the blocking pool, then the record handed

@@ -200,11 +200,22 @@ async fn verify_for(
     let report = call
         .cpu(move || {
             let ctx = shared.context(&profile)?;
-            crate::verify(&document, ctx, inputs).map_err(|e| Refusal::Unevaluable {
+            let started = std::time::Instant::now();
+            let report = crate::verify(&document, ctx, inputs);
+            metrics::histogram!("kyso_verification_seconds")
+                .record(started.elapsed().as_secs_f64());
+            report.map_err(|e| Refusal::Unevaluable {
                 reason: error::chain(&e),
             })
         })
         .await??;
+    if let Some(policy) = &report.policy {
+        metrics::counter!(
+            "kyso_policy_outcomes_total",
+            "conforms" => if policy.conforms { "true" } else { "false" }
+        )
+        .increment(1);
+    }
     call.hashed(report.sha256.clone(), size);
     call.outcome = Some(Outcome {
         signatures: Entry::summarize(&report),
@@ -573,6 +584,8 @@ impl Running {
 /// Binds `config.listen` and starts serving on the current runtime.
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     config.validate()?;
+    // The metrics recorder first, so that the log's opening commit is counted too.
+    http::metrics::handle();
     let context = context(&config)?;
     let mut profiles = std::collections::BTreeMap::new();
     let store = config.trust_store();
@@ -691,6 +704,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         axum::serve(http::Connections::new(accepted, local), app)
             .with_graceful_shutdown(stopped(rx.clone()))
     });
+    let upkeep = tokio::spawn(http::metrics::upkeep());
     let task = tokio::spawn(async move {
         let grpc = router.serve_with_incoming_shutdown(incoming, stopped(rx));
         let http = async {
@@ -700,6 +714,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             }
         };
         let (served, http_served) = tokio::join!(grpc, http);
+        upkeep.abort();
         // Every request has been answered, so every record is committed; seal the log.
         let closing = shared.clone();
         let _ = tokio::task::spawn_blocking(move || closing.audit.close()).await;

@@ -807,6 +807,17 @@ pub struct Cache {
     certificates: Mutex<LruCache<[u8; 32], Arc<Certificate>>>,
 }
 
+/// Counts a lookup in the cache `cache` (`kyso_cache_lookups_total`, by hit or miss): a
+/// no-op unless the embedder installed a `metrics` recorder, as `kyso serve` does.
+fn looked_up(cache: &'static str, hit: bool) {
+    metrics::counter!(
+        "kyso_cache_lookups_total",
+        "cache" => cache,
+        "result" => if hit { "hit" } else { "miss" }
+    )
+    .increment(1);
+}
+
 /// The SHA-256 of an issuer's certificate and of a certificate it may have signed.
 type IssuerAndSubject = ([u8; 32], [u8; 32]);
 
@@ -848,8 +859,10 @@ impl Cache {
             .ok()
             .and_then(|mut m| m.get(&key).copied())
         {
+            looked_up("signature", true);
             return known;
         }
+        looked_up("signature", false);
         let outcome = issuer.signed(child);
         if let Ok(mut m) = self.signatures.lock() {
             m.put(key, outcome);
@@ -866,8 +879,10 @@ impl Cache {
             .ok()
             .and_then(|mut m| m.get(&key).cloned())
         {
+            looked_up("certificate", true);
             return Ok((*known).clone());
         }
+        looked_up("certificate", false);
         let parsed = Certificate::from_der(der)?;
         if let Ok(mut m) = self.certificates.lock() {
             m.put(key, Arc::new(parsed.clone()));

@@ -41,6 +41,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/checkpoint", get(checkpoint))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(super::metrics::metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are bounded as they arrive, by `max_document_bytes` and the budget of
@@ -94,7 +95,7 @@ impl IntoResponse for ApiError {
         let Refused { status, http } = self.0;
         let body = serde_json::json!({
             "error": {
-                "code": code_name(status.code()),
+                "code": crate::service::error::code_name(status.code()),
                 "message": status.message(),
             }
         });
@@ -107,30 +108,6 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
-    }
-}
-
-/// The gRPC name of a status code, as the protocol spells it.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -17,6 +17,7 @@
 //! refusal has over gRPC.
 
 mod api;
+pub(super) mod metrics;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
