@@ -3,7 +3,8 @@
 //! A verdict, an indication, a revocation mode or a policy has one name, the one in the JSON
 //! report, the audit record, the configuration and the command line. `names!` gives an
 //! enum that name from a single table: `name()`, `Display`, `FromStr` (what clap and the
-//! configuration parse), and serde both ways. Nothing else spells a variant's name.
+//! configuration parse), serde both ways, and its OpenAPI schema (a string, one of the
+//! names). Nothing else spells a variant's name.
 
 /// A name that is not one of an enum's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,9 +44,17 @@ pub trait Named: Sized + Copy + 'static {
     }
 }
 
-/// Gives `$ty` its names: `names!(Mode, "revocation mode", { Offline = "offline", … })`.
+/// Gives `$ty` its names: `names!(Mode, "revocation mode", { Offline = "offline", … })`;
+/// `names!(Verdict as "ChangeVerdict", …)` names its OpenAPI schema when the type's own name
+/// is another enum's too.
 macro_rules! names {
+    ($ty:ident as $schema:literal, $what:literal, { $($variant:ident = $name:literal),+ $(,)? }) => {
+        $crate::names::names!(@impl $ty, $schema, $what, { $($variant = $name),+ });
+    };
     ($ty:ident, $what:literal, { $($variant:ident = $name:literal),+ $(,)? }) => {
+        $crate::names::names!(@impl $ty, stringify!($ty), $what, { $($variant = $name),+ });
+    };
+    (@impl $ty:ident, $schema:expr, $what:literal, { $($variant:ident = $name:literal),+ }) => {
         impl $crate::names::Named for $ty {
             const WHAT: &'static str = $what;
             const ALL: &'static [Self] = &[$($ty::$variant),+];
@@ -91,6 +100,23 @@ macro_rules! names {
                 <$ty as $crate::names::Named>::from_name(&text).map_err(serde::de::Error::custom)
             }
         }
+
+        // The OpenAPI schema: a string, one of the names.
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($what))
+                    .enum_values(Some([$($name),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($schema)
+            }
+        }
     };
 }
 
@@ -122,5 +148,9 @@ mod tests {
         assert_eq!(e.to_string(), "unknown colour \"green\": red, deep-blue");
         let e = serde_json::from_str::<Colour>("\"Red\"").expect_err("names are exact");
         assert!(e.to_string().contains("unknown colour \"Red\""), "{e}");
+        let schema =
+            serde_json::to_value(<Colour as utoipa::PartialSchema>::schema()).expect("serialises");
+        assert_eq!(schema["enum"], serde_json::json!(["red", "deep-blue"]));
+        assert_eq!(schema["type"], "string");
     }
 }

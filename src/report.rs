@@ -206,7 +206,7 @@ crate::names::names!(CheckId, "check", {
 });
 
 /// One check of a signature: what it looked at and what it concluded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Check {
     /// Which check.
     pub id: CheckId,
@@ -258,7 +258,7 @@ pub fn check_vi(id: CheckId, outcome: Outcome) -> &'static str {
 }
 
 /// Who signed, from the signer's certificate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Signer {
     /// The subject's commonName.
     pub common_name: Option<String>,
@@ -308,10 +308,11 @@ crate::names::names!(TimeSource, "time source", {
 });
 
 /// The time a signature was judged at.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ValidationTime {
     /// The time.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub time: OffsetDateTime,
     /// Where it came from.
     pub source: TimeSource,
@@ -320,7 +321,7 @@ pub struct ValidationTime {
 }
 
 /// The revocation status of one certificate of the path, and the data that decided it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CertificateRevocation {
     /// The certificate's subject.
     pub subject: String,
@@ -330,6 +331,7 @@ pub struct CertificateRevocation {
     pub status: &'static str,
     /// When it was revoked, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
     /// The CRL reason code or OCSP revocation reason, if given.
     pub reason: Option<String>,
@@ -362,13 +364,14 @@ impl CertificateRevocation {
 }
 
 /// A timestamp token of a signature: what it proves, by whom, and the state of its TSA.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimestampReport {
     /// `signature` (over the signature value: proves when it was signed) or `content` (a
     /// signed attribute: proves the content existed before the signature).
     pub kind: &'static str,
     /// The token's genTime, when the token could be read and verified.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub time: Option<OffsetDateTime>,
     /// The TSA's certificate subject, when it was found.
     pub tsa: Option<String>,
@@ -425,7 +428,7 @@ impl TimestampReport {
 }
 
 /// One certificate of the validated path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChainEntry {
     /// The certificate's subject.
     pub subject: String,
@@ -434,7 +437,7 @@ pub struct ChainEntry {
 }
 
 /// Everything kyso found about one signature (README, "JSON").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignatureReport {
     /// The signature field's fully qualified name.
     pub field: Option<String>,
@@ -458,6 +461,7 @@ pub struct SignatureReport {
     pub signer: Option<Signer>,
     /// The claimed signing time (CMS signingTime, else /M), or a document timestamp's time.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub signing_time: Option<OffsetDateTime>,
     /// The time the signature was validated at.
     pub validation_time: ValidationTime,
@@ -490,7 +494,7 @@ pub struct SignatureReport {
 }
 
 /// A reason for the document verdict, in both languages a reader may ask for.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     /// A stable code, e.g. `SIGNATURE_FAILED`.
     pub code: &'static str,
@@ -501,7 +505,7 @@ pub struct Reason {
 }
 
 /// The verification report of one document (README, "JSON").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Hex SHA-256 of the whole file.
     pub sha256: String,

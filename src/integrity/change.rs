@@ -68,14 +68,14 @@ pub enum Verdict {
     Disallowed,
 }
 
-crate::names::names!(Verdict, "change verdict", {
+crate::names::names!(Verdict as "ChangeVerdict", "change verdict", {
     Allowed = "allowed",
     AllowedWithWarning = "allowed_with_warning",
     Disallowed = "disallowed",
 });
 
 /// One change after a signature, with the rule that classified it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Change {
     /// The revision whose update made the change.
     pub revision: usize,

@@ -139,7 +139,7 @@ crate::names::names!(SignatureKind, "signature kind", {
 });
 
 /// Where a signature's widget annotation sits.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Widget {
     /// 1-based page number, when the widget is on a page of the page tree.
     pub page: Option<u32>,
@@ -177,7 +177,7 @@ impl ByteRange {
 }
 
 /// How much of the file a signature covers (the "coverage" of Acrobat and pyHanko).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "revision")]
 pub enum Coverage {
     /// The signed bytes run to the end of the file.
@@ -371,7 +371,7 @@ pub struct SignatureDict {
 }
 
 /// A signature field with no signature in it yet.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UnsignedField {
     /// The field's fully qualified name.
     pub field: String,

@@ -117,7 +117,7 @@ pub enum Expect {
     Any,
 }
 
-names!(Expect, "profile", {
+names!(Expect as "ExpectedProfile", "profile", {
     Issued = "issued",
     Attachment = "attachment",
     Copy = "copy",
@@ -145,7 +145,7 @@ crate::names::names!(RuleOutcome, "rule outcome", {
 });
 
 /// One rule's result, in both languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RuleResult {
     /// The rule's id, e.g. `signing_order`.
     pub id: &'static str,
@@ -158,7 +158,7 @@ pub struct RuleResult {
 }
 
 /// The policy's judgement of one document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PolicyReport {
     /// The policy's id.
     pub id: &'static str,

@@ -39,7 +39,7 @@ pub enum RevocationError {
 }
 
 /// Where a piece of revocation data came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "path")]
 pub enum Source {
     /// The signature's CMS (`crls` or `adbe-revocationInfoArchival`).
@@ -65,7 +65,7 @@ crate::names::names!(EvidenceKind, "evidence kind", { Crl = "crl", Ocsp = "ocsp"
 
 /// Which CRL or OCSP response decided a certificate's status, so that a validation can be
 /// re-run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Evidence {
     /// A CRL or an OCSP response.
     pub kind: EvidenceKind,
@@ -73,6 +73,7 @@ pub struct Evidence {
     pub issuer: String,
     /// The data's thisUpdate.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub this_update: OffsetDateTime,
     /// Where the data came from.
     pub source: Source,

@@ -159,7 +159,8 @@ async fn verify_document(
     Ok(Box::new(move |id| proto::VerifyDocumentResponse {
         summary: render_text(&report, "", lang),
         report_json: if with_json {
-            report_json(&report, &id, lang).to_string()
+            serde_json::to_string(&verify_answer(report.clone(), id.clone(), lang))
+                .unwrap_or_default()
         } else {
             String::new()
         },
@@ -168,20 +169,18 @@ async fn verify_document(
     }))
 }
 
-/// The JSON of a report as the service answers it, over gRPC (`report_json`) and HTTP:
-/// `kyso verify --format json`'s object, with the id of the audit record that holds the
-/// answer and the summary text in `lang` instead of the file name.
-pub(crate) fn report_json(
-    report: &crate::Report,
-    audit_record_id: &str,
+/// The answer of a verification as JSON, over gRPC (`report_json`) and HTTP
+/// ([`json::VerifyAnswer`]).
+pub(crate) fn verify_answer(
+    report: crate::Report,
+    audit_record_id: String,
     lang: Lang,
-) -> serde_json::Value {
-    let mut json = serde_json::to_value(report).unwrap_or_default();
-    if let Some(map) = json.as_object_mut() {
-        map.insert("audit_record_id".into(), audit_record_id.into());
-        map.insert("summary".into(), render_text(report, "", lang).into());
+) -> json::VerifyAnswer {
+    json::VerifyAnswer {
+        summary: render_text(&report, "", lang),
+        report,
+        audit_record_id,
     }
-    json
 }
 
 /// Verifies `document` with `inputs` under the trust profile `profile` ("" for the

@@ -23,6 +23,20 @@ use crate::service::error::Refusal;
 use crate::service::{convert, json, proto};
 use crate::verify::Inputs;
 
+/// A PDF, as a body.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(super) struct PdfBody(#[allow(dead_code)] Vec<u8>);
+
+/// A form with the PDF as its field `file`.
+#[derive(utoipa::ToSchema)]
+pub(super) struct UploadForm {
+    /// The PDF.
+    #[schema(value_type = String, format = Binary)]
+    #[allow(dead_code)]
+    file: Vec<u8>,
+}
+
 /// Bytes a multipart body may carry beyond the document: its boundaries and part headers.
 const MULTIPART_OVERHEAD: usize = 64 << 10;
 /// Largest body of a log check (its kept checkpoints): 1 MiB.
@@ -42,6 +56,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(super::metrics::metrics))
+        .route("/api/v1/openapi.json", get(super::openapi::document))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are bounded as they arrive, by `max_document_bytes` and the budget of
@@ -93,12 +108,12 @@ pub(super) struct ApiError(Refused);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let Refused { status, http } = self.0;
-        let body = serde_json::json!({
-            "error": {
-                "code": crate::service::error::code_name(status.code()),
-                "message": status.message(),
-            }
-        });
+        let body = json::ErrorBody {
+            error: json::ErrorDetail {
+                code: crate::service::error::code_name(status.code()),
+                message: status.message().to_owned(),
+            },
+        };
         let mut response = (http, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if http == StatusCode::UNAUTHORIZED {
@@ -112,9 +127,10 @@ impl IntoResponse for ApiError {
 }
 
 /// The query of `POST /api/v1/verify`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct VerifyQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct VerifyQuery {
     /// The caller's number of the document (số, ký hiệu).
     document_number: Option<String>,
     /// Who sent it.
@@ -343,7 +359,33 @@ async fn file_field(
     })
 }
 
-async fn verify(
+/// Verifies a PDF: every signature, the chain to the trust, revocation, timestamps, what
+/// changed after each, and the document rules.
+#[utoipa::path(
+    post,
+    path = "/api/v1/verify",
+    tag = "verification",
+    params(VerifyQuery),
+    request_body(
+        description = "The PDF as the body, or a form whose field `file` is the PDF",
+        content(
+            (PdfBody = "application/pdf"),
+            (UploadForm = "multipart/form-data")
+        )
+    ),
+    responses(
+        (status = 200, description = "The report, with the id of its audit record", body = json::VerifyAnswer),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 413, description = "Over max_document_bytes", body = json::ErrorBody),
+        (status = 415, description = "Neither a PDF nor a form", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn verify(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -372,8 +414,8 @@ async fn verify(
                     let profile = q.trust_profile.clone().unwrap_or_default();
                     let report =
                         crate::service::verify_for(call, document, inputs, profile).await?;
-                    let answer: crate::service::call::Answer<serde_json::Value> =
-                        Box::new(move |id| crate::service::report_json(&report, &id, lang));
+                    let answer: crate::service::call::Answer<json::VerifyAnswer> =
+                        Box::new(move |id| crate::service::verify_answer(report, id, lang));
                     Ok(answer)
                 })
             },
@@ -396,15 +438,46 @@ async fn drained<R>(
 }
 
 /// The query of `POST /api/v1/signatures/{n}/signed-version`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SignedVersionQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct SignedVersionQuery {
+    /// The caller's number of the document (số, ký hiệu), for the record.
     document_number: Option<String>,
+    /// Who sent it, for the record.
     sender: Option<String>,
+    /// The document's id in the caller's DMS, for the record.
     dms_id: Option<String>,
 }
 
-async fn signed_version(
+/// The bytes signature `n` signed: the document as it was when it was signed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signatures/{n}/signed-version",
+    tag = "verification",
+    params(("n" = u32, Path, description = "The signature's number, from 1, in the report's order"), SignedVersionQuery),
+    request_body(
+        description = "The PDF as the body, or a form whose field `file` is the PDF",
+        content(
+            (PdfBody = "application/pdf"),
+            (UploadForm = "multipart/form-data")
+        )
+    ),
+    responses(
+        (status = 200, description = "The signed version", body = PdfBody, content_type = "application/pdf",
+         headers(("x-kyso-sha256" = String, description = "Its SHA-256"), ("x-kyso-audit-record-id" = String, description = "The audit record of this call"))),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No such signature", body = json::ErrorBody),
+        (status = 413, description = "Over max_document_bytes", body = json::ErrorBody),
+        (status = 415, description = "Neither a PDF nor a form", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn signed_version(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -471,22 +544,33 @@ async fn signed_version(
 }
 
 /// The query of `GET /api/v1/records`: the filters of `QueryRecords`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct RecordsQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct RecordsQuery {
+    /// Hex SHA-256 of the document.
     document_sha256: Option<String>,
+    /// Part of a signer's name (without case or diacritics).
     signer_name: Option<String>,
+    /// Hex SHA-256 of a signer's certificate.
     certificate_sha256: Option<String>,
+    /// A signer certificate's serial, hex.
     signer_serial: Option<String>,
+    /// Part of a signer's organisation.
     organization: Option<String>,
+    /// `VALID`, `INVALID`, `INDETERMINATE` or `UNSIGNED`.
     verdict: Option<String>,
+    /// The principal that called.
     caller: Option<String>,
+    /// The document's number.
     document_number: Option<String>,
-    /// RFC 3339.
+    /// Records from this time (RFC 3339).
     from: Option<String>,
-    /// RFC 3339.
+    /// Records up to this time (RFC 3339).
     to: Option<String>,
+    /// Records per page: 50 by default, at most 1000.
     page_size: Option<u32>,
+    /// The `next_page_token` of the page before.
     page_token: Option<String>,
 }
 
@@ -513,7 +597,22 @@ impl RecordsQuery {
     }
 }
 
-async fn records(
+/// The audit records matching the filters, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/records",
+    tag = "audit",
+    params(RecordsQuery),
+    responses(
+        (status = 200, description = "A page of records", body = json::RecordsPage),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn records(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -534,15 +633,31 @@ async fn records(
             },
         )
         .await?;
-    let records: Vec<serde_json::Value> = page.records.iter().map(json::record).collect();
-    Ok(axum::Json(serde_json::json!({
-        "records": records,
-        "next_page_token": page.next_page_token,
-    }))
+    Ok(axum::Json(json::RecordsPage {
+        records: page.records.iter().map(json::Record::from_proto).collect(),
+        next_page_token: page.next_page_token,
+    })
     .into_response())
 }
 
-async fn record(
+/// One audit record.
+#[utoipa::path(
+    get,
+    path = "/api/v1/records/{id}",
+    tag = "audit",
+    params(("id" = String, Path, description = "The record's id")),
+    responses(
+        (status = 200, description = "The record", body = json::Record),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No such record", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn record(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -562,13 +677,14 @@ async fn record(
             },
         )
         .await?;
-    Ok(axum::Json(json::record(&record)).into_response())
+    Ok(axum::Json(json::Record::from_proto(&record)).into_response())
 }
 
 /// The body of `POST /api/v1/log/verify` (all optional; an empty body checks the whole log).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
-struct LogVerifyBody {
+pub(super) struct LogVerifyBody {
+    /// The first record to check (from 1; 0 is the log's start).
     from_sequence: u64,
     /// 0: to the log's end.
     to_sequence: u64,
@@ -576,7 +692,23 @@ struct LogVerifyBody {
     kept_checkpoints: Vec<json::Checkpoint>,
 }
 
-async fn log_verify(
+/// Checks the log's hash chain and signed checkpoints, and that it still holds the
+/// checkpoints the caller kept.
+#[utoipa::path(
+    post,
+    path = "/api/v1/log/verify",
+    tag = "audit",
+    request_body(content = LogVerifyBody, description = "What to check; an empty body checks the whole log", content_type = "application/json"),
+    responses(
+        (status = 200, description = "What the check found", body = json::LogCheck),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn log_verify(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -622,17 +754,26 @@ async fn log_verify(
         )
         .await;
     let check = drained(check, &slot, LOG_CHECK_BYTES).await?;
-    Ok(axum::Json(serde_json::json!({
-        "ok": check.ok,
-        "records_checked": check.records_checked,
-        "checkpoints_checked": check.checkpoints_checked,
-        "first_bad_sequence": check.first_bad_sequence,
-        "problem": check.problem,
-    }))
-    .into_response())
+    Ok(axum::Json(json::LogCheck::from_proto(&check)).into_response())
 }
 
-async fn checkpoint(
+/// The latest signed checkpoint, with the public key that verifies it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/checkpoint",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The checkpoint", body = json::Checkpoint),
+        (status = 400, description = "A parameter or the body does not read", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No checkpoint signed yet", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn checkpoint(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -655,12 +796,17 @@ async fn checkpoint(
 }
 
 /// Alive: the process answers.
-async fn healthz() -> &'static str {
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = String, content_type = "text/plain")))]
+pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Ready: the audit store answers, so a verification can be recorded.
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "The audit store answers", body = String, content_type = "text/plain"),
+    (status = 503, description = "The audit store does not answer", body = String, content_type = "text/plain")
+))]
+pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let store = shared.audit.store().clone();
     match tokio::task::spawn_blocking(move || store.head()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),

@@ -53,6 +53,10 @@ pub(in crate::service) async fn upkeep() {
     }
 }
 
+/// The process's metrics, in Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4")
+))]
 pub(super) async fn metrics() -> Response {
     match handle() {
         Some(h) => (

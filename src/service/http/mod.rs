@@ -18,6 +18,7 @@
 
 mod api;
 pub(super) mod metrics;
+mod openapi;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
