@@ -87,7 +87,7 @@ impl Server {
             .build()
             .unwrap();
         let running = runtime.block_on(kyso::service::start(config)).unwrap();
-        let base = format!("http://{}", running.http_addr.expect("HTTP is served"));
+        let base = format!("http://{}", running.http_addr);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(60)))

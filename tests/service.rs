@@ -828,7 +828,118 @@ async fn mutual_tls_makes_the_client_certificate_the_principal() {
         .into_inner();
     assert_eq!(found.records.len(), 1);
     assert_eq!(found.records[0].principal, subject);
+
+    // The HTTP side speaks the same TLS: the certificate is the principal there too.
+    let http = server.http_addr;
+    assert!(server.http_tls);
+    let (t, d) = (tls.clone(), fixture("two-signatures.pdf"));
+    let (ok, stranger, none) = tokio::task::spawn_blocking(move || {
+        let post = |client: Option<&str>| {
+            let mut request = format!(
+                "POST /api/v1/verify?document_number=tls-http HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Content-Type: application/pdf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                d.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(&d);
+            https(http, &t, client, &request)
+        };
+        (post(Some("dms")), post(Some("stranger")), post(None))
+    })
+    .await
+    .unwrap();
+    let (status, body) = ok.expect("served over TLS");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"verdict\":\"VALID\""), "{body}");
+    let (status, body) = stranger.expect("answered");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CN=stranger"), "{body}");
+    assert!(
+        none.is_err(),
+        "a client without a certificate was served over HTTP"
+    );
+    let plain = std::net::TcpStream::connect(http).and_then(|mut c| {
+        use std::io::{Read, Write};
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        Ok(answer)
+    });
+    assert!(
+        !plain.unwrap_or_default().starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was served beside TLS"
+    );
+    let found = a
+        .query_records(with_token(
+            Some(ADMIN),
+            pb::QueryRecordsRequest {
+                document_number: Some("tls-http".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.records.len(), 1);
+    assert_eq!(found.records[0].principal, subject);
+    assert_eq!(found.records[0].method, "POST /api/v1/verify");
+    // The stranger's refusal is a record too (refused before its metadata was read).
+    let all = a
+        .query_records(with_token(
+            Some(ADMIN),
+            pb::QueryRecordsRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.records.iter().any(|r| r.method == "POST /api/v1/verify"
+        && r.error
+            .as_deref()
+            .is_some_and(|e| e.contains("CN=stranger"))));
     server.stop().await.unwrap();
+}
+
+/// One HTTP/1.1 exchange over TLS with `addr`, trusting `dir/ca.pem`, with the client
+/// certificate `client` from `dir`: the status and the body, or why the TLS failed.
+fn https(
+    addr: std::net::SocketAddr,
+    dir: &Path,
+    client: Option<&str>,
+    request: &[u8],
+) -> Result<(u16, String), String> {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
+    use std::io::{Read, Write};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_ca_file(dir.join("ca.pem")).unwrap();
+    if let Some(c) = client {
+        b.set_certificate_chain_file(dir.join(format!("{c}.pem")))
+            .unwrap();
+        b.set_private_key_file(dir.join(format!("{c}.key")), SslFiletype::PEM)
+            .unwrap();
+    }
+    b.set_alpn_protos(b"\x08http/1.1").unwrap();
+    let mut config = b.build().configure().unwrap();
+    config.set_verify_hostname(false);
+    config.param_mut().set_ip(addr.ip()).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let mut tls = config.connect("kyso", tcp).map_err(|e| e.to_string())?;
+    tls.write_all(request).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

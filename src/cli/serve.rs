@@ -155,15 +155,13 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let data_dir = config.data_dir.clone();
     let result = rt.block_on(async {
         let running = kyso::service::start(config).await?;
-        let http = match running.http_addr {
-            Some(a) => format!("and HTTP on http://{a}"),
-            None => "(HTTP off: it does not speak TLS yet)".to_owned(),
-        };
+        let scheme = if running.http_tls { "https" } else { "http" };
         let _ = writeln!(
             out,
-            "kyso {} serving gRPC on {} {http} (audit log in {})",
+            "kyso {} serving gRPC on {} and HTTP on {scheme}://{} (audit log in {})",
             env!("CARGO_PKG_VERSION"),
             running.addr,
+            running.http_addr,
             data_dir.display()
         );
         let _ = out.flush();
@@ -181,7 +179,8 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 | ServeError::Context(_)
                 | ServeError::TrustStore(_)
                 | ServeError::TlsFile { .. }
-                | ServeError::Tls(_) => exit::USAGE,
+                | ServeError::Tls(_)
+                | ServeError::HttpTls(_) => exit::USAGE,
                 ServeError::Listen { .. } => exit::UNAVAILABLE,
                 _ => exit::OS_ERROR,
             }

@@ -544,8 +544,16 @@ pub(super) fn grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// In an HTTP request's extensions: the subject of the client certificate its TLS
+/// connection presented (tonic keeps a gRPC call's certificates itself).
+#[derive(Debug, Clone)]
+pub(super) struct ClientSubject(pub(super) String);
+
 /// The subject of the client's certificate under mutual TLS.
 pub(super) fn client_subject<T>(request: &Request<T>) -> Option<String> {
+    if let Some(ClientSubject(subject)) = request.extensions().get::<ClientSubject>() {
+        return Some(subject.clone());
+    }
     let certs = request.peer_certs()?;
     let der = certs.first()?;
     crate::trust::Certificate::from_der(der.as_ref())

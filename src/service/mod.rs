@@ -11,7 +11,7 @@ mod call;
 pub mod config;
 pub mod convert;
 pub mod error;
-mod http;
+pub mod http;
 mod incoming;
 pub mod json;
 pub mod proto;
@@ -74,6 +74,9 @@ pub enum ServeError {
     /// tonic refuses the TLS settings.
     #[error("TLS configuration")]
     Tls(#[source] tonic::transport::Error),
+    /// The HTTP side cannot use the TLS settings.
+    #[error(transparent)]
+    HttpTls(#[from] http::HttpTlsError),
     /// The reflection service cannot be built.
     #[error("server reflection")]
     Reflection(#[source] tonic_reflection::server::Error),
@@ -548,9 +551,10 @@ pub fn context(config: &Config) -> Result<Context, ServeError> {
 pub struct Running {
     /// The address the gRPC server listens on.
     pub addr: SocketAddr,
-    /// The address the HTTP server listens on; `None` under TLS, which the HTTP side does
-    /// not speak yet (it is never served in the clear beside a TLS gRPC side).
-    pub http_addr: Option<SocketAddr>,
+    /// The address the HTTP server listens on.
+    pub http_addr: SocketAddr,
+    /// Whether the HTTP server speaks TLS (the configuration's `[tls]`, as gRPC).
+    pub http_tls: bool,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -606,11 +610,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         Ok::<_, ServeError>((listener, local))
     };
     let (listener, addr) = bind(config.listen).await?;
-    let http = match config.tls {
-        None => Some(bind(config.http_listen).await?),
-        Some(_) => None,
-    };
-    let http_addr = http.as_ref().map(|(_, a)| *a);
+    let (http_listener, http_addr) = bind(config.http_listen).await?;
     let workers = match config.max_concurrent_verifications {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -628,6 +628,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .http2_keepalive_interval(Some(Duration::from_secs(config.keepalive_seconds.max(1))))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .tcp_keepalive(Some(Duration::from_secs(60)));
+    let mut http_tls = None;
     if let Some(tls) = &config.tls {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|source| ServeError::TlsFile {
@@ -635,11 +636,17 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
                 source,
             })
         };
-        let mut t = tonic::transport::ServerTlsConfig::new().identity(
-            tonic::transport::Identity::from_pem(read(&tls.cert)?, read(&tls.key)?),
-        );
-        if let Some(ca) = &tls.client_ca {
-            t = t.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        let (cert, key) = (read(&tls.cert)?, read(&tls.key)?);
+        let ca = tls.client_ca.as_ref().map(read).transpose()?;
+        http_tls = Some(http::tls_acceptor(
+            (&tls.cert, &cert),
+            (&tls.key, &key),
+            tls.client_ca.as_deref().zip(ca.as_deref()),
+        )?);
+        let mut t = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key));
+        if let Some(ca) = ca {
+            t = t.client_ca_root(tonic::transport::Certificate::from_pem(ca));
         }
         builder = builder.tls_config(t).map_err(ServeError::Tls)?;
     }
@@ -697,22 +704,17 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     // algorithm holds them for the client's delayed acknowledgement (set on each connection).
     let idle = Duration::from_secs(shared.config.idle_timeout_seconds.max(1));
     let incoming = incoming::incoming(listener, shared.config.max_connections, idle);
-    let http_side = http.map(|(listener, local)| {
-        let accepted = incoming::incoming(listener, shared.config.max_connections, idle);
+    let serves_tls = http_tls.is_some();
+    let http_side = {
+        let accepted = incoming::incoming(http_listener, shared.config.max_connections, idle);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<http::Peer>();
-        axum::serve(http::Connections::new(accepted, local), app)
+        axum::serve(http::Connections::new(accepted, http_addr, http_tls), app)
             .with_graceful_shutdown(stopped(rx.clone()))
-    });
+    };
     let upkeep = tokio::spawn(http::metrics::upkeep());
     let task = tokio::spawn(async move {
         let grpc = router.serve_with_incoming_shutdown(incoming, stopped(rx));
-        let http = async {
-            match http_side {
-                Some(serving) => serving.await,
-                None => Ok(()),
-            }
-        };
-        let (served, http_served) = tokio::join!(grpc, http);
+        let (served, http_served) = tokio::join!(grpc, async { http_side.await });
         upkeep.abort();
         // Every request has been answered, so every record is committed; seal the log.
         let closing = shared.clone();
@@ -723,6 +725,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     Ok(Running {
         addr,
         http_addr,
+        http_tls: serves_tls,
         shutdown: Some(tx),
         task,
     })

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::Peer;
 use crate::policy::{Expect, PolicyChoice};
 use crate::report::Lang;
-use crate::service::call::{Body, Call, Refused, Shared};
+use crate::service::call::{Body, Call, ClientSubject, Refused, Shared};
 use crate::service::config::Role;
 use crate::service::error::Refusal;
 use crate::service::{convert, json, proto};
@@ -76,8 +76,11 @@ impl Request {
         let mut extensions = tonic::Extensions::new();
         extensions.insert(tonic::transport::server::TcpConnectInfo {
             local_addr: None,
-            remote_addr: Some(peer.0),
+            remote_addr: Some(peer.addr),
         });
+        if let Some(subject) = peer.client_subject {
+            extensions.insert(ClientSubject(subject));
+        }
         let seen = tonic::Request::from_parts(
             tonic::metadata::MetadataMap::from_headers(headers),
             extensions,
