@@ -7,8 +7,11 @@
 //! cores, with no gRPC and no audit. Then audit appends alone: 64 concurrent writers
 //! through group commit, against one record per transaction in the same run.
 //!
+//! Then the same documents to the same server over HTTP (`POST /api/v1/verify`, 32
+//! clients on their own keep-alive connections), as a share of gRPC's requests/s.
+//!
 //! Targets (issue "The gRPC service"): ≥ 1,000 requests/s with p99 < 50 ms; ≥ 20,000
-//! audit appends/s.
+//! audit appends/s; HTTP ≥ 90 % of gRPC's requests/s (issue 17).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[global_allocator]
@@ -98,8 +101,9 @@ fn main() {
             .unwrap_or(0),
         ..Config::default()
     };
+    let server = rt.block_on(kyso::service::start(config)).unwrap();
+    let http_url = format!("http://{}/api/v1/verify", server.http_addr);
     let (rps, latencies) = rt.block_on(async {
-        let server = kyso::service::start(config).await.unwrap();
         let url = format!("http://{}", server.addr);
         let start = Instant::now();
         let mut tasks = Vec::new();
@@ -137,7 +141,6 @@ fn main() {
             all.extend(t.await.unwrap());
         }
         let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-        server.stop().await.unwrap();
         (rps, all)
     });
     let mut sorted = latencies;
@@ -149,6 +152,51 @@ fn main() {
         percentile(&sorted, 0.99).as_secs_f64() * 1e3,
         sorted.last().unwrap().as_secs_f64() * 1e3,
         sorted.len()
+    );
+
+    // The same over HTTP: POST /api/v1/verify from 32 clients, each on its own HTTP/1.1
+    // keep-alive connection (blocking ureq agents on their own threads), same server.
+    let start = Instant::now();
+    let mut http_times: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (url, doc) = (http_url.clone(), doc.clone());
+                s.spawn(move || {
+                    let agent = ureq::Agent::config_builder()
+                        .max_idle_connections_per_host(1)
+                        .build()
+                        .new_agent();
+                    let mut times = Vec::new();
+                    while start.elapsed() < RUN {
+                        let t = Instant::now();
+                        let mut r = agent
+                            .post(&url)
+                            .header("content-type", "application/pdf")
+                            .send(&doc[..])
+                            .unwrap();
+                        let body = r.body_mut().read_to_string().unwrap();
+                        assert!(body.contains("\"audit_record_id\""));
+                        times.push(t.elapsed());
+                    }
+                    times
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let http_rps = http_times.len() as f64 / start.elapsed().as_secs_f64();
+    rt.block_on(server.stop()).unwrap();
+    http_times.sort();
+    println!(
+        "service: {CLIENTS} clients, POST /api/v1/verify with durable audit: {http_rps:.0} requests/s ({:.0} % of gRPC's in the same run), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} requests",
+        100.0 * http_rps / rps,
+        percentile(&http_times, 0.5).as_secs_f64() * 1e3,
+        percentile(&http_times, 0.99).as_secs_f64() * 1e3,
+        http_times.last().unwrap().as_secs_f64() * 1e3,
+        http_times.len()
     );
 
     // Audit appends alone.
