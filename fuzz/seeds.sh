@@ -16,7 +16,7 @@ mkdir -p seeds/http
 pdf=../certs-test/pdf/two-signatures.pdf
 printf 'GET /healthz HTTP/1.1\r\nHost: kyso\r\n\r\n' > seeds/http/healthz
 printf 'GET /api/v1/records?page_size=2&verdict=VALID&from=2026-01-01T00:00:00Z HTTP/1.1\r\nHost: kyso\r\n\r\n' > seeds/http/records
-printf 'POST /api/v1/log/verify HTTP/1.1\r\nHost: kyso\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n{"from_sequence":1,"to_sequence":0}' > seeds/http/log
+printf 'POST /api/v1/log/verify HTTP/1.1\r\nHost: kyso\r\nContent-Type: application/json\r\nContent-Length: 35\r\n\r\n{"from_sequence":1,"to_sequence":0}' > seeds/http/log
 {
     printf 'POST /api/v1/verify?document_number=1%%2FQD&lang=en&policy=none HTTP/1.1\r\nHost: kyso\r\nContent-Type: application/pdf\r\nContent-Length: %d\r\n\r\n' "$(stat -c %s "$pdf")"
     cat "$pdf"

@@ -411,13 +411,13 @@ impl Checkpoint {
 pub struct Query {
     /// Hex SHA-256 of the document.
     pub document_sha256: Option<String>,
-    /// Part of a signer's commonName.
+    /// Part of a signer's commonName, without case or diacritics ("huyen" finds "Huyến").
     pub signer_name: Option<String>,
     /// Hex SHA-256 of a signer's certificate.
     pub certificate_sha256: Option<String>,
     /// A signer certificate's serial (hex).
     pub signer_serial: Option<String>,
-    /// Part of a signer's organisation.
+    /// Part of a signer's organisation, without case or diacritics.
     pub organization: Option<String>,
     /// The verdict's name.
     pub verdict: Option<String>,
@@ -427,7 +427,7 @@ pub struct Query {
     pub from: Option<OffsetDateTime>,
     /// Records at or before this time.
     pub to: Option<OffsetDateTime>,
-    /// The document number.
+    /// The document number, without case or diacritics ("123/qd-ubnd" finds "123/QĐ-UBND").
     pub document_number: Option<String>,
     /// Only records with a sequence below this (the page token).
     pub before: Option<u64>,
@@ -1018,6 +1018,65 @@ mod tests {
         let mut role = new;
         role.signatures[0].role = Some(crate::policy::Role::Personal);
         assert_ne!(Record::compute_hash(1, &[0; 32], &role), v2);
+    }
+
+    #[test]
+    fn names_and_numbers_are_found_without_case_or_diacritics() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
+        let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem")).expect("key");
+        let log = AuditLog::start(store.clone(), key).expect("log");
+        let mut e = entry(1);
+        e.metadata.document_number = "123/QĐ-UBND".into();
+        e.signatures.push(SignatureSummary {
+            signer_common_name: Some("Trần Văn Huyến".into()),
+            signer_organization: Some("Tỉnh ủy Hậu Giang".into()),
+            indication: "PASSED".into(),
+            ..Default::default()
+        });
+        log.append_blocking(e).expect("append");
+        log.append_blocking(entry(2)).expect("append");
+        let found = |q: Query| {
+            store
+                .query(&Query { limit: 10, ..q })
+                .expect("query")
+                .iter()
+                .map(|r| r.sequence)
+                .collect::<Vec<_>>()
+        };
+        for name in ["huyen", "HUYẾN", "tran van", "Trần Văn Huyến"] {
+            let q = Query {
+                signer_name: Some(name.into()),
+                ..Default::default()
+            };
+            assert_eq!(found(q), vec![1], "{name}");
+        }
+        for body in ["hau giang", "TỈNH ỦY", "tinh uy hau"] {
+            let q = Query {
+                organization: Some(body.into()),
+                ..Default::default()
+            };
+            assert_eq!(found(q), vec![1], "{body}");
+        }
+        for number in ["123/QĐ-UBND", "123/qđ-ubnd", "123/QD-UBND"] {
+            let q = Query {
+                document_number: Some(number.into()),
+                ..Default::default()
+            };
+            assert_eq!(found(q), vec![1], "{number}");
+        }
+        // Wildcards in the text are text, not patterns.
+        let q = Query {
+            signer_name: Some("%".into()),
+            ..Default::default()
+        };
+        assert!(found(q).is_empty());
+        let q = Query {
+            document_number: Some("123/QĐ".into()),
+            ..Default::default()
+        };
+        assert!(found(q).is_empty(), "the number is matched whole");
+        log.close();
     }
 
     /// A closed log of `n` records (its closing checkpoint at `n`) in `dir`, and its key.

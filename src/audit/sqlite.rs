@@ -64,6 +64,18 @@ impl SqliteStore {
         migrate(&writer)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Names and numbers are searched without case or diacritics: "huyen" finds
+        // "Huyến", "qd" finds "QĐ" (the fold of the document rules).
+        reader.create_scalar_function(
+            "kyso_fold",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let text: Option<String> = ctx.get(0)?;
+                Ok(text.map(|t| crate::policy::roles::fold(&t)))
+            },
+        )?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
@@ -290,11 +302,12 @@ impl AuditStore for SqliteStore {
         if let Some(v) = &q.document_sha256 {
             add("document_sha256 = ?", V::Text(v.to_ascii_lowercase()));
         }
+        let folded_has = |path: &str| {
+            format!("EXISTS (SELECT 1 FROM json_each(records.signatures) WHERE kyso_fold(json_extract(value, '$.{path}')) LIKE ? ESCAPE '\\')")
+        };
+        let fold = crate::policy::roles::fold;
         if let Some(v) = &q.signer_name {
-            add(
-                &signature_has("signer_common_name", "LIKE ? ESCAPE '\\'"),
-                like(v),
-            );
+            add(&folded_has("signer_common_name"), like(&fold(v)));
         }
         if let Some(v) = &q.certificate_sha256 {
             add(
@@ -309,10 +322,7 @@ impl AuditStore for SqliteStore {
             );
         }
         if let Some(v) = &q.organization {
-            add(
-                &signature_has("signer_organization", "LIKE ? ESCAPE '\\'"),
-                like(v),
-            );
+            add(&folded_has("signer_organization"), like(&fold(v)));
         }
         if let Some(v) = &q.verdict {
             add("verdict = ?", V::Text(v.to_ascii_uppercase()));
@@ -327,7 +337,7 @@ impl AuditStore for SqliteStore {
             add("time_ns <= ?", V::Integer(v.unix_timestamp_nanos() as i64));
         }
         if let Some(v) = &q.document_number {
-            add("document_number = ?", V::Text(v.clone()));
+            add("kyso_fold(document_number) = ?", V::Text(fold(v)));
         }
         if let Some(v) = q.before {
             add("sequence < ?", V::Integer(v as i64));
