@@ -691,3 +691,51 @@ fn the_openapi_document_has_every_route_and_resolves() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     server.stop();
 }
+
+#[test]
+fn the_pages_are_served_with_their_assets_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    for (path, media, needle) in [
+        ("/", "text/html", "id=\"file\""),
+        ("/audit", "text/html", "id=\"search\""),
+        ("/assets/kyso.css", "text/css", "@media print"),
+        ("/assets/i18n.js", "text/javascript", "Asia/Ho_Chi_Minh"),
+        ("/assets/clerk.js", "text/javascript", "/api/v1/verify"),
+        ("/assets/audit.js", "text/javascript", "/api/v1/records"),
+    ] {
+        let a = server.get(path, None);
+        assert_eq!(a.status, 200, "{path}");
+        let ct = a.headers.get("content-type").unwrap().to_str().unwrap();
+        assert!(ct.starts_with(media), "{path}: {ct}");
+        let csp = a
+            .headers
+            .get("content-security-policy")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("connect-src 'self'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        assert!(String::from_utf8_lossy(&a.body).contains(needle), "{path}");
+    }
+    assert_eq!(server.get("/assets/nothing.js", None).status, 404);
+    assert_eq!(server.get("/assets/index.html", None).status, 404);
+    server.stop();
+}
+
+#[test]
+fn a_path_outside_the_api_is_not_found_and_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    assert_eq!(server.get("/favicon.ico", None).status, 404);
+    assert_eq!(server.get("/", None).status, 200);
+    let page = server.get("/api/v1/records", Some(AUDITOR));
+    assert_eq!(
+        page.json()["records"].as_array().unwrap().len(),
+        0,
+        "nothing was recorded"
+    );
+    server.stop();
+}

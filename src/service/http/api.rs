@@ -57,6 +57,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(super::metrics::metrics))
         .route("/api/v1/openapi.json", get(super::openapi::document))
+        .route("/", get(super::page::clerk))
+        .route("/audit", get(super::page::auditor))
+        .route("/assets/{name}", get(super::page::asset))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are bounded as they arrive, by `max_document_bytes` and the budget of
@@ -825,15 +828,22 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// A route the API does not have: refused and recorded (any authenticated caller).
+/// A route the API does not have: refused and recorded (any authenticated caller) under
+/// `/api/`, a plain 404 elsewhere.
 async fn no_route(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> ApiError {
-    refuse(shared, peer, headers, method, uri, false).await
+) -> Response {
+    // Outside the API (a browser's /favicon.ico, a probe): not found, and no record.
+    if !uri.path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    refuse(shared, peer, headers, method, uri, false)
+        .await
+        .into_response()
 }
 
 /// A route the API has, with another method.

@@ -19,6 +19,7 @@
 mod api;
 pub(super) mod metrics;
 mod openapi;
+mod page;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
