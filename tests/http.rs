@@ -459,6 +459,8 @@ fn metrics_count_requests_verifications_and_the_log() {
     );
     assert_eq!(a.status, 200);
     assert_eq!(server.get("/api/v1/records", None).status, 401);
+    // A path a caller makes up is counted, but not as a label of its own.
+    assert_eq!(server.get("/api/v1/made-up-7f3a", None).status, 401);
     let m = server.get("/metrics", None);
     assert_eq!(m.status, 200);
     assert!(m
@@ -481,9 +483,11 @@ fn metrics_count_requests_verifications_and_the_log() {
         "kyso_cache_lookups_total{cache=\"certificate\",result=\"miss\"}",
         "kyso_work_waiting",
         "kyso_work_running",
+        "kyso_requests_total{method=\"other\",status=\"UNAUTHENTICATED\"}",
     ] {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
+    assert!(!text.contains("made-up-7f3a"), "{text}");
     server.stop();
 }
 

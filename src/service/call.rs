@@ -91,6 +91,8 @@ pub(super) struct Call {
     pub(super) held: Option<tokio::sync::OwnedSemaphorePermit>,
     /// When the call began, for its log line and its duration metric.
     started: std::time::Instant,
+    /// Whether a handler of the API serves the call (its method is one of the API's).
+    handled_method: bool,
 }
 
 /// What a finished call's log line and metrics say, taken from its record before the log
@@ -101,16 +103,18 @@ struct Finished {
     document_sha256: Option<String>,
     verdict: String,
     started: std::time::Instant,
+    known: bool,
 }
 
 impl Finished {
-    fn of(entry: &Entry, started: std::time::Instant) -> Finished {
+    fn of(entry: &Entry, call: &Call) -> Finished {
         Finished {
             principal: entry.principal.clone(),
             method: entry.method.clone(),
             document_sha256: entry.document_sha256.clone(),
             verdict: entry.verdict.clone(),
-            started,
+            started: call.started,
+            known: call.handled_method,
         }
     }
 
@@ -129,14 +133,20 @@ impl Finished {
             audit_record_id = audit_record_id.map(|i| i.to_string()).unwrap_or_default(),
             "request"
         );
+        // Only the API's own methods and routes are labels; a path a caller makes up (an
+        // unknown route or gRPC method) is `other`, so that callers cannot grow the metrics.
+        let method = if self.known {
+            self.method
+        } else {
+            "other".to_owned()
+        };
         metrics::counter!(
             "kyso_requests_total",
-            "method" => self.method.clone(),
+            "method" => method.clone(),
             "status" => status
         )
         .increment(1);
-        metrics::histogram!("kyso_request_duration_seconds", "method" => self.method)
-            .record(seconds);
+        metrics::histogram!("kyso_request_duration_seconds", "method" => method).record(seconds);
         if !self.verdict.is_empty() {
             metrics::counter!("kyso_verdicts_total", "verdict" => self.verdict).increment(1);
         }
@@ -186,6 +196,7 @@ impl Call {
             recorded: false,
             held: None,
             started: std::time::Instant::now(),
+            handled_method: false,
         }
     }
 
@@ -219,6 +230,7 @@ impl Call {
         body: impl for<'a> FnOnce(&'a mut Call, T) -> Body<'a, R>,
     ) -> Result<R, Refused> {
         let mut call = Call::new(shared, seen, method);
+        call.handled_method = true;
         let outcome = match call.authorize(seen, role) {
             Ok(_) => body(&mut call, message).await,
             Err(refusal) => Err(refusal),
@@ -384,7 +396,7 @@ impl Call {
         let status = Status::from(refusal);
         let mut entry = self.entry();
         entry.error = Some(format!("{:?}: {}", status.code(), status.message()));
-        let finished = Finished::of(&entry, self.started);
+        let finished = Finished::of(&entry, &self);
         // The caller gets the refusal even if the log cannot take it; the log's own
         // failure is what an operator sees in the next accepted request.
         let id = self.shared.audit.append(entry).await.ok();
@@ -396,7 +408,7 @@ impl Call {
     pub(super) async fn record(mut self) -> Result<String, Status> {
         self.received = None;
         let entry = self.entry();
-        let finished = Finished::of(&entry, self.started);
+        let finished = Finished::of(&entry, &self);
         match self.shared.audit.append(entry).await {
             Ok(seq) => {
                 finished.report("OK", Some(seq));
@@ -500,7 +512,7 @@ impl Drop for Call {
                 "the caller cancelled the request or closed the connection before the answer"
             )
         });
-        Finished::of(&entry, self.started).report(
+        Finished::of(&entry, self).report(
             if expired {
                 "DEADLINE_EXCEEDED"
             } else {
