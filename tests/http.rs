@@ -279,6 +279,7 @@ fn each_refusal_has_its_status_and_json_error() {
         (a.status, a.error_code().as_str()),
         (413, "RESOURCE_EXHAUSTED")
     );
+    assert!(a.message().contains("200000 bytes"), "{}", a.message());
     let a = verify(
         Some(VERIFIER),
         Some("application/pdf"),
@@ -330,9 +331,22 @@ fn each_refusal_has_its_status_and_json_error() {
         b"{\"from\": 1",
     );
     assert_eq!(a.status, 400);
+    let a = server.send(
+        "POST",
+        "/api/v1/log/verify",
+        Some(AUDITOR),
+        Some("application/json"),
+        &vec![b' '; (1 << 20) + 1],
+    );
+    assert_eq!(a.status, 413);
+    assert!(
+        a.message().contains("request body is over 1048576 bytes"),
+        "{}",
+        a.message()
+    );
 
     // Every request above is a record, refused ones with their status.
-    let made = 21;
+    let made = 22;
     let page = server.get("/api/v1/records?page_size=1000", Some(AUDITOR));
     assert_eq!(page.status, 200);
     let records = page.json()["records"].as_array().unwrap().clone();

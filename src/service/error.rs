@@ -72,6 +72,12 @@ pub enum Refusal {
         /// Why it does not read.
         reason: String,
     },
+    /// An HTTP request body over what its route takes.
+    #[error("the request body is over {limit} bytes, the most this route takes")]
+    BodyTooLarge {
+        /// The route's limit (`max_document_bytes` for a document).
+        limit: usize,
+    },
     /// The bytes of requests held at once would go over `max_request_bytes_in_flight`.
     #[error("this service holds at most {budget} bytes of requests at once (max_request_bytes_in_flight); try again when it has answered others")]
     RequestsInFlight {
@@ -229,6 +235,7 @@ impl Refusal {
             | Refusal::BadCheckpoint(_) => Code::InvalidArgument,
             Refusal::DocumentTooLarge { .. }
             | Refusal::StreamTooLarge { .. }
+            | Refusal::BodyTooLarge { .. }
             | Refusal::RequestsInFlight { .. } => Code::ResourceExhausted,
             Refusal::MethodNotAllowed { .. } => Code::Unimplemented,
             Refusal::NoSuchSignature { .. }
@@ -250,9 +257,9 @@ impl Refusal {
         use http::StatusCode as H;
         use tonic::Code;
         match self {
-            Refusal::DocumentTooLarge { .. } | Refusal::StreamTooLarge { .. } => {
-                H::PAYLOAD_TOO_LARGE
-            }
+            Refusal::DocumentTooLarge { .. }
+            | Refusal::StreamTooLarge { .. }
+            | Refusal::BodyTooLarge { .. } => H::PAYLOAD_TOO_LARGE,
             Refusal::UnsupportedMediaType { .. } => H::UNSUPPORTED_MEDIA_TYPE,
             Refusal::MethodNotAllowed { .. } => H::METHOD_NOT_ALLOWED,
             _ => match self.code() {

@@ -271,9 +271,7 @@ async fn read_body(call: &mut Call, slot: &BodySlot, max_bytes: usize) -> Result
             Err(_) => return Err(call.deadline_exceeded("the document was still arriving")),
         };
         if out.len() + chunk.len() > max_bytes {
-            return Err(Refusal::StreamTooLarge {
-                limit: call.shared.config.max_document_bytes,
-            });
+            return Err(Refusal::BodyTooLarge { limit: max_bytes });
         }
         if !chunk.is_empty() {
             let permits = u32::try_from(chunk.len())
