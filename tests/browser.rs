@@ -301,6 +301,24 @@ async fn a_clerk_checks_documents_and_an_auditor_finds_them() {
         .unwrap();
     until_text(&c, "#log-state", "Nhật ký toàn vẹn").await;
     screenshot(&c, "auditor").await;
+    // What was found, exported.
+    c.find(Locator::Css("#csv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let csv = downloads.join("kyso-audit.csv");
+    for _ in 0..100 {
+        if csv.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&csv).expect("the CSV was downloaded");
+    assert!(text.contains("id,time,document_number,signers"), "{text}");
+    assert_eq!(text.matches("Trần Văn Huyến").count(), 3, "{text}");
 
     c.close().await.unwrap();
     server.stop().await.unwrap();

@@ -68,10 +68,33 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// What every API handler starts from: the caller's headers and address.
-struct Request {
+/// What every API handler starts from: the service, and the caller's headers and address
+/// as a gRPC call would carry them. An extractor that never refuses: what does not read is
+/// refused inside the call, and recorded.
+pub(super) struct Request {
     shared: Arc<Shared>,
     seen: tonic::Request<()>,
+    /// The document limit of a route that takes one, a multipart body's overhead included.
+    upload_limit: usize,
+}
+
+impl axum::extract::FromRequestParts<Arc<Shared>> for Request {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Request, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map(|c| c.0.clone())
+            .unwrap_or(Peer {
+                addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                client_subject: None,
+            });
+        Ok(Request::new(shared.clone(), peer, parts.headers.clone()))
+    }
 }
 
 impl Request {
@@ -89,7 +112,20 @@ impl Request {
             extensions,
             (),
         );
-        Request { shared, seen }
+        let upload_limit = shared
+            .config
+            .max_document_bytes
+            .saturating_add(MULTIPART_OVERHEAD);
+        Request {
+            shared,
+            seen,
+            upload_limit,
+        }
+    }
+
+    /// The request's headers.
+    fn headers(&self) -> HeaderMap {
+        self.seen.metadata().clone().into_headers()
     }
 
     /// Runs `body` as the call `route` needing `role` (any authenticated caller for
@@ -390,17 +426,11 @@ async fn file_field(
     security(("bearer" = []))
 )]
 pub(super) async fn verify(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    request: Request,
     RawQuery(raw): RawQuery,
     body: HttpBody,
 ) -> Result<Response, ApiError> {
-    let limit = shared
-        .config
-        .max_document_bytes
-        .saturating_add(MULTIPART_OVERHEAD);
-    let request = Request::new(shared, peer, headers.clone());
+    let (limit, headers) = (request.upload_limit, request.headers());
     let slot = BodySlot::new(body);
     let message = (raw, headers, slot.clone());
     let json = request
@@ -482,18 +512,12 @@ pub(super) struct SignedVersionQuery {
     security(("bearer" = []))
 )]
 pub(super) async fn signed_version(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    request: Request,
     Path(n): Path<String>,
     RawQuery(raw): RawQuery,
     body: HttpBody,
 ) -> Result<Response, ApiError> {
-    let limit = shared
-        .config
-        .max_document_bytes
-        .saturating_add(MULTIPART_OVERHEAD);
-    let request = Request::new(shared, peer, headers.clone());
+    let (limit, headers) = (request.upload_limit, request.headers());
     let slot = BodySlot::new(body);
     let message = (n, raw, headers, slot.clone());
     let answer = request
@@ -617,12 +641,9 @@ impl RecordsQuery {
     security(("bearer" = []))
 )]
 pub(super) async fn records(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    request: Request,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = Request::new(shared, peer, headers);
     let page = request
         .call(
             "GET /api/v1/records",
@@ -661,13 +682,7 @@ pub(super) async fn records(
     ),
     security(("bearer" = []))
 )]
-pub(super) async fn record(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let request = Request::new(shared, peer, headers);
+pub(super) async fn record(request: Request, Path(id): Path<String>) -> Result<Response, ApiError> {
     let record = request
         .call(
             "GET /api/v1/records/{id}",
@@ -712,13 +727,7 @@ pub(super) struct LogVerifyBody {
     ),
     security(("bearer" = []))
 )]
-pub(super) async fn log_verify(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    body: HttpBody,
-) -> Result<Response, ApiError> {
-    let request = Request::new(shared, peer, headers);
+pub(super) async fn log_verify(request: Request, body: HttpBody) -> Result<Response, ApiError> {
     let slot = BodySlot::new(body);
     let check = request
         .call(
@@ -777,12 +786,7 @@ pub(super) async fn log_verify(
     ),
     security(("bearer" = []))
 )]
-pub(super) async fn checkpoint(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let request = Request::new(shared, peer, headers);
+pub(super) async fn checkpoint(request: Request) -> Result<Response, ApiError> {
     let cp = request
         .call(
             "GET /api/v1/checkpoint",
@@ -828,43 +832,21 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 /// A route the API does not have: refused and recorded (any authenticated caller) under
 /// `/api/`, a plain 404 elsewhere.
-async fn no_route(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn no_route(request: Request, method: Method, uri: Uri) -> Response {
     // Outside the API (a browser's /favicon.ico, a probe): not found, and no record.
     if !uri.path().starts_with("/api/") {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
-    refuse(shared, peer, headers, method, uri, false)
-        .await
-        .into_response()
+    refuse(request, method, uri, false).await.into_response()
 }
 
 /// A route the API has, with another method.
-async fn method_not_allowed(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiError {
-    refuse(shared, peer, headers, method, uri, true).await
+async fn method_not_allowed(request: Request, method: Method, uri: Uri) -> ApiError {
+    refuse(request, method, uri, true).await
 }
 
-async fn refuse(
-    shared: Arc<Shared>,
-    peer: Peer,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
-    known_path: bool,
-) -> ApiError {
+async fn refuse(request: Request, method: Method, uri: Uri, known_path: bool) -> ApiError {
     let route = format!("{method} {}", uri.path());
-    let request = Request::new(shared, peer, headers);
     let (method, path) = (method.to_string(), uri.path().to_owned());
     let refusal = if known_path {
         Refusal::MethodNotAllowed { method, path }

@@ -98,12 +98,7 @@ function csv() {
     r.signatures.map((s) => s.signer_organization).filter(Boolean).join("; "),
     r.verdict, r.principal, r.document_sha256, r.error,
   ].map(cell).join(",")));
-  const url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n") + "\r\n"], { type: "text/csv" }));
-  const a = kyso.el("a", { href: url, download: "kyso-audit.csv" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  kyso.save(new Blob(["\ufeff" + lines.join("\r\n") + "\r\n"], { type: "text/csv" }), "kyso-audit.csv");
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -161,12 +161,7 @@ async function downloadSigned(number) {
     showError(await kyso.errorText(response));
     return;
   }
-  const url = URL.createObjectURL(await response.blob());
-  const a = kyso.el("a", { href: url, download: `${state.file.name.replace(/\.pdf$/i, "")}-signature-${number}.pdf` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  kyso.save(await response.blob(), `${state.file.name.replace(/\.pdf$/i, "")}-signature-${number}.pdf`);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -230,8 +230,26 @@ const kyso = {
     return response;
   },
 
+  // The token dialog, made the first time it is needed.
+  tokenDialog() {
+    const found = document.getElementById("token-dialog");
+    if (found) return found;
+    const { el, t } = kyso;
+    const dialog = el("dialog", { id: "token-dialog", "aria-labelledby": "token-title" },
+      el("form", { method: "dialog" },
+        el("h2", { id: "token-title", "data-t": "token_title" }, t("token_title")),
+        el("p", { "data-t": "token_text" }, t("token_text")),
+        el("input", { type: "password", id: "token", autocomplete: "off", required: true,
+          "aria-labelledby": "token-title" }),
+        el("div", { class: "buttons" },
+          el("button", { value: "cancel", formnovalidate: true, "data-t": "cancel" }, t("cancel")),
+          el("button", { value: "ok", class: "primary", "data-t": "ok" }, t("ok")))));
+    document.body.append(dialog);
+    return dialog;
+  },
+
   askToken() {
-    const dialog = document.getElementById("token-dialog");
+    const dialog = kyso.tokenDialog();
     const input = document.getElementById("token");
     return new Promise((resolve) => {
       input.value = "";
@@ -241,6 +259,16 @@ const kyso = {
       dialog.showModal();
       input.focus();
     });
+  },
+
+  // Saves `blob` as the file `name` (the browser's download).
+  save(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = kyso.el("a", { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
   },
 
   // The message of an API error answer.
