@@ -1301,6 +1301,29 @@ async fn kyso_serve_runs_from_its_configuration_and_drains_on_sigterm() {
         &[("KYSO_TOKEN", VERIFIER)],
     );
     assert_eq!(code, 0, "{text}{err}");
+    // One JSON dialect: the client prints the report `kyso verify --format json` writes,
+    // with the service's audit record id and summary.
+    let (code, text, err) = kyso_cli(
+        &[
+            "client", "verify", doc, "--server", &url, "--format", "json", "--lang", "en",
+        ],
+        &[("KYSO_TOKEN", VERIFIER)],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    let json: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    let cli = verify_fixture("two-signatures.pdf").to_json("494-BC-TU.pdf");
+    assert_eq!(json["verdict"], "VALID");
+    assert_eq!(json["sha256"], cli["sha256"]);
+    assert_eq!(
+        json["signatures"][0]["signer"]["common_name"],
+        cli["signatures"][0]["signer"]["common_name"]
+    );
+    assert_eq!(json["policy"]["conforms"], true);
+    assert!(!json["audit_record_id"].as_str().unwrap().is_empty());
+    assert!(
+        json["summary"].as_str().unwrap().contains("VALID"),
+        "{json}"
+    );
     let (code, _, err) = kyso_cli(&["client", "verify", doc, "--server", &url], &[]);
     assert_ne!(code, 0);
     assert!(
