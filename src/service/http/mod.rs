@@ -1,7 +1,9 @@
 //! The HTTP side of `kyso serve`: a JSON API beside gRPC (`http_listen`), with the same
 //! principals, roles, limits, deadlines and audit log. Each API request goes through the
-//! same [`Call`] as a gRPC call and ends in exactly one audit record; `/healthz`, `/readyz`
-//! are for load balancers and take no credentials.
+//! same [`Call`] as a gRPC call and ends in exactly one audit record. `/healthz`,
+//! `/readyz` and `/metrics` (for load balancers and scrapers), `/api/v1/openapi.json`, and
+//! the pages (`/`, `/audit` and their assets, whose API calls carry the token) take no
+//! credentials and make no record.
 //!
 //! Routes (README, "HTTP API"):
 //!
