@@ -159,16 +159,25 @@ async fn verify_document(
     };
     let with_json = options.include_report_json;
     let report = verify_for(call, document, inputs, options.trust_profile).await?;
-    Ok(Box::new(move |id| proto::VerifyDocumentResponse {
-        summary: render_text(&report, "", lang),
-        report_json: if with_json {
-            serde_json::to_string(&verify_answer(report.clone(), id.clone(), lang))
-                .unwrap_or_default()
+    Ok(Box::new(move |id| {
+        let summary = render_text(&report, "", lang);
+        let typed = convert::report(&report);
+        let report_json = if with_json {
+            serde_json::to_string(&json::VerifyAnswer {
+                report,
+                audit_record_id: id.clone(),
+                summary: summary.clone(),
+            })
+            .unwrap_or_default()
         } else {
             String::new()
-        },
-        report: Some(convert::report(&report)),
-        audit_record_id: id,
+        };
+        proto::VerifyDocumentResponse {
+            summary,
+            report_json,
+            report: Some(typed),
+            audit_record_id: id,
+        }
     }))
 }
 

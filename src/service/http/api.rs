@@ -352,7 +352,7 @@ async fn document(
                     reason: e.to_string(),
                 })?;
             let raw = read_body(call, body, limit.saturating_add(MULTIPART_OVERHEAD)).await?;
-            file_field(raw.into(), boundary, limit).await?
+            file_field(raw.into(), boundary).await?
         }
         _ => {
             return Err(Refusal::UnsupportedMediaType {
@@ -360,10 +360,7 @@ async fn document(
             })
         }
     };
-    call.received = Some(document.clone());
-    if document.is_empty() {
-        return Err(Refusal::EmptyDocument);
-    }
+    call.receive(&document)?;
     let head = &document[..document.len().min(1024)];
     if memchr::memmem::find(head, b"%PDF-").is_none() {
         return Err(Refusal::NotPdf);
@@ -372,11 +369,7 @@ async fn document(
 }
 
 /// The field `file` of a multipart body.
-async fn file_field(
-    raw: bytes::Bytes,
-    boundary: String,
-    limit: usize,
-) -> Result<bytes::Bytes, Refusal> {
+async fn file_field(raw: bytes::Bytes, boundary: String) -> Result<bytes::Bytes, Refusal> {
     let bad = |e: multer::Error| Refusal::BadMultipart {
         reason: e.to_string(),
     };
@@ -384,14 +377,7 @@ async fn file_field(
     let mut parts = multer::Multipart::new(stream, boundary);
     while let Some(field) = parts.next_field().await.map_err(bad)? {
         if field.name() == Some("file") {
-            let bytes = field.bytes().await.map_err(bad)?;
-            if bytes.len() > limit {
-                return Err(Refusal::DocumentTooLarge {
-                    size: bytes.len(),
-                    limit,
-                });
-            }
-            return Ok(bytes);
+            return field.bytes().await.map_err(bad);
         }
     }
     Err(Refusal::BadMultipart {
