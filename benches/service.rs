@@ -221,7 +221,7 @@ fn main() {
     let open = |dir: &Path| {
         let store = kyso::audit::sqlite::SqliteStore::open(&dir.join("audit.sqlite3")).unwrap();
         let key = CheckpointKey::load_or_create(&dir.join("audit-key.pem")).unwrap();
-        Arc::new(AuditLog::start(Arc::new(store), key).unwrap())
+        Arc::new(AuditLog::start(Arc::new(store), key, None).unwrap())
     };
     let one_dir = tempfile::tempdir().unwrap();
     let log = open(one_dir.path());

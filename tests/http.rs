@@ -411,11 +411,13 @@ fn signed_version_log_checkpoint_and_health() {
     let c = server.get("/api/v1/checkpoint", Some(AUDITOR));
     assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
     let checkpoint = c.json();
-    assert!(checkpoint["sequence"].as_u64().unwrap() >= 1);
-    assert!(checkpoint["public_key_pem"]
+    assert!(checkpoint["tree_size"].as_u64().unwrap() >= 1);
+    let note = checkpoint["note"].as_str().unwrap();
+    assert!(note.starts_with("kyso.localhost/audit\n"), "{note}");
+    assert!(checkpoint["verifier_key"]
         .as_str()
         .unwrap()
-        .contains("PUBLIC KEY"));
+        .starts_with("kyso.localhost/audit+"));
     let body = serde_json::json!({ "kept_checkpoints": [checkpoint] }).to_string();
     let v = server.send(
         "POST",
@@ -619,6 +621,8 @@ fn the_openapi_document_has_every_route_and_resolves() {
         ("get", "/api/v1/records/{id}"),
         ("post", "/api/v1/log/verify"),
         ("get", "/api/v1/checkpoint"),
+        ("get", "/api/v1/records/{id}/proof"),
+        ("get", "/api/v1/log/consistency"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -756,4 +760,208 @@ fn a_path_outside_the_api_is_not_found_and_not_recorded() {
         "nothing was recorded"
     );
     server.stop();
+}
+
+/// `kyso …` run to the end: status, stdout, stderr.
+fn kyso(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A DMS keeps the receipt of an answer and proves it later with the verifier key alone;
+/// an auditor proves one record and that the log was only appended to since a checkpoint
+/// saved earlier — over HTTP and from the data directory.
+#[test]
+fn receipts_and_proofs_check_offline_with_the_verifier_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(config(&data));
+    let pdf = fixture("two-signatures.pdf");
+    let verify = || {
+        let a = server.send(
+            "POST",
+            "/api/v1/verify",
+            Some(VERIFIER),
+            Some("application/pdf"),
+            &pdf,
+        );
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        a.json()
+    };
+    verify();
+    let c = server.get("/api/v1/checkpoint", Some(AUDITOR)).json();
+    let key = c["verifier_key"].as_str().unwrap().to_owned();
+    let saved = dir.path().join("saved.json");
+    std::fs::write(&saved, c.to_string()).unwrap();
+    let answer = verify();
+    let receipt = &answer["receipt"];
+    let id: u64 = answer["audit_record_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(receipt["leaf_index"].as_u64(), Some(id - 1), "{answer:#}");
+    assert!(receipt["tree_size"].as_u64().unwrap() >= id);
+    assert!(receipt["checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("kyso.localhost/audit\n"));
+
+    let write = |name: &str, v: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let check = |file: &str, extra: &[&str]| {
+        let mut args = vec!["audit", "verify-proof", file, "--key", key.as_str()];
+        args.extend(extra);
+        kyso(&args)
+    };
+    // The whole answer, as the DMS kept it.
+    let kept = write("answer.json", &answer);
+    let (code, text, err) = check(&kept, &[]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.starts_with(&format!("OK: record {id} is leaf {}", id - 1)),
+        "{text}"
+    );
+    // A receipt whose record was changed proves nothing.
+    let mut forged = receipt.clone();
+    let record = forged["record"].as_str().unwrap().to_owned();
+    let flipped = if record.starts_with('A') { "B" } else { "A" };
+    forged["record"] = Value::String(format!("{flipped}{}", &record[1..]));
+    let (code, text, _) = check(&write("forged.json", &forged), &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.starts_with("FAILED: the inclusion proof does not lead"),
+        "{text}"
+    );
+    // Another log's key does not open its checkpoint.
+    let stranger = "kyso.localhost/audit+00000000+AQ==";
+    let (code, _, err) = kyso(&["audit", "verify-proof", &kept, "--key", stranger]);
+    assert_eq!(code, 64, "{err}");
+
+    // The auditor's proofs over HTTP.
+    let p = server.get(&format!("/api/v1/records/{id}/proof"), Some(AUDITOR));
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    let (code, text, err) = check(&write("proof.json", &p.json()), &[]);
+    assert_eq!(code, 0, "{text}{err}");
+    let old = c["tree_size"].as_u64().unwrap();
+    let q = server.get(
+        &format!("/api/v1/log/consistency?old_size={old}"),
+        Some(AUDITOR),
+    );
+    assert_eq!(q.status, 200, "{}", String::from_utf8_lossy(&q.body));
+    let consistency = write("consistency.json", &q.json());
+    let (code, text, err) = check(&consistency, &["--checkpoint", saved.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.contains(&format!("holds the tree of {old} records")),
+        "{text}"
+    );
+    for (path, status, code) in [
+        (
+            "/api/v1/records/99999/proof".to_owned(),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            format!("/api/v1/records/{id}/proof?tree_size=99999"),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "/api/v1/records/x/proof".to_owned(),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "/api/v1/log/consistency?old_size=0".to_owned(),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "/api/v1/log/consistency?old_size=1&new_size=99999".to_owned(),
+            404,
+            "NOT_FOUND",
+        ),
+    ] {
+        let a = server.get(&path, Some(AUDITOR));
+        assert_eq!(
+            (a.status, a.error_code()),
+            (status, code.to_owned()),
+            "{path}: {}",
+            a.message()
+        );
+    }
+    let v = server.get(&format!("/api/v1/records/{id}/proof"), Some(VERIFIER));
+    assert_eq!(v.status, 403, "proofs are the auditor's");
+    server.stop();
+
+    // The same from the data directory, the server stopped.
+    let d = data.to_str().unwrap();
+    let (code, printed, err) = kyso(&["audit", "public-key", "--data-dir", d]);
+    assert_eq!((code, printed.trim()), (0, key.as_str()), "{err}");
+    let (code, json, err) = kyso(&["audit", "checkpoint", "--data-dir", d, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let latest: Value = serde_json::from_str(&json).unwrap();
+    let size = latest["tree_size"].as_u64().unwrap();
+    assert!(size > id, "the proof requests were recorded too");
+    let (code, json, err) = kyso(&["audit", "prove", "--data-dir", d, "--record", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let proof: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (proof["leaf_index"].as_u64(), proof["tree_size"].as_u64()),
+        (Some(0), Some(size))
+    );
+    assert_eq!(check(&write("prove.json", &proof), &[]).0, 0);
+    let (code, json, err) = kyso(&[
+        "audit",
+        "consistency",
+        "--data-dir",
+        d,
+        "--old-size",
+        &old.to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, text, err) = check(
+        &write("since.json", &serde_json::from_str(&json).unwrap()),
+        &["--checkpoint", saved.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{text}{err}");
+    // Proven from another saved tree than its own, it fails.
+    let mut other = serde_json::from_str::<Value>(&json).unwrap();
+    other["old_root"] = latest["root_hash"].clone();
+    let (code, text, _) = check(
+        &write("other.json", &other),
+        &["--checkpoint", saved.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{text}");
+    let (code, _, err) = kyso(&[
+        "audit",
+        "prove",
+        "--data-dir",
+        d,
+        "--record",
+        "1",
+        "--size",
+        "99999",
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("no checkpoint of a tree of 99999 records"),
+        "{err}"
+    );
+    let (code, text, err) = kyso(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        d,
+        "--checkpoint",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}{err}");
 }

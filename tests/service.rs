@@ -1498,16 +1498,19 @@ async fn a_saved_checkpoint_catches_a_log_cut_with_its_checkpoints() {
     assert_eq!(code, 0, "{err}");
     std::fs::write(&saved, &json).unwrap();
     let checkpoint: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(checkpoint["sequence"], 3);
-    let public_key = dir.path().join("kyso-audit.pub.pem");
-    std::fs::write(&public_key, checkpoint["public_key_pem"].as_str().unwrap()).unwrap();
+    assert_eq!(checkpoint["tree_size"], 3);
+    let public_key = dir.path().join("kyso-audit.vkey");
+    std::fs::write(&public_key, checkpoint["verifier_key"].as_str().unwrap()).unwrap();
     verify_some(server.addr, 2).await;
     server.stop().await.unwrap();
 
     // Cut the log from record 3 on, and every checkpoint of what was cut with it.
     let db = rusqlite::Connection::open(data.join("audit.sqlite3")).unwrap();
     db.execute_batch(
-        "DELETE FROM records WHERE sequence >= 3; DELETE FROM checkpoints WHERE sequence >= 3;",
+        // The tree's hashes of the records cut go too (stored_hash_count(2) = 3): what they
+        // left behind would tell of the cut (a unit test of src/audit shows).
+        "DELETE FROM records WHERE sequence >= 3; DELETE FROM tree_checkpoints WHERE size >= 3;
+         DELETE FROM tree_hashes WHERE idx >= 3;",
     )
     .unwrap();
     drop(db);
@@ -1562,7 +1565,7 @@ async fn a_saved_checkpoint_catches_a_log_cut_with_its_checkpoints() {
         &[],
     );
     assert_eq!(code, 64, "{err}");
-    assert!(err.contains("kyso-audit.pub.pem"), "{err}");
+    assert!(err.contains("kyso-audit.vkey"), "{err}");
 
     // The same through the service, which has since written a new record 3.
     let server = kyso::service::start(config(&data)).await.unwrap();
@@ -1740,7 +1743,7 @@ async fn a_caller_gone_mid_message_is_recorded() {
 async fn the_client_follows_pages_past_the_services_page_size() {
     let dir = tempfile::tempdir().unwrap();
     // 1,205 records, more than one page of 1,000.
-    let log = kyso::service::open_audit(dir.path()).unwrap();
+    let log = kyso::service::open_audit(dir.path(), None).unwrap();
     for i in 0..1205u64 {
         log.append(kyso::audit::Entry {
             time: time::OffsetDateTime::now_utc(),
@@ -2121,4 +2124,109 @@ async fn every_answer_survives_kill_9_under_load() {
     let (mut server, _) = spawn_serve(dir.path(), &data);
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// `VerifyDocument` answers with the receipt of its record; `GetInclusionProof` and
+/// `GetConsistencyProof` give the auditor's proofs; all check with the verifier key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_receipts_and_the_log_gives_proofs() {
+    use kyso::audit::tree::{Proven, VerifierKey};
+    use kyso::service::convert;
+    let dir = tempfile::tempdir().unwrap();
+    let server = kyso::service::start(config(dir.path())).await.unwrap();
+    let mut v = VerificationServiceClient::new(channel(server.addr).await);
+    let mut a = AuditServiceClient::new(channel(server.addr).await);
+    let doc = fixture("two-signatures.pdf");
+    let mut answers = Vec::new();
+    for i in 0..3 {
+        let r = v
+            .verify_document(with_token(
+                Some(VERIFIER),
+                verify_request(doc.clone(), &format!("{i}/QĐ-UBND")),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        answers.push(r);
+    }
+    let cp = a
+        .get_checkpoint(with_token(Some(AUDITOR), pb::GetCheckpointRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let key = VerifierKey::parse(&cp.verifier_key).unwrap();
+    assert_eq!(key.name(), "kyso.localhost/audit");
+    assert!(cp
+        .note
+        .starts_with(&format!("kyso.localhost/audit\n{}\n", cp.tree_size)));
+    for r in &answers {
+        let receipt = r.receipt.as_ref().expect("a receipt");
+        let id: u64 = r.audit_record_id.parse().unwrap();
+        match convert::from_receipt(receipt).verify(&key).unwrap() {
+            Proven::Inclusion { leaf_index, .. } => assert_eq!(leaf_index, id - 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    let id = answers[0].audit_record_id.clone();
+    let proof = a
+        .get_inclusion_proof(with_token(
+            Some(AUDITOR),
+            pb::GetInclusionProofRequest {
+                record_id: id.clone(),
+                tree_size: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(proof.tree_size >= 3);
+    assert!(convert::from_receipt(&proof).verify(&key).is_ok());
+    let consistency = a
+        .get_consistency_proof(with_token(
+            Some(AUDITOR),
+            pb::GetConsistencyProofRequest {
+                old_size: 1,
+                new_size: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(convert::from_consistency(&consistency)
+        .verify(&key, None)
+        .is_ok());
+    for (request, code) in [
+        (
+            pb::GetInclusionProofRequest {
+                record_id: "9999".into(),
+                tree_size: 0,
+            },
+            Code::InvalidArgument,
+        ),
+        (
+            pb::GetInclusionProofRequest {
+                record_id: id.clone(),
+                tree_size: 9999,
+            },
+            Code::NotFound,
+        ),
+    ] {
+        let e = a
+            .get_inclusion_proof(with_token(Some(AUDITOR), request))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+    }
+    let e = a
+        .get_inclusion_proof(with_token(
+            Some(VERIFIER),
+            pb::GetInclusionProofRequest {
+                record_id: id,
+                tree_size: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    server.stop().await.unwrap();
 }

@@ -16,14 +16,16 @@
 //! Storage is behind [`AuditStore`]; SQLite ([`sqlite::SqliteStore`]) is the embedded one.
 
 pub mod sqlite;
+pub mod tree;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use base64::prelude::Engine as _;
 use openssl::pkey::{PKey, Private, Public};
-use openssl::sign::{Signer, Verifier};
+use openssl::sign::Verifier;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -78,6 +80,32 @@ pub enum AuditError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The origin cannot name a signed-note key.
+    #[error("the audit log origin {origin:?} cannot name a signed-note key: it must be non-empty, without spaces or '+' (e.g. kyso.example.gov.vn/audit)")]
+    Origin {
+        /// The origin given.
+        origin: String,
+    },
+    /// The configuration names the log otherwise than its store does.
+    #[error("the audit log is named {stored:?}, but the configuration names it {configured:?}; a log keeps the name its first checkpoint gave it")]
+    OriginMismatch {
+        /// The store's origin.
+        stored: String,
+        /// The configured one.
+        configured: String,
+    },
+    /// The new tree is not an extension of the last signed one: kyso signs no checkpoint
+    /// that contradicts an earlier one.
+    #[error("the Merkle tree of {size} records is not an extension of the signed checkpoint of {signed}: the stored tree was changed; kyso signs no checkpoint over it (check it with kyso audit verify)")]
+    Inconsistent {
+        /// The new tree's size.
+        size: u64,
+        /// The last signed tree's size.
+        signed: u64,
+    },
+    /// The stored tree cannot be read or extended (a hash is missing).
+    #[error("the audit log's Merkle tree: {0}")]
+    Tree(String),
     /// A stored record does not decode.
     #[error("audit record {sequence} is unreadable")]
     Corrupt {
@@ -104,6 +132,20 @@ pub enum KeyError {
     /// The key is not an Ed25519 key.
     #[error("not an Ed25519 key")]
     NotEd25519,
+}
+
+/// The verifier key of the log `origin` whose checkpoints `public` verifies.
+pub fn verifier_key(origin: &str, public: &PKey<Public>) -> Result<tree::VerifierKey, AuditError> {
+    let raw: [u8; 32] = public
+        .raw_public_key()
+        .ok()
+        .and_then(|r| r.try_into().ok())
+        .ok_or_else(|| {
+            AuditError::Tree("the checkpoint key has no raw Ed25519 public key".into())
+        })?;
+    tree::VerifierKey::ed25519(origin, &raw).map_err(|_| AuditError::Origin {
+        origin: origin.to_owned(),
+    })
 }
 
 impl From<openssl::error::ErrorStack> for KeyError {
@@ -445,6 +487,9 @@ pub struct Head {
     pub hash: [u8; 32],
     /// The sequence of the last signed checkpoint.
     pub checkpointed: u64,
+    /// The tree the last signed checkpoint of the Merkle tree signs (`None` before the
+    /// first, and in a log from before the tree until its next commit).
+    pub checkpoint: Option<tree::TreeHead>,
 }
 
 /// An entry's place in the chain.
@@ -456,6 +501,8 @@ pub struct Place {
     pub previous_hash: [u8; 32],
     /// Its own hash.
     pub hash: [u8; 32],
+    /// Its leaf hash in the Merkle tree.
+    pub leaf_hash: [u8; 32],
 }
 
 impl Head {
@@ -466,12 +513,14 @@ impl Head {
             .iter()
             .map(|e| {
                 let sequence = head.sequence + 1;
-                let hash = Record::compute_hash(sequence, &head.hash, e);
+                let canonical = Record::canonical(sequence, &head.hash, e);
                 let place = Place {
                     sequence,
                     previous_hash: head.hash,
-                    hash,
+                    hash: openssl::sha::sha256(&canonical),
+                    leaf_hash: tree::leaf_hash(&canonical),
                 };
+                let hash = place.hash;
                 head.sequence = sequence;
                 head.hash = hash;
                 place
@@ -492,13 +541,28 @@ pub trait AuditStore: Send + Sync {
     /// The lowest sequence stored, if any: 1 in a log that was only appended to.
     fn lowest_sequence(&self) -> Result<Option<i64>, AuditError>;
     /// In one transaction, all or nothing: chains `entries` onto the head as it stands in
-    /// that transaction ([`Head::extend`]), and stores the checkpoint `seal` gives for the
-    /// new head, if any. Returns the new head.
-    fn append(
+    /// that transaction ([`Head::extend`]), adds them to the Merkle tree (its new hashes
+    /// stored with them), and stores the checkpoint `seal` gives for the new head and tree
+    /// root, if any. Returns the new head and that checkpoint.
+    fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError>;
+    /// The stored hashes of the Merkle tree at `indexes` (the layout of
+    /// [`tlog_tiles::stored_hash_index`]), in that order; a missing one is an error.
+    fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError>;
+    /// The stored hashes with indexes from `from` up to (not including) `to`, in order.
+    fn tree_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError>;
+    /// The signed checkpoints of the tree whose sizes are from `from` to `to`, in order.
+    fn tree_checkpoints(
         &self,
-        entries: &[Entry],
-        seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
-    ) -> Result<Head, AuditError>;
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<tree::SignedCheckpoint>, AuditError>;
+    /// The newest signed checkpoint of the tree.
+    fn latest_tree_checkpoint(&self) -> Result<Option<tree::SignedCheckpoint>, AuditError>;
+    /// The log's origin, the name in its checkpoints (`None` until a kyso first starts on
+    /// it).
+    fn origin(&self) -> Result<Option<String>, AuditError>;
+    /// Names the log `origin` unless it has a name already; returns its name.
+    fn claim_origin(&self, origin: &str) -> Result<String, AuditError>;
     /// The record at `sequence`, if there is one.
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError>;
     /// The records matching `q`, newest first.
@@ -512,10 +576,29 @@ pub trait AuditStore: Send + Sync {
         to: Option<u64>,
         visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
     ) -> Result<(), AuditError>;
-    /// The signed checkpoints from `from` to `to`, in order.
+    /// The hash-chain checkpoints (before the Merkle tree) from `from` to `to`, in order.
     fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError>;
-    /// The newest signed checkpoint.
+    /// The newest hash-chain checkpoint.
     fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError>;
+}
+
+/// What a store's append calls, inside its transaction, once the records are placed: the
+/// new head, the new tree, and the tree as the transaction sees it; returns the checkpoint
+/// to store with them.
+pub type Seal<'a> = dyn FnMut(
+        &Head,
+        tree::TreeHead,
+        &tree::TreeWriter<'_>,
+    ) -> Result<Option<tree::SignedCheckpoint>, AuditError>
+    + 'a;
+
+/// What one append committed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The head after it.
+    pub head: Head,
+    /// The checkpoint it stored.
+    pub checkpoint: Option<tree::SignedCheckpoint>,
 }
 
 /// The service's checkpoint key: Ed25519, PKCS#8 PEM, created at first start.
@@ -583,54 +666,113 @@ impl CheckpointKey {
             .unwrap_or_default()
     }
 
-    fn sign(&self, sequence: u64, head: [u8; 32], time: OffsetDateTime) -> Checkpoint {
-        let m = Checkpoint::message(sequence, &head, time);
-        let signature = Signer::new_without_digest(&self.key)
-            .and_then(|mut s| s.sign_oneshot_to_vec(&m))
-            .unwrap_or_default();
-        Checkpoint {
-            sequence,
-            head_hash: head,
-            time,
-            signature,
-        }
+    /// The signer of checkpoints of the log `origin`.
+    fn note_signer(&self, origin: &str) -> Result<tree::NoteSigner, AuditError> {
+        let seed = self.key.raw_private_key().ok();
+        let public: Option<[u8; 32]> = self
+            .public
+            .raw_public_key()
+            .ok()
+            .and_then(|r| r.try_into().ok());
+        seed.zip(public)
+            .and_then(|(seed, public)| tree::NoteSigner::new(origin, &seed, &public))
+            .ok_or_else(|| AuditError::Origin {
+                origin: origin.to_owned(),
+            })
     }
+}
+
+/// A record committed: its sequence and the signed checkpoint of the commit that holds it.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The record's sequence (its leaf index + 1).
+    pub sequence: u64,
+    /// The checkpoint signed over the commit.
+    pub checkpoint: Arc<tree::SignedCheckpoint>,
 }
 
 struct Job {
     entry: Entry,
-    reply: tokio::sync::oneshot::Sender<Result<u64, Arc<AuditError>>>,
+    reply: tokio::sync::oneshot::Sender<Result<Committed, Arc<AuditError>>>,
+}
+
+/// The key and name checkpoints are signed with.
+struct Sealer {
+    origin: String,
+    signer: tree::NoteSigner,
 }
 
 /// The log: appends through the group-commit writer, reads straight from the store.
 pub struct AuditLog {
     store: Arc<dyn AuditStore>,
     key: Arc<CheckpointKey>,
+    verifier: tree::VerifierKey,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl AuditLog {
-    /// Starts the writer over `store`, signing checkpoints with `key`.
-    pub fn start(store: Arc<dyn AuditStore>, key: CheckpointKey) -> Result<AuditLog, AuditError> {
-        account_for(store.as_ref(), key.public_key())?;
+    /// Starts the writer over `store`, signing checkpoints with `key` under the log's
+    /// origin: the store's, or `origin` (default [`tree::DEFAULT_ORIGIN`]) for a log not
+    /// yet named. An `origin` the store contradicts is an error.
+    pub fn start(
+        store: Arc<dyn AuditStore>,
+        key: CheckpointKey,
+        origin: Option<&str>,
+    ) -> Result<AuditLog, AuditError> {
+        let wanted = origin.unwrap_or(tree::DEFAULT_ORIGIN);
+        if !signed_note::is_key_name_valid(wanted) {
+            return Err(AuditError::Origin {
+                origin: wanted.to_owned(),
+            });
+        }
+        let stored = store.claim_origin(wanted)?;
+        if let Some(configured) = origin.filter(|o| *o != stored) {
+            return Err(AuditError::OriginMismatch {
+                stored,
+                configured: configured.to_owned(),
+            });
+        }
+        let origin = stored;
+        let verifier = verifier_key(&origin, key.public_key())?;
+        account_for(store.as_ref(), key.public_key(), &verifier)?;
+        let sealer = Sealer {
+            signer: key.note_signer(&origin)?,
+            origin,
+        };
         let key = Arc::new(key);
         let (tx, rx) = mpsc::channel::<Job>();
-        let (s, k) = (store.clone(), key.clone());
+        let s = store.clone();
         let writer = std::thread::Builder::new()
             .name("kyso-audit-writer".into())
-            .spawn(move || write_loop(s.as_ref(), &k, rx))
+            .spawn(move || write_loop(s.as_ref(), &sealer, rx))
             .map_err(AuditError::Writer)?;
         Ok(AuditLog {
             store,
             key,
+            verifier,
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// Appends `entry`; returns its sequence once it is committed.
-    pub async fn append(&self, entry: Entry) -> Result<u64, AuditError> {
+    /// The verifier key of the log's checkpoints.
+    pub fn verifier_key(&self) -> &tree::VerifierKey {
+        &self.verifier
+    }
+
+    /// The receipt of `committed`: the record's inclusion proof under the checkpoint of
+    /// the commit that holds it, which anyone holding the verifier key can check.
+    pub fn receipt(&self, committed: &Committed) -> Result<tree::InclusionProof, AuditError> {
+        prove(
+            self.store.as_ref(),
+            committed.sequence,
+            &committed.checkpoint,
+        )
+    }
+
+    /// Appends `entry`; returns its place once it is committed.
+    pub async fn append(&self, entry: Entry) -> Result<Committed, AuditError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         {
             let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
@@ -645,7 +787,7 @@ impl AuditLog {
     }
 
     /// [`AuditLog::append`] for callers outside an async runtime.
-    pub fn append_blocking(&self, entry: Entry) -> Result<u64, AuditError> {
+    pub fn append_blocking(&self, entry: Entry) -> Result<Committed, AuditError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         {
             let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
@@ -697,7 +839,57 @@ impl Drop for AuditLog {
     }
 }
 
-fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Job>) {
+/// The inclusion proof of record `sequence` under `checkpoint`, from the stored tree.
+pub fn prove(
+    store: &dyn AuditStore,
+    sequence: u64,
+    checkpoint: &tree::SignedCheckpoint,
+) -> Result<tree::InclusionProof, AuditError> {
+    let record = store
+        .get(sequence)?
+        .ok_or_else(|| AuditError::Tree(format!("record {sequence} is not in the log")))?;
+    let size = checkpoint.head.size;
+    if sequence == 0 || sequence > size {
+        return Err(AuditError::Tree(format!(
+            "record {sequence} is not in the tree of {size} records"
+        )));
+    }
+    let read = |indexes: &[u64]| store.tree_hashes(indexes);
+    let tree = tree::TreeWriter::new(&read);
+    let canonical = Record::canonical(record.sequence, &record.previous_hash, &record.entry);
+    Ok(tree::InclusionProof {
+        record: base64::prelude::BASE64_STANDARD.encode(&canonical),
+        leaf_index: sequence - 1,
+        tree_size: size,
+        inclusion: tree.inclusion(size, sequence - 1)?,
+        checkpoint: checkpoint.note.clone(),
+    })
+}
+
+/// The consistency proof from the tree of `old` records to the signed one `checkpoint`.
+pub fn prove_consistency(
+    store: &dyn AuditStore,
+    old: u64,
+    checkpoint: &tree::SignedCheckpoint,
+) -> Result<tree::ConsistencyProof, AuditError> {
+    let new = checkpoint.head.size;
+    if old == 0 || old > new {
+        return Err(AuditError::Tree(format!(
+            "no consistency proof from {old} records to {new}: the old size must be 1 to {new}"
+        )));
+    }
+    let read = |indexes: &[u64]| store.tree_hashes(indexes);
+    let tree = tree::TreeWriter::new(&read);
+    Ok(tree::ConsistencyProof {
+        old_size: old,
+        new_size: new,
+        old_root: base64::prelude::BASE64_STANDARD.encode(tree.root(old)?),
+        proof: tree.consistency(new, old)?,
+        checkpoint: checkpoint.note.clone(),
+    })
+}
+
+fn write_loop(store: &dyn AuditStore, sealer: &Sealer, rx: mpsc::Receiver<Job>) {
     // Every record waiting goes into the next transaction, sealed by its own checkpoint.
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -709,20 +901,50 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
         }
         let (entries, replies): (Vec<Entry>, Vec<_>) =
             jobs.into_iter().map(|j| (j.entry, j.reply)).unzip();
-        // A record no checkpoint covers is then one kyso did not write (`account_for`).
-        let mut seal = |head: &Head| {
-            (head.sequence > head.checkpointed)
-                .then(|| key.sign(head.sequence, head.hash, OffsetDateTime::now_utc()))
+        // Every commit is sealed: a record no checkpoint covers is then one kyso did not
+        // write (`account_for`). Signing costs tens of microseconds against the commit's
+        // fsync, so there is no reason to sign less often. The new tree is proven an
+        // extension of the last signed one, over the hashes as stored, before it is signed.
+        let mut seal = |head: &Head, tree: tree::TreeHead, stored: &tree::TreeWriter<'_>| {
+            if let Some(signed) = head.checkpoint {
+                if !stored.extends(signed, tree)? {
+                    return Err(AuditError::Inconsistent {
+                        size: tree.size,
+                        signed: signed.size,
+                    });
+                }
+            }
+            sealer
+                .signer
+                .sign(&sealer.origin, tree)
+                .map(Some)
+                .ok_or_else(|| AuditError::Tree("the checkpoint could not be signed".into()))
         };
         let started = std::time::Instant::now();
         let appended = store.append(&entries, &mut seal);
         metrics::histogram!("kyso_audit_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("kyso_audit_batch_records").record(entries.len() as f64);
         match appended {
-            Ok(head) => {
+            Ok(Appended {
+                head,
+                checkpoint: Some(checkpoint),
+            }) => {
+                let checkpoint = Arc::new(checkpoint);
                 let first = head.sequence + 1 - replies.len() as u64;
                 for (reply, sequence) in replies.into_iter().zip(first..) {
-                    let _ = reply.send(Ok(sequence));
+                    let _ = reply.send(Ok(Committed {
+                        sequence,
+                        checkpoint: checkpoint.clone(),
+                    }));
+                }
+            }
+            Ok(Appended {
+                checkpoint: None, ..
+            }) => {
+                // The seal above always gives one; a store that drops it is a bug there.
+                let e = Arc::new(AuditError::Tree("the store kept no checkpoint".into()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
             Err(e) => {
@@ -736,10 +958,15 @@ fn write_loop(store: &dyn AuditStore, key: &CheckpointKey, rx: mpsc::Receiver<Jo
 }
 
 /// Checks, before kyso extends the log, that it can account for every record: each one
-/// numbered from 1 and covered by the latest checkpoint, which verifies with `key` and names
-/// the hash its record has. Every group commit signs its checkpoint in its own transaction, so
-/// a record that no checkpoint covers was not written by kyso.
-fn account_for(store: &dyn AuditStore, key: &PKey<Public>) -> Result<(), AuditError> {
+/// numbered from 1 and covered by the latest checkpoint, which verifies with `key` (as the
+/// log's verifier key `verifier`) over the tree as stored, or, in a log from before the
+/// tree, names the hash its record has. Every group commit signs its checkpoint in its own
+/// transaction, so a record that no checkpoint covers was not written by kyso.
+fn account_for(
+    store: &dyn AuditStore,
+    key: &PKey<Public>,
+    verifier: &tree::VerifierKey,
+) -> Result<(), AuditError> {
     let head = store.head()?;
     if let Some(lowest) = store.lowest_sequence()?.filter(|s| *s < 1) {
         return Err(AuditError::Unaccounted {
@@ -753,17 +980,36 @@ fn account_for(store: &dyn AuditStore, key: &PKey<Public>) -> Result<(), AuditEr
             why: "no checkpoint kyso signed covers it",
         });
     }
-    if let Some(cp) = store.latest_checkpoint()? {
-        let holds = cp.verify(key)
-            && store
-                .get(cp.sequence)?
-                .is_some_and(|r| r.hash == cp.head_hash);
-        if !holds {
-            return Err(AuditError::Unaccounted {
-                first: cp.sequence as i64,
-                why: "the latest checkpoint does not verify with this key over it",
-            });
+    if tree_past_end(store, head.sequence)? {
+        return Err(AuditError::Unaccounted {
+            first: head.sequence as i64 + 1,
+            why: "the Merkle tree holds it, but the records end before it (deleted from the end of the log)",
+        });
+    }
+    let latest = store.latest_tree_checkpoint()?;
+    let legacy = store.latest_checkpoint()?;
+    let holds = match (&latest, &legacy) {
+        (Some(cp), _) => {
+            let read = |indexes: &[u64]| store.tree_hashes(indexes);
+            tree::SignedCheckpoint::open(&cp.note, verifier).is_ok_and(|o| o.head == cp.head)
+                && tree::TreeWriter::new(&read)
+                    .root(cp.head.size)
+                    .is_ok_and(|root| root == cp.head.root)
         }
+        (None, Some(cp)) => {
+            cp.verify(key)
+                && store
+                    .get(cp.sequence)?
+                    .is_some_and(|r| r.hash == cp.head_hash)
+        }
+        (None, None) => true,
+    };
+    if !holds {
+        let first = latest.map_or_else(|| legacy.map_or(0, |c| c.sequence), |c| c.head.size);
+        return Err(AuditError::Unaccounted {
+            first: first as i64,
+            why: "the latest checkpoint does not verify with this key over it",
+        });
     }
     Ok(())
 }
@@ -783,19 +1029,35 @@ pub struct LogCheck {
     pub problem: String,
 }
 
-/// Recomputes the chain from `from` to `to` (whole log when 0/None) and checks every
-/// checkpoint in that range with `key`: those in the store and the `kept` ones, saved
-/// outside the log by an auditor earlier. Names the first record that fails.
+/// Whether the stored tree holds hashes of leaves past the log's `size` records: what a
+/// cut of the log's tail that spared the tree leaves behind. Leaves are stored in order, so
+/// the first such leaf's hash is the next index.
+fn tree_past_end(store: &dyn AuditStore, size: u64) -> Result<bool, AuditError> {
+    let next = tlog_tiles::stored_hash_count(size);
+    Ok(!store.tree_hash_range(next, next + 1)?.is_empty())
+}
+
+/// How many records `verify_log` reads and compares at a time: its memory stays bounded
+/// whatever the log's size.
+const VERIFY_CHUNK: u64 = 4096;
+
+/// Recomputes the chain and the Merkle tree from `from` to `to` (whole log when 0/None) and
+/// checks every checkpoint in that range with `key`: those in the store and the `kept`
+/// ones, saved outside the log by an auditor earlier. Names the first record that fails.
 ///
-/// The stored checkpoints catch a record changed, deleted or reordered, and a chain
-/// rewritten after them; only checkpoints kept elsewhere (and a key kept elsewhere) catch
-/// a log whose tail was cut or rewritten together with its checkpoints.
+/// Each record's leaf is recomputed, and with it every hash the store keeps of the tree
+/// (so a proof the store gives is over the records as they are), the root at every signed
+/// size, and each signed tree's consistency with the one before. The stored checkpoints
+/// catch a record changed, deleted or reordered, and a log rewritten after them; only
+/// checkpoints kept elsewhere (and a key kept elsewhere) catch a log whose tail was cut or
+/// rewritten together with its checkpoints. A range is checked on its own: the tree before
+/// it is taken as stored.
 pub fn verify_log(
     store: &dyn AuditStore,
     key: &PKey<Public>,
     from: u64,
     to: Option<u64>,
-    kept: &[Checkpoint],
+    kept: &[tree::SignedCheckpoint],
 ) -> Result<LogCheck, AuditError> {
     let from = from.max(1);
     if let Some(lowest) = store.lowest_sequence()?.filter(|s| *s < 1) {
@@ -809,134 +1071,201 @@ pub fn verify_log(
             ),
         });
     }
+    let head = store.head()?;
+    let verifier = store
+        .origin()?
+        .map(|origin| verifier_key(&origin, key))
+        .transpose()?;
     // A record that cannot be read is an error of the store, not a sign of tampering.
     let mut previous = if from > 1 {
         store.get(from - 1)?.map_or([0; 32], |r| r.hash)
     } else {
         [0; 32]
     };
-    let mut expected = from;
-    let mut checked = 0u64;
-    let mut failure: Option<(u64, String)> = None;
-    let mut checkpoints: Vec<(Checkpoint, &str)> = store
+    let read = |indexes: &[u64]| store.tree_hashes(indexes);
+    let mut rebuilt = tree::Rebuild::resume(from - 1, &read)?;
+    let mut legacy: Vec<(Checkpoint, &str)> = store
         .checkpoints(from, to)?
         .into_iter()
         .map(|c| (c, "signed"))
         .collect();
-    checkpoints.extend(
+    legacy.sort_by_key(|(c, _)| c.sequence);
+    let stored_tree = store.tree_checkpoints(from, to)?;
+    let mut signed: Vec<(tree::SignedCheckpoint, &str)> =
+        stored_tree.iter().cloned().map(|c| (c, "signed")).collect();
+    signed.extend(
         kept.iter()
-            .filter(|c| c.sequence >= from && to.is_none_or(|to| c.sequence <= to))
+            .filter(|c| c.head.size >= from && to.is_none_or(|to| c.head.size <= to))
             .map(|c| (c.clone(), "kept")),
     );
-    checkpoints.sort_by_key(|(c, _)| c.sequence);
-    let wanted: std::collections::HashSet<u64> =
-        checkpoints.iter().map(|(c, _)| c.sequence).collect();
-    let mut hashes = std::collections::HashMap::new();
-    let mut store_error = None;
-    store.scan(from, to, &mut |r| {
-        let r = match r {
-            Ok(r) => r,
+    signed.sort_by_key(|(c, _)| c.head.size);
+    let chain_wanted: std::collections::HashSet<u64> =
+        legacy.iter().map(|(c, _)| c.sequence).collect();
+    let root_wanted: std::collections::HashSet<u64> =
+        signed.iter().map(|(c, _)| c.head.size).collect();
+    let mut chain_hashes = std::collections::HashMap::new();
+    let mut roots = std::collections::HashMap::new();
+    let mut expected = from;
+    let mut checked = 0u64;
+    let mut failure: Option<(u64, String)> = None;
+    let end = to.map_or(head.sequence, |to| to.min(head.sequence));
+    let mut lo = from;
+    while failure.is_none() && lo <= end {
+        let hi = (lo + VERIFY_CHUNK - 1).min(end);
+        let mut records = Vec::new();
+        let mut store_error = None;
+        store.scan(lo, Some(hi), &mut |r| match r {
+            Ok(r) => {
+                records.push(r);
+                true
+            }
             Err(AuditError::Corrupt { sequence, source }) => {
-                let why = source;
                 failure = Some((
                     sequence,
-                    format!("record {sequence} cannot be read ({why}): it was changed"),
+                    format!("record {sequence} cannot be read ({source}): it was changed"),
                 ));
-                return false;
+                false
             }
             Err(e) => {
                 store_error = Some(e);
-                return false;
+                false
             }
-        };
-        if r.sequence > expected {
-            failure = Some((
-                expected,
-                format!("record {expected} is missing: deleted from the log"),
-            ));
-            return false;
+        })?;
+        if let Some(e) = store_error {
+            return Err(e);
         }
-        if r.previous_hash != previous {
-            failure = Some((
-                r.sequence,
-                format!(
-                    "record {} does not follow record {}: its previous hash differs (records inserted, deleted or reordered before it)",
-                    r.sequence,
-                    r.sequence - 1
-                ),
-            ));
-            return false;
-        }
-        if Record::compute_hash(r.sequence, &r.previous_hash, &r.entry) != r.hash {
-            failure = Some((
-                r.sequence,
-                format!("record {}: its content does not match its hash: it was changed", r.sequence),
-            ));
-            return false;
-        }
-        previous = r.hash;
-        if wanted.contains(&r.sequence) {
-            hashes.insert(r.sequence, r.hash);
-        }
-        expected = r.sequence + 1;
-        checked += 1;
-        true
-    })?;
-    if let Some(e) = store_error {
-        return Err(e);
-    }
-    let mut checkpoints_checked = 0;
-    if failure.is_none() {
-        for (cp, which) in checkpoints {
-            checkpoints_checked += 1;
-            if !cp.verify(key) {
+        // The stored hashes these records complete, to compare once the chunk is read.
+        let mut made: Vec<(u64, u64, Vec<[u8; 32]>)> = Vec::with_capacity(records.len());
+        for r in records {
+            if failure.is_some() {
+                break;
+            }
+            if r.sequence > expected {
                 failure = Some((
-                    cp.sequence,
+                    expected,
+                    format!("record {expected} is missing: deleted from the log"),
+                ));
+                break;
+            }
+            if r.previous_hash != previous {
+                failure = Some((
+                    r.sequence,
                     format!(
-                        "the {which} checkpoint at record {} does not verify with the service's key",
-                        cp.sequence
+                        "record {} does not follow record {}: its previous hash differs (records inserted, deleted or reordered before it)",
+                        r.sequence,
+                        r.sequence - 1
                     ),
                 ));
                 break;
             }
-            match hashes.get(&cp.sequence) {
-                Some(h) if *h == cp.head_hash => {}
-                Some(_) => {
-                    failure = Some((
-                        cp.sequence,
-                        format!(
-                            "record {}: the chain differs from the {which} checkpoint at it: the log was rewritten",
-                            cp.sequence
-                        ),
-                    ));
-                    break;
+            let canonical = Record::canonical(r.sequence, &r.previous_hash, &r.entry);
+            if openssl::sha::sha256(&canonical) != r.hash {
+                failure = Some((
+                    r.sequence,
+                    format!(
+                        "record {}: its content does not match its hash: it was changed",
+                        r.sequence
+                    ),
+                ));
+                break;
+            }
+            previous = r.hash;
+            if chain_wanted.contains(&r.sequence) {
+                chain_hashes.insert(r.sequence, r.hash);
+            }
+            let (first, hashes) = rebuilt.push(tree::leaf_hash(&canonical));
+            made.push((r.sequence, first, hashes));
+            if root_wanted.contains(&r.sequence) {
+                roots.insert(r.sequence, rebuilt.root());
+            }
+            expected = r.sequence + 1;
+            checked += 1;
+        }
+        if failure.is_none() && expected <= hi {
+            failure = Some((
+                expected,
+                format!("record {expected} is missing: deleted from the log"),
+            ));
+        }
+        if let (Some(first), Some(last)) = (made.first(), made.last()) {
+            let stored: std::collections::HashMap<u64, [u8; 32]> = store
+                .tree_hash_range(first.1, last.1 + last.2.len() as u64)?
+                .into_iter()
+                .collect();
+            let differs = made.iter().find_map(|(sequence, first, hashes)| {
+                (*first..)
+                    .zip(hashes)
+                    .find_map(|(i, h)| match stored.get(&i) {
+                        Some(s) if s == h => None,
+                        Some(_) => Some(format!(
+                            "record {sequence}: the Merkle tree stored over it differs from the records: the log was rewritten (proofs over it no longer hold)"
+                        )),
+                        None => Some(format!(
+                            "record {sequence} is not in the Merkle tree kyso keeps: kyso did not write it (appended to the log)"
+                        )),
+                    })
+                    .map(|why| (*sequence, why))
+            });
+            if let Some((sequence, why)) = differs {
+                if failure.as_ref().is_none_or(|(f, _)| sequence < *f) {
+                    failure = Some((sequence, why));
                 }
-                None => {
-                    failure = Some((
-                        cp.sequence,
-                        format!(
-                            "record {} is missing: a {which} checkpoint covers it (deleted from the end of the log)",
-                            cp.sequence
-                        ),
-                    ));
-                    break;
-                }
+            }
+        }
+        lo = hi + 1;
+    }
+    let mut checkpoints_checked = 0;
+    if failure.is_none() {
+        failure = check_chain_checkpoints(&legacy, &chain_hashes, key, &mut checkpoints_checked);
+    }
+    if failure.is_none() && !signed.is_empty() {
+        failure = match &verifier {
+            None => Some((
+                signed[0].0.head.size,
+                "the log has no origin, so no checkpoint of its tree can verify".to_owned(),
+            )),
+            Some(v) => check_tree_checkpoints(&signed, &roots, v, &mut checkpoints_checked),
+        };
+    }
+    if failure.is_none() {
+        // The stored checkpoints, each against its predecessor, as an auditor proves them.
+        let tree = tree::TreeWriter::new(&read);
+        for pair in stored_tree.windows(2) {
+            if !tree.extends(pair[0].head, pair[1].head)? {
+                failure = Some((
+                    pair[1].head.size,
+                    format!(
+                        "the signed checkpoint of {} records is not consistent with the one of {}: the log was rewritten",
+                        pair[1].head.size, pair[0].head.size
+                    ),
+                ));
+                break;
             }
         }
     }
     // kyso seals every commit: records after the last stored checkpoint were not written by
     // kyso (checked when the range runs to the end of the log).
-    if failure.is_none() && to.is_none() {
-        let head = store.head()?;
-        if head.sequence > head.checkpointed && head.sequence >= from {
-            let first = (head.checkpointed + 1).max(from);
-            failure = Some((
-                first,
-                format!(
-                    "record {first} is not covered by any signed checkpoint: kyso seals every commit, so it did not write it (appended to the log)"
-                ),
-            ));
-        }
+    if failure.is_none() && to.is_none() && tree_past_end(store, head.sequence)? {
+        let first = head.sequence + 1;
+        failure = Some((
+            first,
+            format!(
+                "record {first} is missing: the Merkle tree holds it, but the records end before it (deleted from the end of the log)"
+            ),
+        ));
+    }
+    if failure.is_none()
+        && to.is_none()
+        && head.sequence > head.checkpointed
+        && head.sequence >= from
+    {
+        let first = (head.checkpointed + 1).max(from);
+        failure = Some((
+            first,
+            format!(
+                "record {first} is not covered by any signed checkpoint: kyso seals every commit, so it did not write it (appended to the log)"
+            ),
+        ));
     }
     Ok(match failure {
         None => LogCheck {
@@ -954,6 +1283,90 @@ pub fn verify_log(
             problem,
         },
     })
+}
+
+/// The hash-chain checkpoints (of a log from before the tree) against the chain's hashes.
+fn check_chain_checkpoints(
+    checkpoints: &[(Checkpoint, &str)],
+    hashes: &std::collections::HashMap<u64, [u8; 32]>,
+    key: &PKey<Public>,
+    checked: &mut u64,
+) -> Option<(u64, String)> {
+    for (cp, which) in checkpoints {
+        *checked += 1;
+        if !cp.verify(key) {
+            return Some((
+                cp.sequence,
+                format!(
+                    "the {which} checkpoint at record {} does not verify with the service's key",
+                    cp.sequence
+                ),
+            ));
+        }
+        match hashes.get(&cp.sequence) {
+            Some(h) if *h == cp.head_hash => {}
+            Some(_) => {
+                return Some((
+                    cp.sequence,
+                    format!(
+                        "record {}: the chain differs from the {which} checkpoint at it: the log was rewritten",
+                        cp.sequence
+                    ),
+                ))
+            }
+            None => {
+                return Some((
+                    cp.sequence,
+                    format!(
+                        "record {} is missing: a {which} checkpoint covers it (deleted from the end of the log)",
+                        cp.sequence
+                    ),
+                ))
+            }
+        }
+    }
+    None
+}
+
+/// The tree's checkpoints against the roots recomputed from the records.
+fn check_tree_checkpoints(
+    checkpoints: &[(tree::SignedCheckpoint, &str)],
+    roots: &std::collections::HashMap<u64, [u8; 32]>,
+    verifier: &tree::VerifierKey,
+    checked: &mut u64,
+) -> Option<(u64, String)> {
+    for (cp, which) in checkpoints {
+        *checked += 1;
+        let size = cp.head.size;
+        if !tree::SignedCheckpoint::open(&cp.note, verifier).is_ok_and(|o| o.head == cp.head) {
+            return Some((
+                size,
+                format!(
+                    "the {which} checkpoint of {size} records does not verify with the log's key"
+                ),
+            ));
+        }
+        match roots.get(&size) {
+            Some(root) if *root == cp.head.root => {}
+            Some(_) => {
+                return Some((
+                    size,
+                    format!(
+                        "record {size}: the tree differs from the {which} checkpoint of {size} records: the log was rewritten"
+                    ),
+                ))
+            }
+            None => {
+                return Some((
+                    size,
+                    format!(
+                        "record {size} is missing: a {which} checkpoint covers it (deleted from the end of the log)"
+                    ),
+                ))
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1025,7 +1438,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
         let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem")).expect("key");
-        let log = AuditLog::start(store.clone(), key).expect("log");
+        let log = AuditLog::start(store.clone(), key, None).expect("log");
         let mut e = entry(1);
         e.metadata.document_number = "123/QĐ-UBND".into();
         e.signatures.push(SignatureSummary {
@@ -1084,9 +1497,9 @@ mod tests {
         let store = Arc::new(SqliteStore::open(&dir.join("audit.sqlite3")).expect("store"));
         let key = CheckpointKey::load_or_create(&dir.join("audit-key.pem")).expect("key");
         let public = key.public_key().clone();
-        let log = AuditLog::start(store, key).expect("log");
+        let log = AuditLog::start(store, key, None).expect("log");
         for i in 1..=n {
-            assert_eq!(log.append_blocking(entry(i)).expect("append"), i);
+            assert_eq!(log.append_blocking(entry(i)).expect("append").sequence, i);
         }
         log.close();
         public
@@ -1097,7 +1510,7 @@ mod tests {
         key: &PKey<Public>,
         from: u64,
         to: Option<u64>,
-        kept: &[Checkpoint],
+        kept: &[tree::SignedCheckpoint],
     ) -> LogCheck {
         let store = SqliteStore::open(&dir.join("audit.sqlite3")).expect("store");
         verify_log(&store, key, from, to, kept).expect("readable")
@@ -1116,7 +1529,7 @@ mod tests {
                 Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
             let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem"))
                 .expect("the shared key");
-            AuditLog::start(store, key).expect("log")
+            AuditLog::start(store, key, None).expect("log")
         };
         // Two kyso instances on one database, each with four busy callers.
         let logs = [open(), open()];
@@ -1131,6 +1544,7 @@ mod tests {
                             .map(|i| {
                                 log.append_blocking(entry(c as u64 * 100 + i))
                                     .expect("append")
+                                    .sequence
                             })
                             .collect::<Vec<_>>()
                     })
@@ -1167,12 +1581,30 @@ mod tests {
         fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
             self.0.lowest_sequence()
         }
-        fn append(
-            &self,
-            entries: &[Entry],
-            seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
-        ) -> Result<Head, AuditError> {
+        fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
             self.0.append(entries, seal)
+        }
+        fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
+            self.0.tree_hashes(indexes)
+        }
+        fn tree_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError> {
+            self.0.tree_hash_range(from, to)
+        }
+        fn tree_checkpoints(
+            &self,
+            from: u64,
+            to: Option<u64>,
+        ) -> Result<Vec<tree::SignedCheckpoint>, AuditError> {
+            self.0.tree_checkpoints(from, to)
+        }
+        fn latest_tree_checkpoint(&self) -> Result<Option<tree::SignedCheckpoint>, AuditError> {
+            self.0.latest_tree_checkpoint()
+        }
+        fn origin(&self) -> Result<Option<String>, AuditError> {
+            self.0.origin()
+        }
+        fn claim_origin(&self, origin: &str) -> Result<String, AuditError> {
+            self.0.claim_origin(origin)
         }
         fn get(&self, _: u64) -> Result<Option<Record>, AuditError> {
             Err(AuditError::Store(rusqlite::Error::InvalidQuery))
@@ -1270,7 +1702,7 @@ mod tests {
             );
             // And kyso does not extend the log.
             let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-            let e = AuditLog::start(Arc::new(store), key)
+            let e = AuditLog::start(Arc::new(store), key, None)
                 .err()
                 .expect("refused");
             assert!(
@@ -1302,12 +1734,32 @@ mod tests {
         let c = check(dir.path(), &key, 0, None, &[]);
         assert_eq!(c.first_bad_sequence, Some(4), "{}", c.problem);
         assert!(
+            c.problem.contains("not in the Merkle tree kyso keeps"),
+            "{}",
+            c.problem
+        );
+        // And with its tree hash forged too, no signed checkpoint covers it.
+        let leaf = tree::leaf_hash(&Record::canonical(4, &last.hash, &last.entry));
+        let read = |indexes: &[u64]| store.tree_hashes(indexes);
+        let (first, hashes) = tree::Rebuild::resume(3, &read).expect("edge").push(leaf);
+        for (i, h) in (first..).zip(hashes) {
+            sql(
+                dir.path(),
+                &format!(
+                    "INSERT INTO tree_hashes VALUES ({i}, X'{}')",
+                    hex::encode(h)
+                ),
+            );
+        }
+        let c = check(dir.path(), &key, 0, None, &[]);
+        assert_eq!(c.first_bad_sequence, Some(4), "{}", c.problem);
+        assert!(
             c.problem.contains("not covered by any signed checkpoint"),
             "{}",
             c.problem
         );
         let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-        let e = AuditLog::start(Arc::new(store), key)
+        let e = AuditLog::start(Arc::new(store), key, None)
             .err()
             .expect("refused");
         assert_eq!(
@@ -1351,14 +1803,39 @@ mod tests {
         let key = closed_log(dir.path(), 6);
         let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
         let kept = store
-            .latest_checkpoint()
+            .latest_tree_checkpoint()
             .expect("read")
             .expect("closing checkpoint");
-        assert_eq!(kept.sequence, 6);
+        assert_eq!(kept.head.size, 6);
         drop(store);
         sql(
             dir.path(),
-            "DELETE FROM records WHERE sequence >= 5; DELETE FROM checkpoints WHERE sequence >= 5;",
+            "DELETE FROM records WHERE sequence >= 5; DELETE FROM tree_checkpoints WHERE size >= 5;",
+        );
+        // The tree's hashes left behind tell of the cut.
+        let left = check(dir.path(), &key, 0, None, &[]);
+        assert_eq!(left.first_bad_sequence, Some(5), "{}", left.problem);
+        assert!(
+            left.problem.contains("the Merkle tree holds it"),
+            "{}",
+            left.problem
+        );
+        let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
+        let e = AuditLog::start(
+            store,
+            CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key"),
+            None,
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(e, AuditError::Unaccounted { first: 5, .. }), "{e}");
+        // Cut with them, only a checkpoint kept elsewhere tells.
+        sql(
+            dir.path(),
+            &format!(
+                "DELETE FROM tree_hashes WHERE idx >= {}",
+                tlog_tiles::stored_hash_count(4)
+            ),
         );
         let alone = check(dir.path(), &key, 0, None, &[]);
         assert!(
@@ -1376,7 +1853,7 @@ mod tests {
 
         // A kept checkpoint must itself be the service's.
         let mut forged = kept.clone();
-        forged.sequence = 4;
+        forged.head.size = 4;
         let c = check(dir.path(), &key, 0, None, &[forged]);
         assert_eq!(c.first_bad_sequence, Some(4));
         assert!(c.problem.contains("does not verify"), "{}", c.problem);
@@ -1384,7 +1861,7 @@ mod tests {
         let c = check(dir.path(), &key, 1, Some(3), std::slice::from_ref(&kept));
         assert!(c.ok, "{}", c.problem);
         // With every checkpoint gone, the log alone tells: kyso sealed each commit.
-        sql(dir.path(), "DELETE FROM checkpoints;");
+        sql(dir.path(), "DELETE FROM tree_checkpoints;");
         let alone = check(dir.path(), &key, 0, None, &[]);
         assert_eq!(alone.first_bad_sequence, Some(1), "{}", alone.problem);
     }

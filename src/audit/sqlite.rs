@@ -9,7 +9,11 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::{AuditError, AuditStore, Checkpoint, Corruption, Entry, Head, Metadata, Query, Record};
+use super::tree::{self, SignedCheckpoint, TreeHead};
+use super::{
+    Appended, AuditError, AuditStore, Checkpoint, Corruption, Entry, Head, Metadata, Query, Record,
+    Seal,
+};
 
 /// The schema, one step per version; applied in order from the database's `user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -46,7 +50,21 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2: the document policy's result (JSON of `PolicySummary`), NULL before policies.
     "ALTER TABLE records ADD COLUMN policy TEXT;",
+    // 3: the Merkle tree's stored hashes (by tlog stored-hash index), its signed
+    // checkpoints, and the log's name. The hashes of the records already here are computed
+    // by `build_tree` in the same transaction.
+    "CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+    CREATE TABLE tree_checkpoints (
+        size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        time_ns INTEGER NOT NULL,
+        note TEXT NOT NULL
+    );
+    CREATE TABLE log_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
+
+/// The schema version that adds the tree.
+const TREE_VERSION: usize = 3;
 
 /// The audit log in one SQLite file (WAL mode, one transaction per group commit).
 pub struct SqliteStore {
@@ -99,10 +117,55 @@ fn migrate(c: &Connection) -> Result<(), AuditError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = c.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == TREE_VERSION {
+            build_tree(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Adds the records already in a log from before the tree to it, as they stand: their
+/// hash-chain checkpoints still vouch for them, and `kyso audit verify` checks those.
+fn build_tree(c: &Connection) -> Result<(), AuditError> {
+    let mut tree = tree::Rebuild::default();
+    let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM records ORDER BY sequence"))?;
+    let mut insert = c.prepare("INSERT INTO tree_hashes (idx, hash) VALUES (?1, ?2)")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let r = read_row(row)?;
+        let canonical = Record::canonical(r.sequence, &r.previous_hash, &r.entry);
+        let (first, hashes) = tree.push(tree::leaf_hash(&canonical));
+        for (i, h) in (first..).zip(hashes) {
+            insert.execute(params![i as i64, &h[..]])?;
+        }
+    }
+    Ok(())
+}
+
+fn read_tree_hashes(c: &Connection, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
+    let mut stmt = c.prepare_cached("SELECT hash FROM tree_hashes WHERE idx = ?1")?;
+    indexes
+        .iter()
+        .map(|&i| {
+            let h: Option<Vec<u8>> = stmt.query_row(params![i as i64], |r| r.get(0)).optional()?;
+            h.and_then(|h| h.try_into().ok()).ok_or_else(|| {
+                AuditError::Tree(format!("stored hash {i} is missing or not 32 bytes"))
+            })
+        })
+        .collect()
+}
+
+fn read_tree_checkpoint(row: &Row<'_>) -> rusqlite::Result<SignedCheckpoint> {
+    let root: Vec<u8> = row.get(1)?;
+    Ok(SignedCheckpoint {
+        head: TreeHead {
+            size: row.get::<_, i64>(0)? as u64,
+            root: root.try_into().unwrap_or([0; 32]),
+        },
+        note: row.get(2)?,
+    })
 }
 
 const COLUMNS: &str =
@@ -168,10 +231,18 @@ fn read_head(c: &Connection) -> Result<Head, AuditError> {
         )
         .optional()?;
     let checkpointed: i64 = c.query_row(
-        "SELECT COALESCE(MAX(sequence), 0) FROM checkpoints",
+        "SELECT MAX((SELECT COALESCE(MAX(sequence), 0) FROM checkpoints), \
+                    (SELECT COALESCE(MAX(size), 0) FROM tree_checkpoints))",
         [],
         |r| r.get(0),
     )?;
+    let checkpoint = c
+        .query_row(
+            "SELECT size, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            read_tree_checkpoint,
+        )
+        .optional()?;
     let (sequence, hash) = match last {
         Some((s, h)) => (
             s as u64,
@@ -186,6 +257,7 @@ fn read_head(c: &Connection) -> Result<Head, AuditError> {
         sequence,
         hash,
         checkpointed: checkpointed as u64,
+        checkpoint: checkpoint.map(|c| c.head),
     })
 }
 
@@ -212,16 +284,13 @@ impl AuditStore for SqliteStore {
         Ok(c.query_row("SELECT MIN(sequence) FROM records", [], |r| r.get(0))?)
     }
 
-    fn append(
-        &self,
-        entries: &[Entry],
-        seal: &mut dyn FnMut(&Head) -> Option<Checkpoint>,
-    ) -> Result<Head, AuditError> {
+    fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
         let mut c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         // IMMEDIATE takes the write lock before the head is read: another writer on the
         // same database (another kyso) waits, and then chains after these records.
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (places, mut head) = read_head(&tx)?.extend(entries);
+        let before = read_head(&tx)?;
+        let (places, mut head) = before.extend(entries);
         {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
@@ -252,20 +321,108 @@ impl AuditStore for SqliteStore {
                 ])?;
             }
         }
-        if let Some(cp) = seal(&head) {
+        let read = |indexes: &[u64]| read_tree_hashes(&tx, indexes);
+        let mut tree = tree::TreeWriter::new(&read);
+        for place in &places {
+            tree.push(place.sequence - 1, place.leaf_hash)?;
+        }
+        let grown = TreeHead {
+            size: head.sequence,
+            root: tree.root(head.sequence)?,
+        };
+        let checkpoint = seal(&head, grown, &tree)?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO tree_hashes (idx, hash) VALUES (?1, ?2)")?;
+            for (i, h) in tree.written() {
+                insert.execute(params![i as i64, &h[..]])?;
+            }
+        }
+        if let Some(cp) = &checkpoint {
             tx.execute(
-                "INSERT OR REPLACE INTO checkpoints (sequence, head_hash, time_ns, signature) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO tree_checkpoints (size, root, time_ns, note) VALUES (?1, ?2, ?3, ?4)",
                 params![
-                    cp.sequence as i64,
-                    &cp.head_hash[..],
-                    cp.time.unix_timestamp_nanos() as i64,
-                    cp.signature
+                    cp.head.size as i64,
+                    &cp.head.root[..],
+                    OffsetDateTime::now_utc().unix_timestamp_nanos() as i64,
+                    cp.note
                 ],
             )?;
-            head.checkpointed = cp.sequence;
+            head.checkpointed = cp.head.size;
+            head.checkpoint = Some(cp.head);
         }
         tx.commit()?;
-        Ok(head)
+        Ok(Appended { head, checkpoint })
+    }
+
+    fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
+        read_tree_hashes(&self.reader(), indexes)
+    }
+
+    fn tree_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError> {
+        let c = self.reader();
+        let mut stmt = c.prepare_cached(
+            "SELECT idx, hash FROM tree_hashes WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![from as i64, to as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (i, h) = row?;
+            // A hash of another length differs from every recomputed one.
+            out.push((i, h.try_into().unwrap_or([0; 32])));
+        }
+        Ok(out)
+    }
+
+    fn tree_checkpoints(
+        &self,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<SignedCheckpoint>, AuditError> {
+        let c = self.reader();
+        let mut stmt = c.prepare(
+            "SELECT size, root, note FROM tree_checkpoints WHERE size >= ?1 AND size <= ?2 ORDER BY size",
+        )?;
+        let rows = stmt.query_map(
+            params![from as i64, to.map_or(i64::MAX, |t| t as i64)],
+            read_tree_checkpoint,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_tree_checkpoint(&self) -> Result<Option<SignedCheckpoint>, AuditError> {
+        let c = self.reader();
+        Ok(c.query_row(
+            "SELECT size, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            read_tree_checkpoint,
+        )
+        .optional()?)
+    }
+
+    fn origin(&self) -> Result<Option<String>, AuditError> {
+        let c = self.reader();
+        Ok(c.query_row(
+            "SELECT value FROM log_meta WHERE name = 'origin'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+    }
+
+    fn claim_origin(&self, origin: &str) -> Result<String, AuditError> {
+        let c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        c.execute(
+            "INSERT OR IGNORE INTO log_meta (name, value) VALUES ('origin', ?1)",
+            params![origin],
+        )?;
+        Ok(c.query_row(
+            "SELECT value FROM log_meta WHERE name = 'origin'",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError> {

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use super::exit;
+use kyso::audit::tree::SignedCheckpoint;
 use kyso::audit::{self, Record};
 use kyso::policy::Expect;
 use kyso::report::Lang;
@@ -93,54 +94,46 @@ pub enum CheckpointFileError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("checkpoint {path}: its time")]
-    Time {
-        path: PathBuf,
-        #[source]
-        source: time::error::Parse,
-    },
-    #[error("checkpoint {path}")]
-    Fields {
-        path: PathBuf,
-        #[source]
-        source: convert::CheckpointError,
-    },
+    #[error("checkpoint {path}: its root_hash is not base64 of 32 bytes")]
+    RootHash { path: PathBuf },
+    #[error("checkpoint {path}: neither the JSON of `kyso audit checkpoint --format json` nor a signed checkpoint note")]
+    NotCheckpoint { path: PathBuf },
 }
 
-/// Reading checkpoints saved with `kyso client audit checkpoint --format json`.
+/// Reading checkpoints saved with `kyso audit checkpoint --format json` or `kyso client
+/// audit checkpoint --format json`, or a signed note saved as it is.
 pub struct SavedCheckpoint;
 
 impl SavedCheckpoint {
-    /// Reads the saved checkpoint at `path`, as the protocol carries it.
-    fn read(path: &Path) -> Result<proto::Checkpoint, CheckpointFileError> {
+    /// Reads the saved checkpoint at `path`. A file that is not JSON is taken as the note
+    /// itself, its size and root read from the note when the log opens it.
+    pub fn read(path: &Path) -> Result<SignedCheckpoint, CheckpointFileError> {
         let text = std::fs::read_to_string(path).map_err(|source| CheckpointFileError::Read {
             path: path.to_owned(),
             source,
         })?;
+        if !text.trim_start().starts_with('{') {
+            return SignedCheckpoint::unopened(text).ok_or_else(|| {
+                CheckpointFileError::NotCheckpoint {
+                    path: path.to_owned(),
+                }
+            });
+        }
         let saved: json::Checkpoint =
             serde_json::from_str(&text).map_err(|source| CheckpointFileError::Json {
                 path: path.to_owned(),
                 source,
             })?;
-        saved
-            .to_proto()
-            .map_err(|source| CheckpointFileError::Time {
-                path: path.to_owned(),
-                source,
-            })
+        saved.signed().ok_or_else(|| CheckpointFileError::RootHash {
+            path: path.to_owned(),
+        })
     }
 
-    /// The checkpoints saved at `paths`, as the audit log checks them.
-    pub fn read_all(paths: &[PathBuf]) -> Result<Vec<audit::Checkpoint>, CheckpointFileError> {
+    /// The checkpoints saved at `paths`.
+    pub fn read_all(paths: &[PathBuf]) -> Result<Vec<SignedCheckpoint>, CheckpointFileError> {
         paths
             .iter()
-            .map(|path| {
-                let c = SavedCheckpoint::read(path)?;
-                convert::from_checkpoint(&c).map_err(|source| CheckpointFileError::Fields {
-                    path: path.clone(),
-                    source,
-                })
-            })
+            .map(|path| SavedCheckpoint::read(path))
             .collect()
     }
 }
@@ -607,10 +600,10 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
             connection,
             checkpoints,
         } => {
-            let kept_checkpoints = checkpoints
+            let kept_checkpoints = SavedCheckpoint::read_all(&checkpoints)?
                 .iter()
-                .map(|p| SavedCheckpoint::read(p))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|c| convert::checkpoint(c, String::new(), String::new()))
+                .collect();
             let request = proto::VerifyLogRequest {
                 kept_checkpoints,
                 ..Default::default()
@@ -650,11 +643,8 @@ async fn client_audit(cmd: ClientAuditCommand, out: &mut dyn Write) -> Result<u8
                     let _ = writeln!(out, "{json:#}");
                 }
                 ClientFormat::Text => {
-                    let _ = writeln!(out, "sequence  {}", saved.sequence);
-                    let _ = writeln!(out, "time      {}", saved.time);
-                    let _ = writeln!(out, "head      {}", saved.head_hash);
-                    let _ = writeln!(out, "signature {}", saved.signature);
-                    let _ = write!(out, "{}", saved.public_key_pem);
+                    let _ = write!(out, "{}", saved.note);
+                    let _ = writeln!(out, "verifier key {}", saved.verifier_key);
                 }
             }
             Ok(exit::VALID)

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Where the audit log and its key live (default ./kyso-data).
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The audit log's name in its checkpoints, e.g. kyso.example.gov.vn/audit (default
+    /// kyso.localhost/audit; also KYSO_AUDIT_ORIGIN). A log keeps its first name.
+    #[arg(long = "audit-origin", value_name = "NAME")]
+    audit_origin: Option<String>,
     /// Trust anchors, as in `kyso verify`. Repeatable; replaces the configuration's list.
     #[arg(long, value_name = "PATH")]
     trust: Vec<PathBuf>,
@@ -87,6 +91,9 @@ impl ServeArgs {
         }
         if let Some(d) = self.data_dir {
             config.data_dir = d;
+        }
+        if let Some(o) = self.audit_origin {
+            config.audit_origin = Some(o);
         }
         if !self.trust.is_empty() {
             config.trust = self.trust;

@@ -87,6 +87,8 @@ pub(super) struct Call {
     /// Whether the deadline is the caller's (shorter than the service's limit).
     pub(super) callers_deadline: bool,
     pub(super) recorded: bool,
+    /// Whether the answer carries its record's receipt.
+    receipt_wanted: bool,
     /// Bytes of the request's body held against the service's budget, until the call ends.
     pub(super) held: Option<tokio::sync::OwnedSemaphorePermit>,
     /// When the call began, for its log line and its duration metric.
@@ -160,8 +162,16 @@ pub(super) struct Refused {
     pub(super) http: http::StatusCode,
 }
 
-/// A handler's answer, given the id of the record that holds it.
-pub(super) type Answer<R> = Box<dyn FnOnce(String) -> R + Send>;
+/// A handler's answer, given the record that holds it.
+pub(super) type Answer<R> = Box<dyn FnOnce(Recorded) -> R + Send>;
+
+/// The record of an answered call, as its answer names it.
+pub(crate) struct Recorded {
+    /// The record's public id.
+    pub(crate) id: String,
+    /// Its receipt, for calls that asked for one ([`Call::want_receipt`]).
+    pub(crate) receipt: Option<crate::audit::tree::InclusionProof>,
+}
 
 /// A handler's body: what it does with the request once the caller is authorised.
 pub(super) type Body<'a, R> =
@@ -194,6 +204,7 @@ impl Call {
             deadline: tokio::time::Instant::now() + timeout,
             callers_deadline,
             recorded: false,
+            receipt_wanted: false,
             held: None,
             started: std::time::Instant::now(),
             handled_method: false,
@@ -399,20 +410,52 @@ impl Call {
         let finished = Finished::of(&entry, &self);
         // The caller gets the refusal even if the log cannot take it; the log's own
         // failure is what an operator sees in the next accepted request.
-        let id = self.shared.audit.append(entry).await.ok();
+        let id = self
+            .shared
+            .audit
+            .append(entry)
+            .await
+            .ok()
+            .map(|c| c.sequence);
         finished.report(super::error::code_name(status.code()), id);
         status
     }
 
-    /// Records an answered request; its id, once committed.
-    pub(super) async fn record(mut self) -> Result<String, Status> {
+    /// Asks for the answer to carry its record's receipt.
+    pub(crate) fn want_receipt(&mut self) {
+        self.receipt_wanted = true;
+    }
+
+    /// Records an answered request; its record (and receipt, if wanted), once committed.
+    pub(super) async fn record(mut self) -> Result<Recorded, Status> {
         self.received = None;
         let entry = self.entry();
         let finished = Finished::of(&entry, &self);
         match self.shared.audit.append(entry).await {
-            Ok(seq) => {
-                finished.report("OK", Some(seq));
-                Ok(seq.to_string())
+            Ok(committed) => {
+                finished.report("OK", Some(committed.sequence));
+                let id = committed.sequence.to_string();
+                let receipt = if self.receipt_wanted {
+                    let shared = self.shared.clone();
+                    let proven =
+                        tokio::task::spawn_blocking(move || shared.audit.receipt(&committed)).await;
+                    match proven {
+                        Ok(Ok(receipt)) => Some(receipt),
+                        // The record is committed and the answer goes out; the receipt can be
+                        // had later (GetInclusionProof). What failed is the operator's.
+                        Ok(Err(e)) => {
+                            tracing::error!(record = %id, error = %super::error::chain(&e), "cannot prove the record for its receipt");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::error!(record = %id, error = %e, "the receipt task failed");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                Ok(Recorded { id, receipt })
             }
             Err(e) => {
                 finished.report("UNAVAILABLE", None);
@@ -611,7 +654,7 @@ mod tests {
             config: Config::default(),
             context: Context::new(crate::trust::TrustStore::default()),
             profiles: Default::default(),
-            audit: open_audit(dir).expect("audit log"),
+            audit: open_audit(dir, None).expect("audit log"),
             request_bytes: Arc::new(Semaphore::new(256 << 20)),
             cpu: Arc::new(Semaphore::new(1)),
         })

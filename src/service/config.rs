@@ -156,6 +156,10 @@ pub struct Config {
     pub http_listen: SocketAddr,
     /// Where the audit log, its key and the trust store live (default `kyso-data`).
     pub data_dir: PathBuf,
+    /// The name of the audit log in its signed checkpoints and its verifier key, a
+    /// schema-less URL such as `kyso.tinhuy.example.gov.vn/audit` (default
+    /// `kyso.localhost/audit`). A log keeps the name it was first given.
+    pub audit_origin: Option<String>,
     /// Trust anchor files or folders.
     pub trust: Vec<PathBuf>,
     /// Intermediate CA files or folders.
@@ -226,6 +230,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("kyso-data"),
+            audit_origin: None,
             trust: Vec::new(),
             intermediates: Vec::new(),
             crl: Vec::new(),
@@ -264,7 +269,7 @@ impl Config {
         })
     }
 
-    /// Applies `KYSO_LISTEN`, `KYSO_HTTP_LISTEN`, `KYSO_DATA_DIR`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
+    /// Applies `KYSO_LISTEN`, `KYSO_HTTP_LISTEN`, `KYSO_DATA_DIR`, `KYSO_AUDIT_ORIGIN`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
     /// `KYSO_CRL` (lists separated by `:`), `KYSO_REVOCATION` from `env`.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("KYSO_LISTEN") {
@@ -279,6 +284,9 @@ impl Config {
         }
         if let Some(v) = env("KYSO_DATA_DIR") {
             self.data_dir = v.into();
+        }
+        if let Some(v) = env("KYSO_AUDIT_ORIGIN") {
+            self.audit_origin = Some(v);
         }
         let list = |v: String| {
             v.split(':')

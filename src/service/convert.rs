@@ -6,9 +6,11 @@
 // The deprecated string fields are filled on purpose, for clients that still read them.
 #![allow(deprecated)]
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use time::OffsetDateTime;
 
 use super::proto as pb;
+use crate::audit::tree::{ConsistencyProof, InclusionProof, SignedCheckpoint, TreeHead};
 use crate::audit::{self, Record};
 use crate::report::{self, Indication, Outcome, SubIndication};
 use crate::Verdict;
@@ -28,60 +30,107 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
         .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos.clamp(0, 999_999_999))))
 }
 
-/// A checkpoint as the protocol carries it, with the key that verifies it.
-pub fn checkpoint(cp: &crate::audit::Checkpoint, public_key_pem: String) -> pb::Checkpoint {
+/// A checkpoint as the protocol carries it, with the keys that verify it.
+pub fn checkpoint(
+    cp: &SignedCheckpoint,
+    public_key_pem: String,
+    verifier_key: String,
+) -> pb::Checkpoint {
     pb::Checkpoint {
-        sequence: cp.sequence,
-        head_hash: hex::encode(cp.head_hash),
-        time: Some(timestamp(cp.time)),
-        signature: hex::encode(&cp.signature),
         public_key_pem,
+        tree_size: cp.head.size,
+        root_hash: cp.head.root.to_vec(),
+        note: cp.note.clone(),
+        verifier_key,
     }
 }
 
-/// Which field of a checkpoint a caller sent back is wrong.
+/// What is wrong with a checkpoint a caller sent back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
-    /// `head_hash` is not 64 hex digits.
-    #[error("checkpoint {sequence}: head_hash is not 64 hex digits")]
-    HeadHash {
-        /// The checkpoint's sequence.
-        sequence: u64,
+    /// `root_hash` is not 32 bytes.
+    #[error("checkpoint of {tree_size} records: root_hash is not 32 bytes")]
+    RootHash {
+        /// The checkpoint's tree size.
+        tree_size: u64,
     },
-    /// `time` is missing or out of range.
-    #[error("checkpoint {sequence}: time is missing or out of range")]
-    Time {
-        /// The checkpoint's sequence.
-        sequence: u64,
-    },
-    /// `signature` is not hex.
-    #[error("checkpoint {sequence}: signature is not hex")]
-    Signature {
-        /// The checkpoint's sequence.
-        sequence: u64,
+    /// `note` is empty.
+    #[error("checkpoint of {tree_size} records: note is empty (send the signed note)")]
+    Note {
+        /// The checkpoint's tree size.
+        tree_size: u64,
     },
 }
 
-/// A checkpoint a caller sent back; the error names the field that is wrong.
-pub fn from_checkpoint(c: &pb::Checkpoint) -> Result<crate::audit::Checkpoint, CheckpointError> {
-    let sequence = c.sequence;
-    let head_hash = hex::decode(&c.head_hash)
-        .ok()
-        .and_then(|h| <[u8; 32]>::try_from(h).ok())
-        .ok_or(CheckpointError::HeadHash { sequence })?;
-    let time = c
-        .time
-        .as_ref()
-        .and_then(from_timestamp)
-        .ok_or(CheckpointError::Time { sequence })?;
-    let signature =
-        hex::decode(&c.signature).map_err(|_| CheckpointError::Signature { sequence })?;
-    Ok(crate::audit::Checkpoint {
-        sequence: c.sequence,
-        head_hash,
-        time,
-        signature,
+/// A checkpoint a caller sent back; the error names the field that is wrong. Its
+/// signature is the log's to check ([`crate::audit::verify_log`]).
+pub fn from_checkpoint(c: &pb::Checkpoint) -> Result<SignedCheckpoint, CheckpointError> {
+    let tree_size = c.tree_size;
+    let root = <[u8; 32]>::try_from(c.root_hash.as_slice())
+        .map_err(|_| CheckpointError::RootHash { tree_size })?;
+    if c.note.is_empty() {
+        return Err(CheckpointError::Note { tree_size });
+    }
+    Ok(SignedCheckpoint {
+        head: TreeHead {
+            size: tree_size,
+            root,
+        },
+        note: c.note.clone(),
     })
+}
+
+fn base64_bytes(s: &str) -> Vec<u8> {
+    // kyso encoded it: it decodes.
+    BASE64_STANDARD.decode(s).unwrap_or_default()
+}
+
+/// A receipt (an inclusion proof) as the protocol carries it.
+pub fn receipt(p: &InclusionProof) -> pb::Receipt {
+    pb::Receipt {
+        record: base64_bytes(&p.record),
+        leaf_index: p.leaf_index,
+        tree_size: p.tree_size,
+        inclusion: p.inclusion.iter().map(|h| base64_bytes(h)).collect(),
+        checkpoint: p.checkpoint.clone(),
+    }
+}
+
+/// The receipt the protocol carries, as `kyso audit verify-proof` reads it.
+pub fn from_receipt(r: &pb::Receipt) -> InclusionProof {
+    InclusionProof {
+        record: BASE64_STANDARD.encode(&r.record),
+        leaf_index: r.leaf_index,
+        tree_size: r.tree_size,
+        inclusion: r
+            .inclusion
+            .iter()
+            .map(|h| BASE64_STANDARD.encode(h))
+            .collect(),
+        checkpoint: r.checkpoint.clone(),
+    }
+}
+
+/// A consistency proof as the protocol carries it.
+pub fn consistency(p: &ConsistencyProof) -> pb::ConsistencyProof {
+    pb::ConsistencyProof {
+        old_size: p.old_size,
+        new_size: p.new_size,
+        old_root: base64_bytes(&p.old_root),
+        proof: p.proof.iter().map(|h| base64_bytes(h)).collect(),
+        checkpoint: p.checkpoint.clone(),
+    }
+}
+
+/// The consistency proof the protocol carries, as `kyso audit verify-proof` reads it.
+pub fn from_consistency(p: &pb::ConsistencyProof) -> ConsistencyProof {
+    ConsistencyProof {
+        old_size: p.old_size,
+        new_size: p.new_size,
+        old_root: BASE64_STANDARD.encode(&p.old_root),
+        proof: p.proof.iter().map(|h| BASE64_STANDARD.encode(h)).collect(),
+        checkpoint: p.checkpoint.clone(),
+    }
 }
 
 fn verdict(v: Verdict) -> pb::Verdict {

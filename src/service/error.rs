@@ -164,6 +164,28 @@ pub enum Refusal {
     /// The log has signed no checkpoint yet.
     #[error("no checkpoint has been signed yet")]
     NoCheckpoint,
+    /// No checkpoint was signed of a tree of that size.
+    #[error("no checkpoint of a tree of {size} records was signed (ask for 0: the latest)")]
+    NoCheckpointOfSize {
+        /// The size asked for.
+        size: u64,
+    },
+    /// The record is not in the tree asked for.
+    #[error("record {id} is not in the tree of {size} records")]
+    NotInTree {
+        /// The record's id.
+        id: String,
+        /// The tree's size.
+        size: u64,
+    },
+    /// The older tree of a consistency proof is empty or not older.
+    #[error("old_size {old} must be 1 to {new}, the newer tree's size")]
+    BadOldSize {
+        /// The older size asked for.
+        old: u64,
+        /// The newer tree's size.
+        new: u64,
+    },
     /// A checkpoint the caller sent back does not read.
     #[error(transparent)]
     BadCheckpoint(#[from] CheckpointError),
@@ -232,6 +254,8 @@ impl Refusal {
             | Refusal::SignatureZero
             | Refusal::BadPageToken
             | Refusal::BadRecordId { .. }
+            | Refusal::NotInTree { .. }
+            | Refusal::BadOldSize { .. }
             | Refusal::BadCheckpoint(_) => Code::InvalidArgument,
             Refusal::DocumentTooLarge { .. }
             | Refusal::StreamTooLarge { .. }
@@ -241,6 +265,7 @@ impl Refusal {
             Refusal::NoSuchSignature { .. }
             | Refusal::NoRecord { .. }
             | Refusal::NoCheckpoint
+            | Refusal::NoCheckpointOfSize { .. }
             | Refusal::NoRoute { .. } => Code::NotFound,
             Refusal::Deadline { .. } => Code::DeadlineExceeded,
             Refusal::ShuttingDown | Refusal::AuditRead(_) | Refusal::AuditWrite(_) => {
@@ -457,9 +482,27 @@ mod tests {
                 "no checkpoint has been signed yet",
             ),
             (
-                Refusal::from(CheckpointError::HeadHash { sequence: 4 }),
+                Refusal::from(CheckpointError::RootHash { tree_size: 4 }),
                 Code::InvalidArgument,
-                "checkpoint 4: head_hash is not 64 hex digits",
+                "checkpoint of 4 records: root_hash is not 32 bytes",
+            ),
+            (
+                Refusal::NoCheckpointOfSize { size: 9 },
+                Code::NotFound,
+                "no checkpoint of a tree of 9 records was signed (ask for 0: the latest)",
+            ),
+            (
+                Refusal::NotInTree {
+                    id: "12".into(),
+                    size: 10,
+                },
+                Code::InvalidArgument,
+                "record 12 is not in the tree of 10 records",
+            ),
+            (
+                Refusal::BadOldSize { old: 0, new: 10 },
+                Code::InvalidArgument,
+                "old_size 0 must be 1 to 10, the newer tree's size",
             ),
             (
                 Refusal::Deadline {

@@ -1,7 +1,10 @@
 //! The JSON the service and its clients share: records, checkpoints and times as
 //! `kyso client … --format json`, `kyso audit … --format json` and the HTTP API write them.
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
 use super::{convert, proto};
+use crate::audit::tree::{SignedCheckpoint, TreeHead};
 
 /// A protobuf time as RFC 3339 text.
 pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
@@ -11,49 +14,67 @@ pub fn rfc3339(t: Option<&prost_types::Timestamp>) -> Option<String> {
     })
 }
 
-/// A checkpoint as `kyso client audit checkpoint --format json` prints it and
-/// `--checkpoint FILE` reads it back.
-#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A checkpoint as `kyso audit checkpoint --format json` and `kyso client audit checkpoint
+/// --format json` print it and `--checkpoint FILE` reads it back: the tree's size and root
+/// and the signed note (C2SP tlog-checkpoint) that vouches for both.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
-    /// The sequence of the last record it covers.
-    pub sequence: u64,
-    /// That record's hash, hex.
-    pub head_hash: String,
-    /// RFC 3339, to the nanosecond (the signature covers it).
-    pub time: String,
-    /// The Ed25519 signature, hex.
-    pub signature: String,
-    /// The log's public key, PEM (SubjectPublicKeyInfo).
-    #[serde(default)]
-    pub public_key_pem: String,
+    /// How many records the tree holds.
+    pub tree_size: u64,
+    /// Its root hash, base64.
+    pub root_hash: String,
+    /// The signed note.
+    pub note: String,
+    /// The log's verifier key (`<name>+<key id>+<base64 key>`), when the service gave it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub verifier_key: String,
 }
 
 impl Checkpoint {
-    /// The checkpoint the protocol carries.
-    pub fn from_proto(c: &proto::Checkpoint) -> Checkpoint {
-        let time = rfc3339(c.time.as_ref()).unwrap_or_default();
+    /// The checkpoint of `cp`, with the verifier key `verifier_key` ("" to leave it out).
+    pub fn of(cp: &SignedCheckpoint, verifier_key: String) -> Checkpoint {
         Checkpoint {
-            sequence: c.sequence,
-            head_hash: c.head_hash.clone(),
-            time,
-            signature: c.signature.clone(),
-            public_key_pem: c.public_key_pem.clone(),
+            tree_size: cp.head.size,
+            root_hash: BASE64_STANDARD.encode(cp.head.root),
+            note: cp.note.clone(),
+            verifier_key,
         }
     }
 
-    /// The checkpoint as the protocol carries it; the time must read as RFC 3339.
-    pub fn to_proto(&self) -> Result<proto::Checkpoint, time::error::Parse> {
-        let time = time::OffsetDateTime::parse(
-            &self.time,
-            &time::format_description::well_known::Rfc3339,
-        )?;
-        Ok(proto::Checkpoint {
-            sequence: self.sequence,
-            head_hash: self.head_hash.clone(),
-            time: Some(convert::timestamp(time)),
-            signature: self.signature.clone(),
-            public_key_pem: self.public_key_pem.clone(),
+    /// The checkpoint the protocol carries.
+    pub fn from_proto(c: &proto::Checkpoint) -> Checkpoint {
+        Checkpoint {
+            tree_size: c.tree_size,
+            root_hash: BASE64_STANDARD.encode(&c.root_hash),
+            note: c.note.clone(),
+            verifier_key: c.verifier_key.clone(),
+        }
+    }
+
+    /// The signed checkpoint it holds; `None` when the root is not base64 of 32 bytes.
+    pub fn signed(&self) -> Option<SignedCheckpoint> {
+        let root = BASE64_STANDARD
+            .decode(&self.root_hash)
+            .ok()?
+            .try_into()
+            .ok()?;
+        Some(SignedCheckpoint {
+            head: TreeHead {
+                size: self.tree_size,
+                root,
+            },
+            note: self.note.clone(),
         })
+    }
+
+    /// The checkpoint as the protocol carries it.
+    pub fn to_proto(&self) -> Option<proto::Checkpoint> {
+        let signed = self.signed()?;
+        Some(convert::checkpoint(
+            &signed,
+            String::new(),
+            self.verifier_key.clone(),
+        ))
     }
 }
 
@@ -259,6 +280,10 @@ pub struct VerifyAnswer {
     pub audit_record_id: String,
     /// The report as text for a person, in the language asked for.
     pub summary: String,
+    /// The receipt of the audit record: its inclusion proof under a signed checkpoint,
+    /// which `kyso audit verify-proof` checks with nothing but the log's verifier key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<crate::audit::tree::InclusionProof>,
 }
 
 /// A refused request: `{"error": {"code", "message"}}`.

@@ -100,15 +100,19 @@ pub enum ServeError {
     Task(#[source] tokio::task::JoinError),
 }
 
-/// The audit database and checkpoint key inside a data directory.
-pub fn open_audit(data_dir: &std::path::Path) -> Result<AuditLog, ServeError> {
+/// The audit database and checkpoint key inside a data directory; `origin` names a new log
+/// (README, "The audit log").
+pub fn open_audit(
+    data_dir: &std::path::Path,
+    origin: Option<&str>,
+) -> Result<AuditLog, ServeError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ServeError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
     let store = audit::sqlite::SqliteStore::open(&data_dir.join("audit.sqlite3"))?;
     let key = audit::CheckpointKey::load_or_create(&data_dir.join("audit-key.pem"))?;
-    Ok(AuditLog::start(Arc::new(store), key)?)
+    Ok(AuditLog::start(Arc::new(store), key, origin)?)
 }
 
 #[derive(Clone)]
@@ -125,6 +129,8 @@ const QUERY_RECORDS: &str = "/kyso.v1.AuditService/QueryRecords";
 const GET_RECORD: &str = "/kyso.v1.AuditService/GetRecord";
 const VERIFY_LOG: &str = "/kyso.v1.AuditService/VerifyLog";
 const GET_CHECKPOINT: &str = "/kyso.v1.AuditService/GetCheckpoint";
+const INCLUSION_PROOF: &str = "/kyso.v1.AuditService/GetInclusionProof";
+const CONSISTENCY_PROOF: &str = "/kyso.v1.AuditService/GetConsistencyProof";
 
 /// This call's inputs, from the request's options and the clock.
 fn inputs(options: &proto::VerifyOptions) -> Result<Inputs, Refusal> {
@@ -159,14 +165,17 @@ async fn verify_document(
     };
     let with_json = options.include_report_json;
     let report = verify_for(call, document, inputs, options.trust_profile).await?;
-    Ok(Box::new(move |id| {
+    call.want_receipt();
+    Ok(Box::new(move |recorded| {
         let summary = render_text(&report, "", lang);
         let typed = convert::report(&report);
+        let receipt = recorded.receipt.as_ref().map(convert::receipt);
         let report_json = if with_json {
             serde_json::to_string(&json::VerifyAnswer {
                 report,
-                audit_record_id: id.clone(),
+                audit_record_id: recorded.id.clone(),
                 summary: summary.clone(),
+                receipt: recorded.receipt,
             })
             .unwrap_or_default()
         } else {
@@ -176,7 +185,8 @@ async fn verify_document(
             summary,
             report_json,
             report: Some(typed),
-            audit_record_id: id,
+            audit_record_id: recorded.id,
+            receipt,
         }
     }))
 }
@@ -185,13 +195,14 @@ async fn verify_document(
 /// ([`json::VerifyAnswer`]).
 pub(crate) fn verify_answer(
     report: crate::Report,
-    audit_record_id: String,
+    recorded: call::Recorded,
     lang: Lang,
 ) -> json::VerifyAnswer {
     json::VerifyAnswer {
         summary: render_text(&report, "", lang),
         report,
-        audit_record_id,
+        audit_record_id: recorded.id,
+        receipt: recorded.receipt,
     }
 }
 
@@ -352,13 +363,14 @@ impl VerificationService for Verification {
                     parsed.map_err(|e| Refusal::Unreadable {
                         reason: error::chain(&e),
                     })?;
-                let answer: Answer<_> = Box::new(move |id| proto::ExtractSignaturesResponse {
-                    sha256,
-                    revisions: revisions as u32,
-                    signatures,
-                    unsigned_fields,
-                    audit_record_id: id,
-                });
+                let answer: Answer<_> =
+                    Box::new(move |recorded| proto::ExtractSignaturesResponse {
+                        sha256,
+                        revisions: revisions as u32,
+                        signatures,
+                        unsigned_fields,
+                        audit_record_id: recorded.id,
+                    });
                 Ok(answer)
             })
         })
@@ -379,11 +391,12 @@ impl VerificationService for Verification {
                     call.metadata = convert::metadata(req.metadata);
                     let (signed_revision, sha256) =
                         signed_version_for(call, req.document, req.signature).await?;
-                    let answer: Answer<_> = Box::new(move |id| proto::GetSignedRevisionResponse {
-                        sha256,
-                        signed_revision,
-                        audit_record_id: id,
-                    });
+                    let answer: Answer<_> =
+                        Box::new(move |recorded| proto::GetSignedRevisionResponse {
+                            sha256,
+                            signed_revision,
+                            audit_record_id: recorded.id,
+                        });
                     Ok(answer)
                 })
             },
@@ -487,16 +500,79 @@ async fn verify_log(
     })
 }
 
-/// The latest signed checkpoint, with the key that verifies it.
+/// The latest signed checkpoint, with the keys that verify it.
 async fn get_checkpoint(call: &mut Call) -> Result<proto::Checkpoint, Refusal> {
+    let cp = signed_checkpoint(call, 0).await?;
+    let log = &call.shared.audit;
+    Ok(convert::checkpoint(
+        &cp,
+        log.key().public_key_pem(),
+        log.verifier_key().as_str().to_owned(),
+    ))
+}
+
+/// The signed checkpoint of the tree of `size` records; 0: the latest.
+async fn signed_checkpoint(
+    call: &mut Call,
+    size: u64,
+) -> Result<audit::tree::SignedCheckpoint, Refusal> {
     let store = call.shared.audit.store().clone();
-    let cp = call
-        .cpu(move || store.latest_checkpoint())
+    let found = call
+        .cpu(move || match size {
+            0 => store.latest_tree_checkpoint(),
+            n => store
+                .tree_checkpoints(n, Some(n))
+                .map(|mut found| found.pop()),
+        })
         .await?
-        .map_err(Refusal::AuditRead)?
-        .ok_or(Refusal::NoCheckpoint)?;
-    let public_key_pem = call.shared.audit.key().public_key_pem();
-    Ok(convert::checkpoint(&cp, public_key_pem))
+        .map_err(Refusal::AuditRead)?;
+    found.ok_or(match size {
+        0 => Refusal::NoCheckpoint,
+        size => Refusal::NoCheckpointOfSize { size },
+    })
+}
+
+/// Record `r.record_id`'s inclusion proof under the checkpoint of `r.tree_size` records
+/// (0: the latest).
+async fn inclusion_proof(
+    call: &mut Call,
+    record_id: String,
+    tree_size: u64,
+) -> Result<audit::tree::InclusionProof, Refusal> {
+    let sequence: u64 = record_id.parse().map_err(|_| Refusal::BadRecordId {
+        id: record_id.clone(),
+    })?;
+    let cp = signed_checkpoint(call, tree_size).await?;
+    if sequence == 0 || sequence > cp.head.size {
+        return Err(Refusal::NotInTree {
+            id: record_id,
+            size: cp.head.size,
+        });
+    }
+    let store = call.shared.audit.store().clone();
+    call.cpu(move || audit::prove(store.as_ref(), sequence, &cp))
+        .await?
+        .map_err(Refusal::AuditRead)
+}
+
+/// The proof that the tree of `old` records is a prefix of the signed tree of `new`
+/// (0: the latest).
+async fn consistency_proof(
+    call: &mut Call,
+    old: u64,
+    new: u64,
+) -> Result<audit::tree::ConsistencyProof, Refusal> {
+    let cp = signed_checkpoint(call, new).await?;
+    if old == 0 || old > cp.head.size {
+        return Err(Refusal::BadOldSize {
+            old,
+            new: cp.head.size,
+        });
+    }
+    let store = call.shared.audit.store().clone();
+    call.cpu(move || audit::prove_consistency(store.as_ref(), old, &cp))
+        .await?
+        .map_err(Refusal::AuditRead)
 }
 
 /// An answer that does not depend on its record's id.
@@ -546,6 +622,44 @@ impl AuditService for Audit {
             GET_CHECKPOINT,
             Role::Auditor,
             |call, _| Box::pin(async move { get_checkpoint(call).await.map(answer) }),
+        )
+        .await
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::Receipt>, Status> {
+        Call::run(
+            &self.0,
+            request,
+            INCLUSION_PROOF,
+            Role::Auditor,
+            |call, r| {
+                Box::pin(async move {
+                    let proof = inclusion_proof(call, r.record_id, r.tree_size).await?;
+                    Ok(answer(convert::receipt(&proof)))
+                })
+            },
+        )
+        .await
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::ConsistencyProof>, Status> {
+        Call::run(
+            &self.0,
+            request,
+            CONSISTENCY_PROOF,
+            Role::Auditor,
+            |call, r| {
+                Box::pin(async move {
+                    let proof = consistency_proof(call, r.old_size, r.new_size).await?;
+                    Ok(answer(convert::consistency(&proof)))
+                })
+            },
         )
         .await
     }
@@ -608,7 +722,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         ctx.trust.extend(store.load(&name)?);
         profiles.insert(name, ctx);
     }
-    let audit = open_audit(&config.data_dir)?;
+    let audit = open_audit(&config.data_dir, config.audit_origin.as_deref())?;
     let bind = |addr: SocketAddr| async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

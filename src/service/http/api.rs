@@ -51,6 +51,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/v1/records", get(records))
         .route("/api/v1/records/{id}", get(record))
+        .route("/api/v1/records/{id}/proof", get(record_proof))
+        .route("/api/v1/log/consistency", get(consistency))
         .route("/api/v1/log/verify", post(log_verify))
         .route("/api/v1/checkpoint", get(checkpoint))
         .route("/healthz", get(healthz))
@@ -434,6 +436,7 @@ pub(super) async fn verify(
                     let profile = q.trust_profile.clone().unwrap_or_default();
                     let report =
                         crate::service::verify_for(call, document, inputs, profile).await?;
+                    call.want_receipt();
                     let answer: crate::service::call::Answer<json::VerifyAnswer> =
                         Box::new(move |id| crate::service::verify_answer(report, id, lang));
                     Ok(answer)
@@ -528,7 +531,7 @@ pub(super) async fn signed_version(
                     let (bytes, sha256) =
                         crate::service::signed_version_for(call, document, number).await?;
                     let answer: crate::service::call::Answer<_> =
-                        Box::new(move |id| (bytes, sha256, id, number));
+                        Box::new(move |recorded| (bytes, sha256, recorded.id, number));
                     Ok(answer)
                 })
             },
@@ -685,6 +688,107 @@ pub(super) async fn record(request: Request, Path(id): Path<String>) -> Result<R
     Ok(axum::Json(json::Record::from_proto(&record)).into_response())
 }
 
+/// The query of `GET /api/v1/records/{id}/proof`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ProofQuery {
+    /// The tree to prove the record in: the size of a signed checkpoint (default: the
+    /// latest).
+    tree_size: u64,
+}
+
+/// A record's inclusion proof in the Merkle tree, under a signed checkpoint: what `kyso
+/// audit prove --format json` prints, checked offline by `kyso audit verify-proof`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/records/{id}/proof",
+    tag = "audit",
+    params(("id" = String, Path, description = "The record's id"), ProofQuery),
+    responses(
+        (status = 200, description = "The inclusion proof", body = crate::audit::tree::InclusionProof),
+        (status = 400, description = "A parameter does not read, or the record is not in that tree", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No checkpoint of that size", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn record_proof(
+    request: Request,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let proof = request
+        .call(
+            "GET /api/v1/records/{id}/proof",
+            Some(Role::Auditor),
+            (id, raw),
+            |call, (id, raw)| {
+                Box::pin(async move {
+                    let q: ProofQuery = query(raw.as_deref())?;
+                    let proof = crate::service::inclusion_proof(call, id, q.tree_size).await?;
+                    Ok(crate::service::answer(proof))
+                })
+            },
+        )
+        .await?;
+    Ok(axum::Json(proof).into_response())
+}
+
+/// The query of `GET /api/v1/log/consistency`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, default)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ConsistencyQuery {
+    /// The older tree's size (a saved checkpoint's `tree_size`).
+    old_size: u64,
+    /// The newer tree: the size of a signed checkpoint (default: the latest).
+    new_size: u64,
+}
+
+/// The proof that the tree of `old_size` records is a prefix of a later signed tree: what
+/// `kyso audit consistency --format json` prints.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/consistency",
+    tag = "audit",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The consistency proof", body = crate::audit::tree::ConsistencyProof),
+        (status = 400, description = "A parameter does not read, or old_size is not 1 to new_size", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No checkpoint of that size", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn consistency(
+    request: Request,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let proof = request
+        .call(
+            "GET /api/v1/log/consistency",
+            Some(Role::Auditor),
+            raw,
+            |call, raw| {
+                Box::pin(async move {
+                    let q: ConsistencyQuery = query(raw.as_deref())?;
+                    let proof =
+                        crate::service::consistency_proof(call, q.old_size, q.new_size).await?;
+                    Ok(crate::service::answer(proof))
+                })
+            },
+        )
+        .await?;
+    Ok(axum::Json(proof).into_response())
+}
+
 /// The body of `POST /api/v1/log/verify` (all optional; an empty body checks the whole log).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -735,9 +839,12 @@ pub(super) async fn log_verify(request: Request, body: HttpBody) -> Result<Respo
                         .kept_checkpoints
                         .iter()
                         .map(|c| {
-                            c.to_proto().map_err(|e| Refusal::BadParameter {
+                            c.to_proto().ok_or_else(|| Refusal::BadParameter {
                                 name: "kept_checkpoints".into(),
-                                reason: format!("time {:?}: {e}", c.time),
+                                reason: format!(
+                                    "the checkpoint of {} records: root_hash is not base64 of 32 bytes",
+                                    c.tree_size
+                                ),
                             })
                         })
                         .collect::<Result<Vec<_>, _>>()?;

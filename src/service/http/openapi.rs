@@ -22,6 +22,8 @@ use super::{api, metrics};
         api::record,
         api::log_verify,
         api::checkpoint,
+        api::record_proof,
+        api::consistency,
         api::healthz,
         api::readyz,
         metrics::metrics,
