@@ -1373,6 +1373,7 @@ fn check_tree_checkpoints(
 mod tests {
     use super::sqlite::SqliteStore;
     use super::*;
+    use openssl::sign::Signer;
 
     fn entry(n: u64) -> Entry {
         Entry {
@@ -1864,5 +1865,57 @@ mod tests {
         sql(dir.path(), "DELETE FROM tree_checkpoints;");
         let alone = check(dir.path(), &key, 0, None, &[]);
         assert_eq!(alone.first_bad_sequence, Some(1), "{}", alone.problem);
+    }
+
+    #[test]
+    fn a_log_from_before_the_tree_gets_its_tree_and_keeps_its_checkpoints() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let public = closed_log(dir.path(), 5);
+        // Back to schema 2: no tree, its records sealed by a hash-chain checkpoint.
+        let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
+        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
+        let head = store.get(5).expect("read").expect("record 5").hash;
+        drop(store);
+        let time = OffsetDateTime::from_unix_timestamp(1_700_000_100).expect("time");
+        let signature = Signer::new_without_digest(&key.key)
+            .and_then(|mut s| s.sign_oneshot_to_vec(&Checkpoint::message(5, &head, time)))
+            .expect("signed");
+        sql(
+            dir.path(),
+            &format!(
+                "DROP TABLE tree_hashes; DROP TABLE tree_checkpoints; DROP TABLE log_meta;
+                 INSERT INTO checkpoints VALUES (5, X'{}', {}, X'{}');
+                 PRAGMA user_version = 2;",
+                hex::encode(head),
+                time.unix_timestamp_nanos(),
+                hex::encode(signature)
+            ),
+        );
+        // Opened by this kyso: the tree is built over the records, and the log extended.
+        let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
+        let log = AuditLog::start(store.clone(), key, None).expect("accounted for");
+        let committed = log.append_blocking(entry(6)).expect("append");
+        assert_eq!(committed.sequence, 6);
+        assert!(log
+            .receipt(&committed)
+            .expect("receipt")
+            .verify(log.verifier_key())
+            .is_ok());
+        let old = prove(store.as_ref(), 2, &committed.checkpoint).expect("proof");
+        assert!(
+            old.verify(log.verifier_key()).is_ok(),
+            "records from before the tree prove"
+        );
+        log.close();
+        let c = check(dir.path(), &public, 0, None, &[]);
+        assert!(c.ok, "{}", c.problem);
+        assert_eq!((c.records_checked, c.checkpoints_checked), (6, 2));
+        // The hash-chain checkpoint still vouches for the records before the tree.
+        sql(
+            dir.path(),
+            "UPDATE records SET verdict = 'INVALID' WHERE sequence = 3",
+        );
+        let c = check(dir.path(), &public, 0, None, &[]);
+        assert_eq!(c.first_bad_sequence, Some(3), "{}", c.problem);
     }
 }
