@@ -3,14 +3,23 @@
 //! algorithms) and by OpenSSL for the note's Ed25519 signature — not by the code that made
 //! them (`tlog_tiles` and `signed_note`, through `kyso::audit`).
 
-use std::path::Path;
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::sync::Arc;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use kyso::audit::sqlite::SqliteStore;
 use kyso::audit::tree::{ConsistencyProof, InclusionProof, ProofError, SignedCheckpoint};
-use kyso::audit::{self, AuditLog, AuditStore, CheckpointKey, Entry, Metadata, Record};
+use kyso::audit::{self, AuditLog, AuditStore, Entry, Metadata, Record};
+use stores::Backend;
 use time::OffsetDateTime;
+
+on_both_stores!(
+    every_leaf_of_trees_of_1_to_40_records_proves_by_the_rfc,
+    a_record_edited_in_the_database_no_longer_proves,
+    a_checkpoint_from_a_rewritten_history_fails_consistency,
+    a_proof_of_another_log_or_key_fails,
+);
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = openssl::sha::Sha256::new();
@@ -183,10 +192,9 @@ fn entry(n: u64) -> Entry {
 
 const ORIGIN: &str = "kyso.test.example/audit";
 
-fn start(dir: &Path) -> (Arc<SqliteStore>, AuditLog) {
-    let store = Arc::new(SqliteStore::open(&dir.join("audit.sqlite3")).expect("store"));
-    let key = CheckpointKey::load_or_create(&dir.join("audit-key.pem")).expect("key");
-    let log = AuditLog::start(store.clone(), key, Some(ORIGIN)).expect("log");
+fn start(b: &Backend) -> (Arc<dyn AuditStore>, AuditLog) {
+    let store = b.open();
+    let log = AuditLog::start(store.clone(), b.key(), Some(ORIGIN)).expect("log");
     (store, log)
 }
 
@@ -199,10 +207,8 @@ fn raw_public(log: &AuditLog) -> [u8; 32] {
         .expect("32")
 }
 
-#[test]
-fn every_leaf_of_trees_of_1_to_40_records_proves_by_the_rfc() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (store, log) = start(dir.path());
+fn every_leaf_of_trees_of_1_to_40_records_proves_by_the_rfc(b: Backend) {
+    let (store, log) = start(&b);
     let public = raw_public(&log);
     let mut leaves = Vec::new();
     let mut checkpoints: Vec<SignedCheckpoint> = Vec::new();
@@ -286,10 +292,8 @@ fn every_leaf_of_trees_of_1_to_40_records_proves_by_the_rfc() {
     assert_eq!(check.records_checked, 40);
 }
 
-#[test]
-fn a_record_edited_in_the_database_no_longer_proves() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (store, log) = start(dir.path());
+fn a_record_edited_in_the_database_no_longer_proves(b: Backend) {
+    let (store, log) = start(&b);
     let mut last = None;
     for n in 1..=9 {
         last = Some(log.append_blocking(entry(n)).expect("append"));
@@ -297,12 +301,7 @@ fn a_record_edited_in_the_database_no_longer_proves() {
     let cp = last.expect("committed").checkpoint;
     let before = audit::prove(store.as_ref(), 4, &cp).expect("proof");
     assert!(before.verify(log.verifier_key()).is_ok());
-    let db = rusqlite::Connection::open(dir.path().join("audit.sqlite3")).expect("db");
-    db.execute(
-        "UPDATE records SET verdict = 'INVALID' WHERE sequence = 4",
-        [],
-    )
-    .expect("edit");
+    b.sql("UPDATE records SET verdict = 'INVALID' WHERE sequence = 4");
     let after = audit::prove(store.as_ref(), 4, &cp).expect("a proof is still made");
     assert_ne!(after.record, before.record);
     assert!(matches!(
@@ -316,23 +315,18 @@ fn a_record_edited_in_the_database_no_longer_proves() {
     log.close();
 }
 
-#[test]
-fn a_checkpoint_from_a_rewritten_history_fails_consistency() {
+fn a_checkpoint_from_a_rewritten_history_fails_consistency(honest: Backend) {
     // Two histories signed with one key under one name, the same but for record 3: what
     // an operator with the key who rewrote the log would publish.
-    let honest = tempfile::tempdir().expect("dir");
-    let rewritten = tempfile::tempdir().expect("dir");
+    let rewritten = honest.fresh();
+    drop(honest.key());
     std::fs::copy(
-        {
-            let (_, log) = start(honest.path());
-            log.close();
-            honest.path().join("audit-key.pem")
-        },
-        rewritten.path().join("audit-key.pem"),
+        honest.dir().join("audit-key.pem"),
+        rewritten.dir().join("audit-key.pem"),
     )
     .expect("the same key");
-    let (_, a) = start(honest.path());
-    let (b_store, b) = start(rewritten.path());
+    let (_, a) = start(&honest);
+    let (b_store, b) = start(&rewritten);
     let mut saved = None;
     for n in 1..=6 {
         saved = Some(a.append_blocking(entry(n)).expect("append").checkpoint);
@@ -379,22 +373,19 @@ fn a_checkpoint_from_a_rewritten_history_fails_consistency() {
     b.close();
 }
 
-#[test]
-fn a_proof_of_another_log_or_key_fails() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (store, log) = start(dir.path());
+fn a_proof_of_another_log_or_key_fails(b: Backend) {
+    let (store, log) = start(&b);
     let committed = log.append_blocking(entry(1)).expect("append");
     let receipt: InclusionProof = log.receipt(&committed).expect("receipt");
-    let other = tempfile::tempdir().expect("dir");
-    let (_, stranger) = start(other.path());
+    let other = b.fresh();
+    let (_, stranger) = start(&other);
     assert!(matches!(
         receipt.verify(stranger.verifier_key()),
         Err(ProofError::Note { .. })
     ));
     // A log keeps its name: starting it under another is refused.
     log.close();
-    let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-    let e = AuditLog::start(store, key, Some("kyso.other.example/audit"))
+    let e = AuditLog::start(store, b.key(), Some("kyso.other.example/audit"))
         .err()
         .expect("refused");
     assert!(e.to_string().contains("kyso.test.example/audit"), "{e}");

@@ -1743,7 +1743,7 @@ async fn a_caller_gone_mid_message_is_recorded() {
 async fn the_client_follows_pages_past_the_services_page_size() {
     let dir = tempfile::tempdir().unwrap();
     // 1,205 records, more than one page of 1,000.
-    let log = kyso::service::open_audit(dir.path(), None).unwrap();
+    let log = kyso::service::open_audit(dir.path(), None, None).unwrap();
     for i in 0..1205u64 {
         log.append(kyso::audit::Entry {
             time: time::OffsetDateTime::now_utc(),

@@ -15,8 +15,69 @@
 //! transaction starts goes into it, and each caller is answered once its record is durable.
 //! Storage is behind [`AuditStore`]; SQLite ([`sqlite::SqliteStore`]) is the embedded one.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod tree;
+
+/// Where a log is kept: `sqlite:PATH` (or a bare path), or a PostgreSQL URL
+/// (`postgres://…`, `postgresql://…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database, shared by several instances.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `given`.
+    pub fn parse(given: &str) -> Result<Location, AuditError> {
+        if given.starts_with("postgres://") || given.starts_with("postgresql://") {
+            return Ok(Location::Postgres(given.to_owned()));
+        }
+        let path = given.strip_prefix("sqlite:").unwrap_or(given);
+        if path.is_empty() || given.contains("://") {
+            return Err(AuditError::Location {
+                given: given.to_owned(),
+                why: "not sqlite:PATH nor a postgres:// URL",
+            });
+        }
+        Ok(Location::Sqlite(path.into()))
+    }
+
+    /// Opens (creating and migrating) the store.
+    pub fn open(&self) -> Result<Arc<dyn AuditStore>, AuditError> {
+        Ok(match self {
+            Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
+            Location::Postgres(url) => Arc::new(postgres::PgStore::connect(url)?),
+        })
+    }
+
+    /// Whether a log is there already (a PostgreSQL database is taken to be).
+    pub fn exists(&self) -> bool {
+        match self {
+            Location::Sqlite(path) => path.exists(),
+            Location::Postgres(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            // The URL may hold a password: its scheme and host only.
+            Location::Postgres(url) => {
+                let host = url
+                    .split_once("://")
+                    .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, h)| h))
+                    .unwrap_or_default();
+                let host = host.split(['/', '?']).next().unwrap_or_default();
+                write!(f, "postgres://{host}")
+            }
+        }
+    }
+}
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +106,17 @@ pub enum AuditError {
     /// The database failed.
     #[error("audit store")]
     Store(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed.
+    #[error("audit store (PostgreSQL)")]
+    Postgres(#[from] ::postgres::Error),
+    /// The store's location does not read.
+    #[error("audit store {given:?}: {why}")]
+    Location {
+        /// What was given.
+        given: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The database was written by a newer kyso.
     #[error("the audit database has schema version {found}, newer than this kyso knows ({known})")]
     NewerSchema {
@@ -162,6 +234,9 @@ pub enum Corruption {
     /// A column has the wrong type or is missing.
     #[error("a column")]
     Column(#[from] rusqlite::Error),
+    /// A PostgreSQL column has the wrong type or is missing.
+    #[error("a column")]
+    PgColumn(#[from] ::postgres::Error),
     /// A JSON column does not parse.
     #[error("a JSON column")]
     Json(#[from] serde_json::Error),
@@ -1434,65 +1509,6 @@ mod tests {
         assert_ne!(Record::compute_hash(1, &[0; 32], &role), v2);
     }
 
-    #[test]
-    fn names_and_numbers_are_found_without_case_or_diacritics() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
-        let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem")).expect("key");
-        let log = AuditLog::start(store.clone(), key, None).expect("log");
-        let mut e = entry(1);
-        e.metadata.document_number = "123/QĐ-UBND".into();
-        e.signatures.push(SignatureSummary {
-            signer_common_name: Some("Trần Văn Huyến".into()),
-            signer_organization: Some("Tỉnh ủy Hậu Giang".into()),
-            indication: "PASSED".into(),
-            ..Default::default()
-        });
-        log.append_blocking(e).expect("append");
-        log.append_blocking(entry(2)).expect("append");
-        let found = |q: Query| {
-            store
-                .query(&Query { limit: 10, ..q })
-                .expect("query")
-                .iter()
-                .map(|r| r.sequence)
-                .collect::<Vec<_>>()
-        };
-        for name in ["huyen", "HUYẾN", "tran van", "Trần Văn Huyến"] {
-            let q = Query {
-                signer_name: Some(name.into()),
-                ..Default::default()
-            };
-            assert_eq!(found(q), vec![1], "{name}");
-        }
-        for body in ["hau giang", "TỈNH ỦY", "tinh uy hau"] {
-            let q = Query {
-                organization: Some(body.into()),
-                ..Default::default()
-            };
-            assert_eq!(found(q), vec![1], "{body}");
-        }
-        for number in ["123/QĐ-UBND", "123/qđ-ubnd", "123/QD-UBND"] {
-            let q = Query {
-                document_number: Some(number.into()),
-                ..Default::default()
-            };
-            assert_eq!(found(q), vec![1], "{number}");
-        }
-        // Wildcards in the text are text, not patterns.
-        let q = Query {
-            signer_name: Some("%".into()),
-            ..Default::default()
-        };
-        assert!(found(q).is_empty());
-        let q = Query {
-            document_number: Some("123/QĐ".into()),
-            ..Default::default()
-        };
-        assert!(found(q).is_empty(), "the number is matched whole");
-        log.close();
-    }
-
     /// A closed log of `n` records (its closing checkpoint at `n`) in `dir`, and its key.
     fn closed_log(dir: &Path, n: u64) -> PKey<Public> {
         let store = Arc::new(SqliteStore::open(&dir.join("audit.sqlite3")).expect("store"));
@@ -1520,351 +1536,6 @@ mod tests {
     fn sql(dir: &Path, statements: &str) {
         let db = rusqlite::Connection::open(dir.join("audit.sqlite3")).expect("database");
         db.execute_batch(statements).expect("statements");
-    }
-
-    #[test]
-    fn two_writers_on_one_database_extend_one_chain() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let open = || {
-            let store =
-                Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
-            let key = CheckpointKey::load_or_create(&dir.path().join("audit-key.pem"))
-                .expect("the shared key");
-            AuditLog::start(store, key, None).expect("log")
-        };
-        // Two kyso instances on one database, each with four busy callers.
-        let logs = [open(), open()];
-        let mut sequences: Vec<u64> = std::thread::scope(|s| {
-            let callers: Vec<_> = logs
-                .iter()
-                .flat_map(|log| std::iter::repeat_n(log, 4))
-                .enumerate()
-                .map(|(c, log)| {
-                    s.spawn(move || {
-                        (0..50)
-                            .map(|i| {
-                                log.append_blocking(entry(c as u64 * 100 + i))
-                                    .expect("append")
-                                    .sequence
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            callers
-                .into_iter()
-                .flat_map(|c| c.join().expect("caller"))
-                .collect()
-        });
-        for log in &logs {
-            log.close();
-        }
-        sequences.sort_unstable();
-        assert_eq!(
-            sequences,
-            (1..=400).collect::<Vec<_>>(),
-            "each record its own place"
-        );
-        let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-        let c = check(dir.path(), key.public_key(), 0, None, &[]);
-        assert!(c.ok, "{}", c.problem);
-        assert_eq!(c.records_checked, 400);
-        assert!(c.checkpoints_checked >= 1);
-    }
-
-    /// A store whose reads fail as a disk would.
-    struct FailingReads(SqliteStore);
-
-    impl AuditStore for FailingReads {
-        fn head(&self) -> Result<Head, AuditError> {
-            self.0.head()
-        }
-        fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
-            self.0.lowest_sequence()
-        }
-        fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
-            self.0.append(entries, seal)
-        }
-        fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
-            self.0.tree_hashes(indexes)
-        }
-        fn tree_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError> {
-            self.0.tree_hash_range(from, to)
-        }
-        fn tree_checkpoints(
-            &self,
-            from: u64,
-            to: Option<u64>,
-        ) -> Result<Vec<tree::SignedCheckpoint>, AuditError> {
-            self.0.tree_checkpoints(from, to)
-        }
-        fn latest_tree_checkpoint(&self) -> Result<Option<tree::SignedCheckpoint>, AuditError> {
-            self.0.latest_tree_checkpoint()
-        }
-        fn origin(&self) -> Result<Option<String>, AuditError> {
-            self.0.origin()
-        }
-        fn claim_origin(&self, origin: &str) -> Result<String, AuditError> {
-            self.0.claim_origin(origin)
-        }
-        fn get(&self, _: u64) -> Result<Option<Record>, AuditError> {
-            Err(AuditError::Store(rusqlite::Error::InvalidQuery))
-        }
-        fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError> {
-            self.0.query(q)
-        }
-        fn scan(
-            &self,
-            _: u64,
-            _: Option<u64>,
-            visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
-        ) -> Result<(), AuditError> {
-            visit(Err(AuditError::Store(rusqlite::Error::InvalidQuery)));
-            Ok(())
-        }
-        fn checkpoints(&self, from: u64, to: Option<u64>) -> Result<Vec<Checkpoint>, AuditError> {
-            self.0.checkpoints(from, to)
-        }
-        fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
-            self.0.latest_checkpoint()
-        }
-    }
-
-    #[test]
-    fn a_store_that_cannot_be_read_is_an_error_not_tampering() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key = closed_log(dir.path(), 4);
-        let store =
-            FailingReads(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
-        for from in [0, 3] {
-            let e = verify_log(&store, &key, from, None, &[]).expect_err("the reads fail");
-            assert!(matches!(e, AuditError::Store(_)), "from {from}: {e:?}");
-        }
-    }
-
-    #[test]
-    fn a_range_is_checked_on_its_own() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key = closed_log(dir.path(), 6);
-        assert!(check(dir.path(), &key, 0, None, &[]).ok);
-        sql(
-            dir.path(),
-            "UPDATE records SET verdict = 'INVALID' WHERE sequence = 5",
-        );
-        let before = check(dir.path(), &key, 1, Some(4), &[]);
-        assert!(before.ok, "{}", before.problem);
-        assert_eq!(before.records_checked, 4);
-        for (from, to) in [(0, None), (3, Some(6)), (5, Some(5))] {
-            let c = check(dir.path(), &key, from, to, &[]);
-            assert_eq!(
-                c.first_bad_sequence,
-                Some(5),
-                "{from}..{to:?}: {}",
-                c.problem
-            );
-            assert!(c.problem.contains("was changed"), "{}", c.problem);
-        }
-    }
-
-    #[test]
-    fn rows_numbered_outside_the_log_are_named_and_not_listed() {
-        for sequence in [0, -7] {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let key = closed_log(dir.path(), 3);
-            // A copy of record 2 under a number the log never gives.
-            sql(
-                dir.path(),
-                &format!(
-                    "INSERT INTO records SELECT {sequence}, time_ns, principal, peer, method, \
-                     document_sha256, document_size, document_id, document_number, sender, extra, \
-                     signatures, verdict, error, kyso_version, trust_fingerprint, previous_hash, \
-                     hash, policy FROM records WHERE sequence = 2"
-                ),
-            );
-            let c = check(dir.path(), &key, 0, None, &[]);
-            assert!(!c.ok, "{sequence}");
-            assert!(
-                c.problem.contains(&format!(
-                    "a record numbered {sequence} is outside the log's numbering"
-                )),
-                "{}",
-                c.problem
-            );
-            let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
-            let listed = store
-                .query(&Query {
-                    limit: 100,
-                    ..Query::default()
-                })
-                .expect("query");
-            assert_eq!(
-                listed.iter().map(|r| r.sequence).collect::<Vec<_>>(),
-                vec![3, 2, 1]
-            );
-            // And kyso does not extend the log.
-            let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-            let e = AuditLog::start(Arc::new(store), key, None)
-                .err()
-                .expect("refused");
-            assert!(
-                matches!(e, AuditError::Unaccounted { first, .. } if first == sequence),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_record_appended_with_a_recomputed_hash_is_not_signed_over() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key = closed_log(dir.path(), 3);
-        // Someone with write access appends record 4, its hash recomputed: the chain holds.
-        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
-        let last = store.get(3).expect("read").expect("record 3");
-        let forged = Record::compute_hash(4, &last.hash, &last.entry);
-        sql(
-            dir.path(),
-            &format!(
-                "INSERT INTO records SELECT 4, time_ns, principal, peer, method, document_sha256, \
-                 document_size, document_id, document_number, sender, extra, signatures, verdict, \
-                 error, kyso_version, trust_fingerprint, X'{}', X'{}', policy FROM records \
-                 WHERE sequence = 3",
-                hex::encode(last.hash),
-                hex::encode(forged)
-            ),
-        );
-        let c = check(dir.path(), &key, 0, None, &[]);
-        assert_eq!(c.first_bad_sequence, Some(4), "{}", c.problem);
-        assert!(
-            c.problem.contains("not in the Merkle tree kyso keeps"),
-            "{}",
-            c.problem
-        );
-        // And with its tree hash forged too, no signed checkpoint covers it.
-        let leaf = tree::leaf_hash(&Record::canonical(4, &last.hash, &last.entry));
-        let read = |indexes: &[u64]| store.tree_hashes(indexes);
-        let (first, hashes) = tree::Rebuild::resume(3, &read).expect("edge").push(leaf);
-        for (i, h) in (first..).zip(hashes) {
-            sql(
-                dir.path(),
-                &format!(
-                    "INSERT INTO tree_hashes VALUES ({i}, X'{}')",
-                    hex::encode(h)
-                ),
-            );
-        }
-        let c = check(dir.path(), &key, 0, None, &[]);
-        assert_eq!(c.first_bad_sequence, Some(4), "{}", c.problem);
-        assert!(
-            c.problem.contains("not covered by any signed checkpoint"),
-            "{}",
-            c.problem
-        );
-        let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key");
-        let e = AuditLog::start(Arc::new(store), key, None)
-            .err()
-            .expect("refused");
-        assert_eq!(
-            e.to_string(),
-            "audit record 4 is not accounted for: no checkpoint kyso signed covers it; kyso does not extend this log (check it with kyso audit verify)"
-        );
-    }
-
-    #[test]
-    fn a_rewritten_chain_contradicts_the_signed_checkpoint() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key = closed_log(dir.path(), 5);
-        // Change record 3 and recompute every hash after it, as someone with write access
-        // to the database but not the key would.
-        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
-        let db = rusqlite::Connection::open(dir.path().join("audit.sqlite3")).expect("database");
-        let mut previous = store.get(2).expect("read").expect("record 2").hash;
-        for sequence in 3..=5 {
-            let mut r = store.get(sequence).expect("read").expect("record");
-            if sequence == 3 {
-                r.entry.verdict = "INVALID".into();
-            }
-            let hash = Record::compute_hash(sequence, &previous, &r.entry);
-            db.execute(
-                "UPDATE records SET verdict = ?1, previous_hash = ?2, hash = ?3 WHERE sequence = ?4",
-                rusqlite::params![r.entry.verdict, previous.to_vec(), hash.to_vec(), sequence as i64],
-            )
-            .expect("update");
-            previous = hash;
-        }
-        let c = check(dir.path(), &key, 0, None, &[]);
-        assert!(!c.ok);
-        // Every commit was sealed: the first checkpoint over a rewritten record catches it.
-        assert_eq!(c.first_bad_sequence, Some(3));
-        assert!(c.problem.contains("the log was rewritten"), "{}", c.problem);
-    }
-
-    #[test]
-    fn only_a_kept_checkpoint_catches_a_tail_cut_with_its_checkpoints() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let key = closed_log(dir.path(), 6);
-        let store = SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store");
-        let kept = store
-            .latest_tree_checkpoint()
-            .expect("read")
-            .expect("closing checkpoint");
-        assert_eq!(kept.head.size, 6);
-        drop(store);
-        sql(
-            dir.path(),
-            "DELETE FROM records WHERE sequence >= 5; DELETE FROM tree_checkpoints WHERE size >= 5;",
-        );
-        // The tree's hashes left behind tell of the cut.
-        let left = check(dir.path(), &key, 0, None, &[]);
-        assert_eq!(left.first_bad_sequence, Some(5), "{}", left.problem);
-        assert!(
-            left.problem.contains("the Merkle tree holds it"),
-            "{}",
-            left.problem
-        );
-        let store = Arc::new(SqliteStore::open(&dir.path().join("audit.sqlite3")).expect("store"));
-        let e = AuditLog::start(
-            store,
-            CheckpointKey::load(&dir.path().join("audit-key.pem")).expect("key"),
-            None,
-        )
-        .err()
-        .expect("refused");
-        assert!(matches!(e, AuditError::Unaccounted { first: 5, .. }), "{e}");
-        // Cut with them, only a checkpoint kept elsewhere tells.
-        sql(
-            dir.path(),
-            &format!(
-                "DELETE FROM tree_hashes WHERE idx >= {}",
-                tlog_tiles::stored_hash_count(4)
-            ),
-        );
-        let alone = check(dir.path(), &key, 0, None, &[]);
-        assert!(
-            alone.ok,
-            "what the log alone cannot tell: {}",
-            alone.problem
-        );
-        let c = check(dir.path(), &key, 0, None, std::slice::from_ref(&kept));
-        assert_eq!(c.first_bad_sequence, Some(6), "{}", c.problem);
-        assert!(
-            c.problem.contains("a kept checkpoint covers it"),
-            "{}",
-            c.problem
-        );
-
-        // A kept checkpoint must itself be the service's.
-        let mut forged = kept.clone();
-        forged.head.size = 4;
-        let c = check(dir.path(), &key, 0, None, &[forged]);
-        assert_eq!(c.first_bad_sequence, Some(4));
-        assert!(c.problem.contains("does not verify"), "{}", c.problem);
-        // Outside the range checked, it is not consulted.
-        let c = check(dir.path(), &key, 1, Some(3), std::slice::from_ref(&kept));
-        assert!(c.ok, "{}", c.problem);
-        // With every checkpoint gone, the log alone tells: kyso sealed each commit.
-        sql(dir.path(), "DELETE FROM tree_checkpoints;");
-        let alone = check(dir.path(), &key, 0, None, &[]);
-        assert_eq!(alone.first_bad_sequence, Some(1), "{}", alone.problem);
     }
 
     #[test]

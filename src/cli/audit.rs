@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
@@ -34,11 +35,21 @@ pub enum AuditCommand {
     VerifyProof(VerifyProofArgs),
 }
 
-/// The log to read.
+/// The log to read: the data directory holds its checkpoint key and, unless
+/// `--audit-store` names another, its SQLite database.
 #[derive(Debug, Args)]
 pub struct LogArgs {
     #[arg(long = "data-dir", value_name = "DIR", default_value = "kyso-data")]
     data_dir: PathBuf,
+    /// The log's store: sqlite:PATH or a postgres:// URL (default: the data directory's
+    /// audit.sqlite3; also KYSO_AUDIT_STORE).
+    #[arg(
+        long = "audit-store",
+        value_name = "URL",
+        env = "KYSO_AUDIT_STORE",
+        hide_env_values = true
+    )]
+    audit_store: Option<String>,
 }
 
 /// How a checkpoint or a proof is printed.
@@ -102,8 +113,8 @@ pub struct VerifyProofArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
-    #[arg(long = "data-dir", value_name = "DIR", default_value = "kyso-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
     /// First record to check (default: the first).
     #[arg(long, default_value_t = 0)]
     from: u64,
@@ -122,8 +133,8 @@ pub struct AuditVerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditQueryArgs {
-    #[arg(long = "data-dir", value_name = "DIR", default_value = "kyso-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     filters: Filters,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
@@ -134,7 +145,7 @@ pub struct AuditQueryArgs {
 #[derive(Debug, thiserror::Error)]
 enum DataDirError {
     #[error("{0}: no audit log here")]
-    NoLog(PathBuf),
+    NoLog(String),
     #[error("cannot read the public key {path}")]
     PublicKeyFile {
         path: PathBuf,
@@ -147,8 +158,10 @@ enum DataDirError {
         #[source]
         source: audit::KeyError,
     },
-    #[error("{0}: the log has no name yet (no kyso has served with it): it has no checkpoints of its tree")]
-    Unnamed(PathBuf),
+    #[error(
+        "the log has no name yet (no kyso has served with it): it has no checkpoints of its tree"
+    )]
+    Unnamed,
     #[error("{}", match .0 { Some(n) => format!("no checkpoint of a tree of {n} records was signed"), None => "no checkpoint of the tree has been signed yet".to_owned() })]
     NoCheckpoint(Option<u64>),
     #[error(transparent)]
@@ -160,9 +173,7 @@ fn log_verifier_key(
     data_dir: &Path,
     store: &dyn AuditStore,
 ) -> Result<audit::tree::VerifierKey, DataDirError> {
-    let origin = store
-        .origin()?
-        .ok_or_else(|| DataDirError::Unnamed(data_dir.join("audit.sqlite3")))?;
+    let origin = store.origin()?.ok_or(DataDirError::Unnamed)?;
     let key = audit::CheckpointKey::load(&data_dir.join("audit-key.pem"))?;
     Ok(audit::verifier_key(&origin, key.public_key())?)
 }
@@ -184,12 +195,15 @@ fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) {
     let _ = writeln!(out, "{json:#}");
 }
 
-fn open_store(data_dir: &Path) -> Result<audit::sqlite::SqliteStore, DataDirError> {
-    let db = data_dir.join("audit.sqlite3");
-    if !db.exists() {
-        return Err(DataDirError::NoLog(db));
+fn open_store(log: &LogArgs) -> Result<Arc<dyn AuditStore>, DataDirError> {
+    let location = match &log.audit_store {
+        Some(given) => audit::Location::parse(given)?,
+        None => audit::Location::Sqlite(log.data_dir.join("audit.sqlite3")),
+    };
+    if !location.exists() {
+        return Err(DataDirError::NoLog(location.to_string()));
     }
-    Ok(audit::sqlite::SqliteStore::open(&db)?)
+    Ok(location.open()?)
 }
 
 fn public_key(
@@ -221,7 +235,7 @@ fn public_key(
             })
         }
         None => Ok(
-            audit::CheckpointKey::load(&a.data_dir.join("audit-key.pem"))?
+            audit::CheckpointKey::load(&a.log.data_dir.join("audit-key.pem"))?
                 .public_key()
                 .clone(),
         ),
@@ -232,7 +246,7 @@ fn public_key(
 pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match command {
         AuditCommand::Verify(a) => {
-            let opened = open_store(&a.data_dir).and_then(|s| Ok((s, public_key(&a)?)));
+            let opened = open_store(&a.log).and_then(|s| Ok((s, public_key(&a)?)));
             let (store, key) = match opened {
                 Ok(k) => k,
                 Err(e) => {
@@ -247,7 +261,7 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
                     return exit::USAGE;
                 }
             };
-            match audit::verify_log(&store, &key, a.from, a.to, &kept) {
+            match audit::verify_log(store.as_ref(), &key, a.from, a.to, &kept) {
                 Ok(check) if check.ok => {
                     let _ = writeln!(
                         out,
@@ -272,8 +286,7 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
         AuditCommand::Query(a) => {
-            let found =
-                open_store(&a.data_dir).and_then(|store| Ok(store.query(&a.filters.query())?));
+            let found = open_store(&a.log).and_then(|store| Ok(store.query(&a.filters.query())?));
             match found {
                 Ok(records) => {
                     print_records(&records, a.format, out);
@@ -287,7 +300,7 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
         }
         AuditCommand::PublicKey(a) => {
             let key =
-                open_store(&a.data_dir).and_then(|store| log_verifier_key(&a.data_dir, &store));
+                open_store(&a).and_then(|store| log_verifier_key(&a.data_dir, store.as_ref()));
             match key {
                 Ok(key) => {
                     let _ = writeln!(out, "{}", key.as_str());
@@ -300,9 +313,9 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
         AuditCommand::Checkpoint(a) => {
-            let found = open_store(&a.log.data_dir).and_then(|store| {
-                let key = log_verifier_key(&a.log.data_dir, &store)?;
-                Ok((checkpoint_of(&store, None)?, key))
+            let found = open_store(&a.log).and_then(|store| {
+                let key = log_verifier_key(&a.log.data_dir, store.as_ref())?;
+                Ok((checkpoint_of(store.as_ref(), None)?, key))
             });
             match found {
                 Ok((cp, key)) => {
@@ -324,9 +337,9 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
         AuditCommand::Prove(a) => {
-            let proven = open_store(&a.log.data_dir).and_then(|store| {
-                let cp = checkpoint_of(&store, a.size)?;
-                Ok(audit::prove(&store, a.record, &cp)?)
+            let proven = open_store(&a.log).and_then(|store| {
+                let cp = checkpoint_of(store.as_ref(), a.size)?;
+                Ok(audit::prove(store.as_ref(), a.record, &cp)?)
             });
             match proven {
                 Ok(p) => {
@@ -353,9 +366,9 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
             }
         }
         AuditCommand::Consistency(a) => {
-            let proven = open_store(&a.log.data_dir).and_then(|store| {
-                let cp = checkpoint_of(&store, a.new_size)?;
-                Ok(audit::prove_consistency(&store, a.old_size, &cp)?)
+            let proven = open_store(&a.log).and_then(|store| {
+                let cp = checkpoint_of(store.as_ref(), a.new_size)?;
+                Ok(audit::prove_consistency(store.as_ref(), a.old_size, &cp)?)
             });
             match proven {
                 Ok(p) => {

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// kyso.localhost/audit; also KYSO_AUDIT_ORIGIN). A log keeps its first name.
     #[arg(long = "audit-origin", value_name = "NAME")]
     audit_origin: Option<String>,
+    /// The audit log's store: sqlite:PATH or a postgres:// URL that several instances
+    /// share (default: DIR/audit.sqlite3; also KYSO_AUDIT_STORE).
+    #[arg(long = "audit-store", value_name = "URL")]
+    audit_store: Option<String>,
     /// Trust anchors, as in `kyso verify`. Repeatable; replaces the configuration's list.
     #[arg(long, value_name = "PATH")]
     trust: Vec<PathBuf>,
@@ -94,6 +98,9 @@ impl ServeArgs {
         }
         if let Some(o) = self.audit_origin {
             config.audit_origin = Some(o);
+        }
+        if let Some(s) = self.audit_store {
+            config.audit_store = Some(s);
         }
         if !self.trust.is_empty() {
             config.trust = self.trust;

@@ -654,7 +654,7 @@ mod tests {
             config: Config::default(),
             context: Context::new(crate::trust::TrustStore::default()),
             profiles: Default::default(),
-            audit: open_audit(dir, None).expect("audit log"),
+            audit: open_audit(dir, None, None).expect("audit log"),
             request_bytes: Arc::new(Semaphore::new(256 << 20)),
             cpu: Arc::new(Semaphore::new(1)),
         })

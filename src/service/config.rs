@@ -160,6 +160,10 @@ pub struct Config {
     /// schema-less URL such as `kyso.tinhuy.example.gov.vn/audit` (default
     /// `kyso.localhost/audit`). A log keeps the name it was first given.
     pub audit_origin: Option<String>,
+    /// Where the audit log is kept: `sqlite:PATH` or a `postgres://` URL shared by several
+    /// instances (default: `data_dir/audit.sqlite3`). The checkpoint key stays in
+    /// `data_dir`.
+    pub audit_store: Option<String>,
     /// Trust anchor files or folders.
     pub trust: Vec<PathBuf>,
     /// Intermediate CA files or folders.
@@ -231,6 +235,7 @@ impl Default for Config {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("kyso-data"),
             audit_origin: None,
+            audit_store: None,
             trust: Vec::new(),
             intermediates: Vec::new(),
             crl: Vec::new(),
@@ -269,7 +274,7 @@ impl Config {
         })
     }
 
-    /// Applies `KYSO_LISTEN`, `KYSO_HTTP_LISTEN`, `KYSO_DATA_DIR`, `KYSO_AUDIT_ORIGIN`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
+    /// Applies `KYSO_LISTEN`, `KYSO_HTTP_LISTEN`, `KYSO_DATA_DIR`, `KYSO_AUDIT_ORIGIN`, `KYSO_AUDIT_STORE`, `KYSO_TRUST`, `KYSO_INTERMEDIATES`,
     /// `KYSO_CRL` (lists separated by `:`), `KYSO_REVOCATION` from `env`.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = env("KYSO_LISTEN") {
@@ -287,6 +292,9 @@ impl Config {
         }
         if let Some(v) = env("KYSO_AUDIT_ORIGIN") {
             self.audit_origin = Some(v);
+        }
+        if let Some(v) = env("KYSO_AUDIT_STORE") {
+            self.audit_store = Some(v);
         }
         let list = |v: String| {
             v.split(':')

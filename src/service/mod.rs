@@ -100,19 +100,24 @@ pub enum ServeError {
     Task(#[source] tokio::task::JoinError),
 }
 
-/// The audit database and checkpoint key inside a data directory; `origin` names a new log
-/// (README, "The audit log").
+/// The audit log: its store (`store`, default the data directory's SQLite file) and the
+/// checkpoint key inside the data directory; `origin` names a new log (README, "The audit
+/// log"). It blocks (a PostgreSQL store connects): call it off the async reactor.
 pub fn open_audit(
     data_dir: &std::path::Path,
+    store: Option<&str>,
     origin: Option<&str>,
 ) -> Result<AuditLog, ServeError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ServeError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
-    let store = audit::sqlite::SqliteStore::open(&data_dir.join("audit.sqlite3"))?;
+    let location = match store {
+        Some(given) => audit::Location::parse(given)?,
+        None => audit::Location::Sqlite(data_dir.join("audit.sqlite3")),
+    };
     let key = audit::CheckpointKey::load_or_create(&data_dir.join("audit-key.pem"))?;
-    Ok(AuditLog::start(Arc::new(store), key, origin)?)
+    Ok(AuditLog::start(location.open()?, key, origin)?)
 }
 
 #[derive(Clone)]
@@ -722,7 +727,16 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         ctx.trust.extend(store.load(&name)?);
         profiles.insert(name, ctx);
     }
-    let audit = open_audit(&config.data_dir, config.audit_origin.as_deref())?;
+    let audit = {
+        let (dir, store, origin) = (
+            config.data_dir.clone(),
+            config.audit_store.clone(),
+            config.audit_origin.clone(),
+        );
+        tokio::task::spawn_blocking(move || open_audit(&dir, store.as_deref(), origin.as_deref()))
+            .await
+            .map_err(ServeError::Task)??
+    };
     let bind = |addr: SocketAddr| async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
