@@ -166,7 +166,15 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(rt) = super::runtime(err) else {
         return exit::OS_ERROR;
     };
-    let data_dir = config.data_dir.clone();
+    // The store as the banner names it: a PostgreSQL URL without its credentials.
+    let audit_log = match config
+        .audit_store
+        .as_deref()
+        .map(kyso::audit::Location::parse)
+    {
+        Some(Ok(location)) => location.to_string(),
+        _ => config.data_dir.display().to_string(),
+    };
     let result = rt.block_on(async {
         let running = kyso::service::start(config).await?;
         let scheme = if running.http_tls { "https" } else { "http" };
@@ -176,7 +184,7 @@ pub fn serve(args: ServeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             env!("CARGO_PKG_VERSION"),
             running.addr,
             running.http_addr,
-            data_dir.display()
+            audit_log
         );
         let _ = out.flush();
         running.stop_on(shutdown_signal()).await
