@@ -115,6 +115,54 @@ fn three_instances_share_one_log_and_a_killed_one_loses_no_answer() {
     let check = kyso::audit::verify_log(store.as_ref(), key.public_key(), 0, None, &[]).unwrap();
     assert!(check.ok, "{}", check.problem);
     assert!(check.records_checked as usize >= received.len());
+
+    // The auditor's commands on the shared store.
+    let kyso = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .args(args)
+            .args(["--audit-store", &b.url()])
+            .arg("--data-dir")
+            .arg(&dirs[1])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text, err)
+    };
+    let (code, text, err) = kyso(&["audit", "verify"]);
+    assert_eq!(code, Some(0), "{text}{err}");
+    let (code, key_text, err) = kyso(&["audit", "public-key"]);
+    assert_eq!(
+        (code, key_text.trim()),
+        (Some(0), verifier.as_str()),
+        "{err}"
+    );
+    let (code, proof, err) = kyso(&["audit", "prove", "--record", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let file = b.dir().join("proof.json");
+    std::fs::write(&file, proof).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["audit", "verify-proof"])
+        .arg(&file)
+        .args(["--key", verifier.as_str()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (code, text, err) = kyso(&[
+        "audit",
+        "query",
+        "--document-number",
+        "1/qđ-ubnd",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(text.contains("1/QĐ-UBND"), "{text}");
 }
 
 /// 64 clients on the instances until the first is killed under load and the others have

@@ -183,11 +183,11 @@ impl VerifierKey {
 const ALG_ED25519: u8 = 0x01;
 
 /// Signs checkpoints of the log `origin` with an Ed25519 key whose 32-byte seed is `seed`.
-pub(crate) struct NoteSigner(StandardSigner);
+pub struct NoteSigner(StandardSigner);
 
 impl NoteSigner {
     /// The signer for `origin` with the key `seed` (its public half `public`).
-    pub(crate) fn new(origin: &str, seed: &[u8], public: &[u8; 32]) -> Option<NoteSigner> {
+    pub fn new(origin: &str, seed: &[u8], public: &[u8; 32]) -> Option<NoteSigner> {
         let mut key = vec![ALG_ED25519];
         key.extend_from_slice(public);
         let id = signed_note::key_id(origin, &key);
@@ -204,7 +204,7 @@ impl NoteSigner {
     }
 
     /// The signed checkpoint of `head` in the log `origin`.
-    pub(crate) fn sign(&self, origin: &str, head: TreeHead) -> Option<SignedCheckpoint> {
+    pub fn sign(&self, origin: &str, head: TreeHead) -> Option<SignedCheckpoint> {
         let text = tlog_tiles::Checkpoint::new(origin, head.size, Hash(head.root), "")
             .ok()?
             .to_bytes();
