@@ -11,11 +11,10 @@ use std::sync::Arc;
 use kyso::audit::tree;
 use kyso::audit::{
     verify_log, Appended, AuditError, AuditLog, AuditStore, Checkpoint, Entry, Head, LogCheck,
-    Metadata, Query, Record, Seal, SignatureSummary,
+    Query, Record, Seal, SignatureSummary,
 };
 use openssl::pkey::{PKey, Public};
-use stores::Backend;
-use time::OffsetDateTime;
+use stores::{entry, Backend};
 
 /// The columns of a record row that both stores have.
 const COLUMNS: &str =
@@ -33,27 +32,6 @@ on_both_stores!(
     a_rewritten_chain_contradicts_the_signed_checkpoint,
     only_a_kept_checkpoint_catches_a_tail_cut_with_its_checkpoints,
 );
-
-fn entry(n: u64) -> Entry {
-    Entry {
-        time: OffsetDateTime::from_unix_timestamp(1_700_000_000 + n as i64).expect("time"),
-        principal: "dms-haugiang".into(),
-        peer: "127.0.0.1:1".into(),
-        method: "/kyso.v1.VerificationService/VerifyDocument".into(),
-        document_sha256: Some(format!("{n:064x}")),
-        document_size: Some(1000 + n),
-        metadata: Metadata {
-            document_number: format!("{n}-BC/TU"),
-            ..Default::default()
-        },
-        signatures: Vec::new(),
-        verdict: "VALID".into(),
-        error: None,
-        kyso_version: "test".into(),
-        trust_fingerprint: "fp".into(),
-        policy: None,
-    }
-}
 
 /// A closed log of `n` records (its last checkpoint at `n`) in `b`, and its key.
 fn closed_log(b: &Backend, n: u64) -> PKey<Public> {

@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use kyso::audit::tree::{ConsistencyProof, InclusionProof, ProofError, SignedCheckpoint};
-use kyso::audit::{self, AuditLog, AuditStore, Entry, Metadata, Record};
-use stores::Backend;
-use time::OffsetDateTime;
+use kyso::audit::{self, AuditLog, AuditStore, Record};
+use stores::{entry, Backend};
 
 on_both_stores!(
     every_leaf_of_trees_of_1_to_40_records_proves_by_the_rfc,
@@ -167,27 +166,6 @@ fn open_note(note: &str, name: &str, public: &[u8; 32]) -> Option<(u64, [u8; 32]
     (signed && lines.next()? == name).then_some(())?;
     let size = lines.next()?.parse().ok()?;
     Some((size, decode(lines.next()?)))
-}
-
-fn entry(n: u64) -> Entry {
-    Entry {
-        time: OffsetDateTime::from_unix_timestamp(1_780_000_000 + n as i64).expect("time"),
-        principal: "dms-haugiang".into(),
-        peer: "127.0.0.1:1".into(),
-        method: "/kyso.v1.VerificationService/VerifyDocument".into(),
-        document_sha256: Some(format!("{n:064x}")),
-        document_size: Some(1000 + n),
-        metadata: Metadata {
-            document_number: format!("{n}-BC/TU"),
-            ..Default::default()
-        },
-        signatures: Vec::new(),
-        verdict: "VALID".into(),
-        error: None,
-        kyso_version: "test".into(),
-        trust_fingerprint: "fp".into(),
-        policy: None,
-    }
 }
 
 const ORIGIN: &str = "kyso.test.example/audit";

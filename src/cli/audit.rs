@@ -190,6 +190,36 @@ fn checkpoint_of(
     found.ok_or(DataDirError::NoCheckpoint(size))
 }
 
+/// Prints a proof as JSON, or for a person: `text` gives its heading, its hashes and its
+/// signed checkpoint.
+fn print_proof<P: serde::Serialize>(
+    proven: Result<P, DataDirError>,
+    format: ProofFormat,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    text: impl Fn(&P) -> (String, &Vec<String>, &String),
+) -> u8 {
+    let p = match proven {
+        Ok(p) => p,
+        Err(e) => {
+            report(err, &e);
+            return exit::UNREADABLE;
+        }
+    };
+    match format {
+        ProofFormat::Json => print_json(out, &p),
+        ProofFormat::Text => {
+            let (heading, hashes, checkpoint) = text(&p);
+            let _ = writeln!(out, "{heading}");
+            for h in hashes {
+                let _ = writeln!(out, "  {h}");
+            }
+            let _ = write!(out, "{checkpoint}");
+        }
+    }
+    exit::VALID
+}
+
 fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) {
     let json = serde_json::to_value(value).unwrap_or_default();
     let _ = writeln!(out, "{json:#}");
@@ -341,58 +371,28 @@ pub fn audit(command: AuditCommand, out: &mut dyn Write, err: &mut dyn Write) ->
                 let cp = checkpoint_of(store.as_ref(), a.size)?;
                 Ok(audit::prove(store.as_ref(), a.record, &cp)?)
             });
-            match proven {
-                Ok(p) => {
-                    match a.format {
-                        ProofFormat::Json => print_json(out, &p),
-                        ProofFormat::Text => {
-                            let _ = writeln!(
-                                out,
-                                "record {} is leaf {} of the tree of {} records; audit path:",
-                                a.record, p.leaf_index, p.tree_size
-                            );
-                            for h in &p.inclusion {
-                                let _ = writeln!(out, "  {h}");
-                            }
-                            let _ = write!(out, "{}", p.checkpoint);
-                        }
-                    }
-                    exit::VALID
-                }
-                Err(e) => {
-                    report(err, &e);
-                    exit::UNREADABLE
-                }
-            }
+            let heading = |p: &audit::tree::InclusionProof| {
+                format!(
+                    "record {} is leaf {} of the tree of {} records; audit path:",
+                    a.record, p.leaf_index, p.tree_size
+                )
+            };
+            print_proof(proven, a.format, out, err, |p| {
+                (heading(p), &p.inclusion, &p.checkpoint)
+            })
         }
         AuditCommand::Consistency(a) => {
             let proven = open_store(&a.log).and_then(|store| {
                 let cp = checkpoint_of(store.as_ref(), a.new_size)?;
                 Ok(audit::prove_consistency(store.as_ref(), a.old_size, &cp)?)
             });
-            match proven {
-                Ok(p) => {
-                    match a.format {
-                        ProofFormat::Json => print_json(out, &p),
-                        ProofFormat::Text => {
-                            let _ = writeln!(
-                                out,
-                                "the tree of {} records (root {}) is a prefix of the tree of {}; proof:",
-                                p.old_size, p.old_root, p.new_size
-                            );
-                            for h in &p.proof {
-                                let _ = writeln!(out, "  {h}");
-                            }
-                            let _ = write!(out, "{}", p.checkpoint);
-                        }
-                    }
-                    exit::VALID
-                }
-                Err(e) => {
-                    report(err, &e);
-                    exit::UNREADABLE
-                }
-            }
+            print_proof(proven, a.format, out, err, |p| {
+                let heading = format!(
+                    "the tree of {} records (root {}) is a prefix of the tree of {}; proof:",
+                    p.old_size, p.old_root, p.new_size
+                );
+                (heading, &p.proof, &p.checkpoint)
+            })
         }
         AuditCommand::VerifyProof(a) => verify_proof(&a, out, err),
     }

@@ -6,7 +6,29 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kyso::audit::{AuditStore, CheckpointKey, Location};
+use kyso::audit::{AuditStore, CheckpointKey, Entry, Location, Metadata};
+
+/// The `n`th record of a test log: a verification of a document numbered `n`-BC/TU.
+pub fn entry(n: u64) -> Entry {
+    Entry {
+        time: time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + n as i64).expect("time"),
+        principal: "dms-haugiang".into(),
+        peer: "127.0.0.1:1".into(),
+        method: "/kyso.v1.VerificationService/VerifyDocument".into(),
+        document_sha256: Some(format!("{n:064x}")),
+        document_size: Some(1000 + n),
+        metadata: Metadata {
+            document_number: format!("{n}-BC/TU"),
+            ..Default::default()
+        },
+        signatures: Vec::new(),
+        verdict: "VALID".into(),
+        error: None,
+        kyso_version: "test".into(),
+        trust_fingerprint: "fp".into(),
+        policy: None,
+    }
+}
 
 /// The server the PostgreSQL tests use; `KYSO_TEST_POSTGRES` names another.
 pub fn postgres_server() -> String {
