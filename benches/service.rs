@@ -7,11 +7,15 @@
 //! cores, with no gRPC and no audit. Then audit appends alone: 64 concurrent writers
 //! through group commit, against one record per transaction in the same run.
 //!
-//! Then the same documents to the same server over HTTP (`POST /api/v1/verify`, 32
-//! clients on their own keep-alive connections), as a share of gRPC's requests/s.
+//! Then the same gRPC load on a second server whose audit log keeps the hash chain alone,
+//! without the Merkle tree and its receipts (`ChainOnly`, the log as it was before it), in
+//! the same run. Then the same documents to the first server over HTTP
+//! (`POST /api/v1/verify`, 32 clients on their own keep-alive connections), as a share of
+//! gRPC's requests/s.
 //!
 //! Targets (issue "The gRPC service"): ≥ 1,000 requests/s with p99 < 50 ms; ≥ 20,000
-//! audit appends/s; HTTP ≥ 90 % of gRPC's requests/s (issue 17).
+//! audit appends/s; HTTP ≥ 90 % of gRPC's requests/s (issue 17); with the tree ≥ 90 % of
+//! the requests/s without it (issue 14).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[global_allocator]
@@ -24,7 +28,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kyso::audit::{AuditLog, CheckpointKey, Entry, Metadata};
+use kyso::audit::{
+    Appended, AuditError, AuditLog, AuditStore, CheckpointKey, Entry, Head, Metadata, Seal,
+};
 use kyso::service::config::Config;
 use kyso::service::proto as pb;
 use kyso::service::proto::verification_service_client::VerificationServiceClient;
@@ -34,6 +40,217 @@ const RUN: Duration = Duration::from_secs(5);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `CLIENTS` tonic clients, each on its own connection, sending `doc` to `addr` for `RUN`:
+/// requests per second and every latency.
+async fn grpc_load(addr: std::net::SocketAddr, doc: bytes::Bytes) -> (f64, Vec<Duration>) {
+    let url = format!("http://{addr}");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (url, doc) = (url.clone(), doc.clone());
+        tasks.push(tokio::spawn(async move {
+            let channel = tonic::transport::Channel::from_shared(url)
+                .unwrap()
+                .initial_stream_window_size(Some(4 << 20))
+                .initial_connection_window_size(Some(16 << 20))
+                .connect()
+                .await
+                .unwrap();
+            let mut client = VerificationServiceClient::new(channel);
+            let mut times = Vec::new();
+            while start.elapsed() < RUN {
+                let t = Instant::now();
+                let r = client
+                    .verify_document(pb::VerifyDocumentRequest {
+                        document: doc.clone(),
+                        metadata: None,
+                        options: None,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(!r.audit_record_id.is_empty());
+                times.push(t.elapsed());
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+}
+
+/// The audit log as it was before the Merkle tree, for the comparison of the service with
+/// and without the tree in one run: the same record columns and hash chain in SQLite (WAL,
+/// full synchronous commits), one transaction per group commit sealed by a signed note,
+/// and no tree hashes, so no receipts either (their proof finds no record and is left out).
+struct ChainOnly(std::sync::Mutex<rusqlite::Connection>);
+
+impl ChainOnly {
+    fn open(path: &Path) -> ChainOnly {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c.pragma_update(None, "synchronous", "FULL").unwrap();
+        c.execute_batch(
+            "CREATE TABLE records (sequence INTEGER PRIMARY KEY, time_ns INTEGER, principal TEXT,
+             peer TEXT, method TEXT, document_sha256 TEXT, document_size INTEGER,
+             document_id TEXT, document_number TEXT, sender TEXT, extra TEXT, signatures TEXT,
+             verdict TEXT, error TEXT, kyso_version TEXT, trust_fingerprint TEXT,
+             previous_hash BLOB, hash BLOB, policy TEXT);
+             CREATE TABLE notes (size INTEGER PRIMARY KEY, note TEXT);",
+        )
+        .unwrap();
+        ChainOnly(std::sync::Mutex::new(c))
+    }
+}
+
+impl AuditStore for ChainOnly {
+    fn head(&self) -> Result<Head, AuditError> {
+        let c = self.0.lock().unwrap();
+        let last: Option<(i64, Vec<u8>)> = c
+            .query_row(
+                "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        let (sequence, hash) = last.map_or((0, [0; 32]), |(s, h)| {
+            (s as u64, h.try_into().unwrap())
+        });
+        Ok(Head {
+            sequence,
+            hash,
+            checkpointed: sequence,
+            checkpoint: None,
+        })
+    }
+    fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
+        Ok(None)
+    }
+    fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
+        let mut c = self.0.lock().unwrap();
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        let (sequence, hash) = last.map_or((0, [0; 32]), |(s, h)| {
+            (s as u64, h.try_into().unwrap())
+        });
+        let before = Head {
+            sequence,
+            hash,
+            checkpointed: sequence,
+            checkpoint: None,
+        };
+        let (places, mut head) = before.extend(entries);
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                )
+                .unwrap();
+            for (e, place) in entries.iter().zip(&places) {
+                insert
+                    .execute(rusqlite::params![
+                        place.sequence as i64,
+                        e.time.unix_timestamp_nanos() as i64,
+                        e.principal,
+                        e.peer,
+                        e.method,
+                        e.document_sha256,
+                        e.document_size.map(|n| n as i64),
+                        e.metadata.document_id,
+                        e.metadata.document_number,
+                        e.metadata.sender,
+                        serde_json::to_string(&e.metadata.extra).unwrap(),
+                        serde_json::to_string(&e.signatures).unwrap(),
+                        e.verdict,
+                        e.error,
+                        e.kyso_version,
+                        e.trust_fingerprint,
+                        &place.previous_hash[..],
+                        &place.hash[..],
+                        e.policy.as_ref().map(|p| serde_json::to_string(p).unwrap()),
+                    ])
+                    .unwrap();
+            }
+        }
+        let none = |_: &[u64]| -> Result<Vec<[u8; 32]>, AuditError> { Ok(Vec::new()) };
+        let tree = kyso::audit::tree::TreeWriter::new(&none);
+        let head_of_no_tree = kyso::audit::tree::TreeHead {
+            size: head.sequence,
+            root: [0; 32],
+        };
+        let checkpoint = seal(&head, head_of_no_tree, &tree)?;
+        if let Some(cp) = &checkpoint {
+            tx.execute(
+                "INSERT INTO notes VALUES (?1, ?2)",
+                rusqlite::params![cp.head.size as i64, cp.note],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        head.checkpointed = head.sequence;
+        Ok(Appended { head, checkpoint })
+    }
+    fn tree_hashes(&self, _: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
+        Err(AuditError::Tree("no tree".into()))
+    }
+    fn tree_hash_range(&self, _: u64, _: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError> {
+        Ok(Vec::new())
+    }
+    fn tree_checkpoints(
+        &self,
+        _: u64,
+        _: Option<u64>,
+    ) -> Result<Vec<kyso::audit::tree::SignedCheckpoint>, AuditError> {
+        Ok(Vec::new())
+    }
+    fn latest_tree_checkpoint(
+        &self,
+    ) -> Result<Option<kyso::audit::tree::SignedCheckpoint>, AuditError> {
+        Ok(None)
+    }
+    fn origin(&self) -> Result<Option<String>, AuditError> {
+        Ok(Some("kyso.bench/chain".into()))
+    }
+    fn claim_origin(&self, _: &str) -> Result<String, AuditError> {
+        Ok("kyso.bench/chain".into())
+    }
+    fn get(&self, _: u64) -> Result<Option<kyso::audit::Record>, AuditError> {
+        Ok(None)
+    }
+    fn query(&self, _: &kyso::audit::Query) -> Result<Vec<kyso::audit::Record>, AuditError> {
+        Ok(Vec::new())
+    }
+    fn scan(
+        &self,
+        _: u64,
+        _: Option<u64>,
+        _: &mut dyn FnMut(Result<kyso::audit::Record, AuditError>) -> bool,
+    ) -> Result<(), AuditError> {
+        Ok(())
+    }
+    fn checkpoints(
+        &self,
+        _: u64,
+        _: Option<u64>,
+    ) -> Result<Vec<kyso::audit::Checkpoint>, AuditError> {
+        Ok(Vec::new())
+    }
+    fn latest_checkpoint(&self) -> Result<Option<kyso::audit::Checkpoint>, AuditError> {
+        Ok(None)
+    }
 }
 
 fn main() {
@@ -101,48 +318,9 @@ fn main() {
             .unwrap_or(0),
         ..Config::default()
     };
-    let server = rt.block_on(kyso::service::start(config)).unwrap();
+    let server = rt.block_on(kyso::service::start(config.clone())).unwrap();
     let http_url = format!("http://{}/api/v1/verify", server.http_addr);
-    let (rps, latencies) = rt.block_on(async {
-        let url = format!("http://{}", server.addr);
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..CLIENTS {
-            let (url, doc) = (url.clone(), doc.clone());
-            tasks.push(tokio::spawn(async move {
-                let channel = tonic::transport::Channel::from_shared(url)
-                    .unwrap()
-                    .initial_stream_window_size(Some(4 << 20))
-                    .initial_connection_window_size(Some(16 << 20))
-                    .connect()
-                    .await
-                    .unwrap();
-                let mut client = VerificationServiceClient::new(channel);
-                let mut times = Vec::new();
-                while start.elapsed() < RUN {
-                    let t = Instant::now();
-                    let r = client
-                        .verify_document(pb::VerifyDocumentRequest {
-                            document: doc.clone(),
-                            metadata: None,
-                            options: None,
-                        })
-                        .await
-                        .unwrap()
-                        .into_inner();
-                    assert!(!r.audit_record_id.is_empty());
-                    times.push(t.elapsed());
-                }
-                times
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-        (rps, all)
-    });
+    let (rps, latencies) = rt.block_on(grpc_load(server.addr, doc.clone()));
     let mut sorted = latencies;
     sorted.sort();
     println!(
@@ -152,6 +330,29 @@ fn main() {
         percentile(&sorted, 0.99).as_secs_f64() * 1e3,
         sorted.last().unwrap().as_secs_f64() * 1e3,
         sorted.len()
+    );
+
+    // The same load on a server whose log has no tree (and so gives no receipts), in the
+    // same run.
+    let chain_dir = tempfile::tempdir().unwrap();
+    let chain_config = Config {
+        data_dir: chain_dir.path().to_owned(),
+        ..config.clone()
+    };
+    let chain_log = AuditLog::start(
+        Arc::new(ChainOnly::open(&chain_dir.path().join("chain.sqlite3"))),
+        CheckpointKey::load_or_create(&chain_dir.path().join("audit-key.pem")).unwrap(),
+        Some("kyso.bench/chain"),
+    )
+    .unwrap();
+    let chain_server = rt
+        .block_on(kyso::service::start_with_audit(chain_config, chain_log))
+        .unwrap();
+    let (chain_rps, _) = rt.block_on(grpc_load(chain_server.addr, doc.clone()));
+    rt.block_on(chain_server.stop()).unwrap();
+    println!(
+        "service: the same load on a log without the tree (no receipts): {chain_rps:.0} requests/s; with the tree and a receipt per answer: {:.0} % of that",
+        100.0 * rps / chain_rps
     );
 
     // The same over HTTP: POST /api/v1/verify from 32 clients, each on its own HTTP/1.1

@@ -715,7 +715,26 @@ impl Running {
 /// Binds `config.listen` and starts serving on the current runtime.
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     config.validate()?;
-    // The metrics recorder first, so that the log's opening commit is counted too.
+    // The metrics recorder before the log, which records from its start.
+    http::metrics::handle();
+    let audit = {
+        let (dir, store, origin) = (
+            config.data_dir.clone(),
+            config.audit_store.clone(),
+            config.audit_origin.clone(),
+        );
+        tokio::task::spawn_blocking(move || open_audit(&dir, store.as_deref(), origin.as_deref()))
+            .await
+            .map_err(ServeError::Task)??
+    };
+    start_with_audit(config, audit).await
+}
+
+/// [`start`] with an audit log the embedder opened (over a store of its own, say), instead
+/// of the one the configuration names.
+pub async fn start_with_audit(config: Config, audit: AuditLog) -> Result<Running, ServeError> {
+    config.validate()?;
+    // The metrics recorder first (it is made once: a second call finds it).
     http::metrics::handle();
     let context = context(&config)?;
     let mut profiles = std::collections::BTreeMap::new();
@@ -727,16 +746,6 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         ctx.trust.extend(store.load(&name)?);
         profiles.insert(name, ctx);
     }
-    let audit = {
-        let (dir, store, origin) = (
-            config.data_dir.clone(),
-            config.audit_store.clone(),
-            config.audit_origin.clone(),
-        );
-        tokio::task::spawn_blocking(move || open_audit(&dir, store.as_deref(), origin.as_deref()))
-            .await
-            .map_err(ServeError::Task)??
-    };
     let bind = |addr: SocketAddr| async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
