@@ -118,9 +118,8 @@ impl AuditStore for ChainOnly {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ok();
-        let (sequence, hash) = last.map_or((0, [0; 32]), |(s, h)| {
-            (s as u64, h.try_into().unwrap())
-        });
+        let (sequence, hash) =
+            last.map_or((0, [0; 32]), |(s, h)| (s as u64, h.try_into().unwrap()));
         Ok(Head {
             sequence,
             hash,
@@ -143,9 +142,8 @@ impl AuditStore for ChainOnly {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .ok();
-        let (sequence, hash) = last.map_or((0, [0; 32]), |(s, h)| {
-            (s as u64, h.try_into().unwrap())
-        });
+        let (sequence, hash) =
+            last.map_or((0, [0; 32]), |(s, h)| (s as u64, h.try_into().unwrap()));
         let before = Head {
             sequence,
             hash,
