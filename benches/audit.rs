@@ -8,6 +8,9 @@
 //!   records, against 1 ms, and how many stored hashes each reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "chain_only.rs"]
+mod chain_only;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,7 +64,7 @@ fn group_commit(log: &Arc<AuditLog>) -> (f64, u64) {
     (total as f64 / start.elapsed().as_secs_f64(), total)
 }
 
-fn report(store: &str, log: &Arc<AuditLog>, floor: f64) {
+fn report(store: &str, log: &Arc<AuditLog>, floor: f64) -> f64 {
     let (rate, total) = group_commit(log);
     log.close();
     let check = kyso::audit::verify_log(log.store().as_ref(), log.key().public_key(), 0, None, &[])
@@ -72,6 +75,7 @@ fn report(store: &str, log: &Arc<AuditLog>, floor: f64) {
         "audit append, {store}: {WRITERS} writers, group commit with tree and checkpoint: {rate:.0} records/s, {verdict} the floor of {floor:.0} ({total} records; {} checkpoints signed, the log verifies)",
         check.checkpoints_checked
     );
+    rate
 }
 
 fn postgres_server() -> String {
@@ -116,7 +120,20 @@ fn main() {
         .unwrap();
     let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).unwrap();
     let log = Arc::new(AuditLog::start(sqlite, key, None).unwrap());
-    report("SQLite", &log, 20_000.0);
+    let with_tree = report("SQLite", &log, 20_000.0);
+    // The peer in the same run: the same appends to a log with the hash chain alone.
+    let chain_dir = tempfile::tempdir().unwrap();
+    let chain = Arc::new(chain_only::ChainOnly::open(
+        &chain_dir.path().join("chain.sqlite3"),
+    ));
+    let key = CheckpointKey::load(&dir.path().join("audit-key.pem")).unwrap();
+    let chain_log = Arc::new(AuditLog::start(chain, key, Some("kyso.bench/chain")).unwrap());
+    let (chain_rate, _) = group_commit(&chain_log);
+    chain_log.close();
+    println!(
+        "audit append, SQLite, hash chain alone (the log before the tree), same run: {chain_rate:.0} records/s; the tree keeps {:.0} % of it",
+        100.0 * with_tree / chain_rate
+    );
 
     // Group commit on PostgreSQL, in a schema of its own.
     let schema = format!("kyso_bench_{}", std::process::id());
