@@ -1,6 +1,7 @@
 //! `cargo bench --bench audit`: the audit log with its Merkle tree.
 //!
-//! - Group-commit appends, tree and checkpoint included, from 64 writers for 5 s, on SQLite
+//! - Group-commit appends, tree and checkpoint included, from 64 writers (async tasks, as the
+//!   service's calls) for 5 s, on SQLite
 //!   and (when it answers on 127.0.0.1:5432, or `KYSO_TEST_POSTGRES`) on PostgreSQL,
 //!   against the floors issue 14 sets: 20,000 records/s on SQLite, 10,000 on PostgreSQL.
 //! - What one checkpoint's signature costs (the signer every commit uses).
@@ -41,27 +42,34 @@ fn entry(n: u64) -> Entry {
     }
 }
 
-/// Records/s of `WRITERS` threads appending through group commit for `RUN`.
+/// Records/s of `WRITERS` tasks appending through group commit for `RUN`, as the service's
+/// calls do (async tasks on a runtime, each waiting for its record's commit).
 fn group_commit(log: &Arc<AuditLog>) -> (f64, u64) {
-    let start = Instant::now();
-    let total: u64 = std::thread::scope(|s| {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let start = Instant::now();
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let log = log.clone();
-                s.spawn(move || {
+                tokio::spawn(async move {
                     let mut n = 0u64;
                     while start.elapsed() < RUN {
-                        log.append_blocking(entry(w as u64 * 1_000_000 + n))
-                            .unwrap();
+                        log.append(entry(w as u64 * 1_000_000 + n)).await.unwrap();
                         n += 1;
                     }
                     n
                 })
             })
             .collect();
-        writers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
-    (total as f64 / start.elapsed().as_secs_f64(), total)
+        let mut total = 0;
+        for w in writers {
+            total += w.await.unwrap();
+        }
+        (total as f64 / start.elapsed().as_secs_f64(), total)
+    })
 }
 
 fn report(store: &str, log: &Arc<AuditLog>, floor: f64) -> f64 {

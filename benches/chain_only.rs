@@ -6,10 +6,11 @@ use std::path::Path;
 
 use kyso::audit::{Appended, AuditError, AuditStore, Entry, Head, Seal};
 
-/// The audit log as it was before the Merkle tree, for the comparison of the service with
-/// and without the tree in one run: the same record columns and hash chain in SQLite (WAL,
-/// full synchronous commits), one transaction per group commit sealed by a signed note,
-/// and no tree hashes, so no receipts either (their proof finds no record and is left out).
+/// The audit log as it was before the Merkle tree, for the comparison of the log with and
+/// without the tree in one run: the same record columns, indexes and hash chain in SQLite
+/// (WAL, full synchronous commits), one transaction per group commit sealed by a signed
+/// note, and no tree hashes, so no receipts either (their proof finds no record and is
+/// left out).
 pub struct ChainOnly(std::sync::Mutex<rusqlite::Connection>);
 
 impl ChainOnly {
@@ -23,6 +24,10 @@ impl ChainOnly {
              document_id TEXT, document_number TEXT, sender TEXT, extra TEXT, signatures TEXT,
              verdict TEXT, error TEXT, kyso_version TEXT, trust_fingerprint TEXT,
              previous_hash BLOB, hash BLOB, policy TEXT);
+             CREATE INDEX records_document ON records(document_sha256);
+             CREATE INDEX records_principal ON records(principal);
+             CREATE INDEX records_time ON records(time_ns);
+             CREATE INDEX records_number ON records(document_number);
              CREATE TABLE notes (size INTEGER PRIMARY KEY, note TEXT);",
         )
         .unwrap();
