@@ -413,6 +413,7 @@ impl AuditStore for PgStore {
         let tx = RefCell::new(tx);
         let read = |indexes: &[u64]| read_tree_hashes(&mut *tx.borrow_mut(), indexes);
         let mut tree = tree::TreeWriter::new(&read);
+        tree.preload(before.sequence)?;
         for place in &places {
             tree.push(place.sequence - 1, place.leaf_hash)?;
         }

@@ -323,6 +323,7 @@ impl AuditStore for SqliteStore {
         }
         let read = |indexes: &[u64]| read_tree_hashes(&tx, indexes);
         let mut tree = tree::TreeWriter::new(&read);
+        tree.preload(before.sequence)?;
         for place in &places {
             tree.push(place.sequence - 1, place.leaf_hash)?;
         }

@@ -441,16 +441,20 @@ pub type ReadHashes<'a> = dyn Fn(&[u64]) -> Result<Vec<[u8; 32]>, AuditError> + 
 /// returned instead.
 pub struct TreeWriter<'a> {
     read: &'a ReadHashes<'a>,
+    /// Hashes this writer made, to store.
     pending: BTreeMap<u64, Hash>,
+    /// Hashes read ahead from the store ([`TreeWriter::preload`]), not to be stored again.
+    seen: BTreeMap<u64, Hash>,
     failed: RefCell<Option<AuditError>>,
 }
 
 impl HashReader for TreeWriter<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let known = |i: &u64| self.pending.get(i).or_else(|| self.seen.get(i)).copied();
         let missing: Vec<u64> = indexes
             .iter()
             .copied()
-            .filter(|i| !self.pending.contains_key(i))
+            .filter(|i| known(i).is_none())
             .collect();
         let read = match (self.read)(&missing) {
             Ok(read) if read.len() == missing.len() => read,
@@ -463,8 +467,8 @@ impl HashReader for TreeWriter<'_> {
         let mut read = read.into_iter();
         Ok(indexes
             .iter()
-            .map(|i| match self.pending.get(i) {
-                Some(h) => *h,
+            .map(|i| match known(i) {
+                Some(h) => h,
                 // As many read as missing, in order (checked above).
                 None => Hash(read.next().unwrap_or_default()),
             })
@@ -478,8 +482,23 @@ impl<'a> TreeWriter<'a> {
         TreeWriter {
             read,
             pending: BTreeMap::new(),
+            seen: BTreeMap::new(),
             failed: RefCell::new(None),
         }
+    }
+
+    /// Reads, in one call, the right edge of the tree of `size` leaves: every hash that
+    /// appending after it and the new root need, so that a group commit asks the store once
+    /// rather than once a leaf (a round trip each, on PostgreSQL).
+    pub fn preload(&mut self, size: u64) -> Result<(), AuditError> {
+        let indexes = edge_indexes(size);
+        let hashes = (self.read)(&indexes)?;
+        if hashes.len() != indexes.len() {
+            return Err(AuditError::Tree("the store lost hashes of the tree".into()));
+        }
+        self.seen
+            .extend(indexes.into_iter().zip(hashes.into_iter().map(Hash)));
+        Ok(())
     }
 
     fn fail(&self, e: tlog_tiles::Error) -> AuditError {
