@@ -20,7 +20,7 @@
 //! | [`policy`] | signer roles (personal / organisation) and the `decree-30` rules for Vietnamese official documents |
 //! | [`names`] | the one table of names of each enum (JSON, configuration, command line) |
 //! | [`service`] | `kyso serve`: the gRPC services, their refusals, configuration and protocol conversions |
-//! | [`audit`] | the audit log: records, hash chain, signed checkpoints, group commit, the SQLite store |
+//! | [`audit`] | the audit log: records, hash chain, the Merkle tree and its signed checkpoints and proofs, group commit, the SQLite and PostgreSQL stores |
 //!
 //! The command line (`kyso verify`, `serve`, `audit`, `client`, `trust`) is the binary's
 //! (`src/cli/`), a thin layer over the library.

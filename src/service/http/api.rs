@@ -801,8 +801,8 @@ pub(super) struct LogVerifyBody {
     kept_checkpoints: Vec<json::Checkpoint>,
 }
 
-/// Checks the log's hash chain and signed checkpoints, and that it still holds the
-/// checkpoints the caller kept.
+/// Checks the log (its records, hash chain, Merkle tree and signed checkpoints), and that
+/// it still holds the checkpoints the caller kept.
 #[utoipa::path(
     post,
     path = "/api/v1/log/verify",
