@@ -828,6 +828,15 @@ fn receipts_and_proofs_check_offline_with_the_verifier_key() {
         text.starts_with(&format!("OK: record {id} is leaf {}", id - 1)),
         "{text}"
     );
+    // What kyso answered, read from the receipt alone.
+    let sha = answer["sha256"].as_str().unwrap();
+    for line in [
+        "  verdict: VALID".to_owned(),
+        format!("  document SHA-256: {sha}"),
+        "  method: POST /api/v1/verify".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
+    }
     // A receipt whose record was changed proves nothing.
     let mut forged = receipt.clone();
     let record = forged["record"].as_str().unwrap().to_owned();

@@ -457,6 +457,99 @@ impl Record {
         out
     }
 
+    /// The record whose canonical bytes are `bytes` ([`Record::canonical`], versions 1 and
+    /// 2), as a receipt's leaf carries it: what anyone holding a receipt reads of what kyso
+    /// answered. `None` when the bytes are not such an encoding, whole.
+    pub fn decode(bytes: &[u8]) -> Option<Record> {
+        let mut r = Reader(bytes);
+        let v2 = if r.take(RECORD_DOMAIN.len())? == RECORD_DOMAIN {
+            false
+        } else if bytes.starts_with(RECORD_DOMAIN_V2) {
+            true
+        } else {
+            return None;
+        };
+        let sequence = r.u64()?;
+        let previous_hash: [u8; 32] = r.take(32)?.try_into().ok()?;
+        let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.u64()? as i64)).ok()?;
+        let (principal, peer, method) = (r.text()?, r.text()?, r.text()?);
+        let document_sha256 = r.opt(Reader::text)?;
+        let document_size = r.opt(Reader::u64)?;
+        let (document_id, document_number, sender) = (r.text()?, r.text()?, r.text()?);
+        let mut extra = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let k = r.text()?;
+            extra.insert(k, r.text()?);
+        }
+        let count = r.u32()?;
+        let mut signatures = Vec::new();
+        for _ in 0..count {
+            let mut s = SignatureSummary {
+                field: r.opt(Reader::text)?,
+                signer_common_name: r.opt(Reader::text)?,
+                signer_organization: r.opt(Reader::text)?,
+                signer_serial: r.opt(Reader::text)?,
+                certificate_sha256: r.opt(Reader::text)?,
+                issuer: r.opt(Reader::text)?,
+                signing_time: r.opt(Reader::text)?.and_then(|t| t.parse().ok()),
+                indication: r.text()?,
+                sub_indication: r.opt(Reader::text)?,
+                role: None,
+            };
+            if v2 {
+                s.role = match r.opt(Reader::text)? {
+                    Some(role) => Some(role.parse().ok()?),
+                    None => None,
+                };
+            }
+            signatures.push(s);
+        }
+        let verdict = r.text()?;
+        let error = r.opt(Reader::text)?;
+        let (kyso_version, trust_fingerprint) = (r.text()?, r.text()?);
+        let policy = if v2 && r.take(1)? == [1] {
+            Some(PolicySummary {
+                id: r.text()?,
+                version: r.text()?,
+                sha256: r.text()?,
+                profile: r.text()?.parse().ok()?,
+                expected: r.text()?.parse().ok()?,
+                conforms: r.take(1)?[0] == 1,
+            })
+        } else {
+            None
+        };
+        if !r.0.is_empty() {
+            return None;
+        }
+        let entry = Entry {
+            time,
+            principal,
+            peer,
+            method,
+            document_sha256,
+            document_size,
+            metadata: Metadata {
+                document_id,
+                document_number,
+                sender,
+                extra,
+            },
+            signatures,
+            verdict,
+            error,
+            kyso_version,
+            trust_fingerprint,
+            policy,
+        };
+        Some(Record {
+            sequence,
+            hash: openssl::sha::sha256(bytes),
+            previous_hash,
+            entry,
+        })
+    }
+
     /// The hash of the record at `sequence` after `previous` holding `e`.
     pub fn compute_hash(sequence: u64, previous: &[u8; 32], e: &Entry) -> [u8; 32] {
         openssl::sha::sha256(&Self::canonical(sequence, previous, e))
@@ -465,6 +558,42 @@ impl Record {
     /// The record's public id.
     pub fn id(&self) -> String {
         self.sequence.to_string()
+    }
+}
+
+/// Reads what [`Record::canonical`] wrote; every read is bounded by the bytes left.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    /// A value behind a presence byte: `Some(None)` when absent, `None` when malformed.
+    fn opt<T>(&mut self, read: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.take(1)? {
+            [0] => Some(None),
+            [1] => read(self).map(Some),
+            _ => None,
+        }
     }
 }
 
@@ -1459,6 +1588,46 @@ mod tests {
             trust_fingerprint: "fp".into(),
             policy: None,
         }
+    }
+
+    #[test]
+    fn canonical_bytes_decode_to_the_record_and_nothing_else_does() {
+        let mut e = entry(7);
+        e.metadata.extra.insert("k".into(), "v".into());
+        e.error = Some("InvalidArgument: x".into());
+        let v1 = Record::canonical(7, &[3; 32], &e);
+        e.signatures.push(SignatureSummary {
+            field: Some("Signature1".into()),
+            signer_common_name: Some("Trần Văn Huyến".into()),
+            signing_time: Some(1_700_000_000),
+            indication: "PASSED".into(),
+            role: Some(crate::policy::Role::Personal),
+            ..Default::default()
+        });
+        e.policy = Some(PolicySummary {
+            id: "decree-30".into(),
+            version: "1".into(),
+            sha256: "ab".repeat(32),
+            profile: crate::policy::Profile::Issued,
+            expected: crate::policy::Expect::Any,
+            conforms: true,
+        });
+        let v2 = Record::canonical(7, &[3; 32], &e);
+        let back = Record::decode(&v2).expect("version 2");
+        assert_eq!(
+            (back.sequence, back.previous_hash, &back.entry),
+            (7, [3; 32], &e)
+        );
+        assert_eq!(back.hash, Record::compute_hash(7, &[3; 32], &e));
+        assert_eq!(Record::decode(&v1).expect("version 1").entry.error, e.error);
+        // Cut, extended or changed in its framing, it is no record.
+        for n in 0..v2.len() {
+            assert!(Record::decode(&v2[..n]).is_none(), "cut at {n}");
+        }
+        assert!(Record::decode(&[v2.clone(), vec![0]].concat()).is_none());
+        let mut bad = v2.clone();
+        bad[RECORD_DOMAIN_V2.len() + 8 + 32 + 8] = 0xff;
+        assert!(Record::decode(&bad).is_none(), "a length past the end");
     }
 
     #[test]

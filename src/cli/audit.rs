@@ -463,6 +463,58 @@ fn read_key(given: &str) -> Result<audit::tree::VerifierKey, ProofFileError> {
     }
 }
 
+/// What the proven record says kyso answered, for the reader of a receipt.
+fn print_record(out: &mut dyn Write, bytes: &[u8]) {
+    let Some(r) = audit::Record::decode(bytes) else {
+        let _ = writeln!(
+            out,
+            "  (its record is in an encoding this kyso does not read)"
+        );
+        return;
+    };
+    let e = &r.entry;
+    let time = e
+        .time
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut fields = vec![
+        ("time", time),
+        ("caller", e.principal.clone()),
+        ("method", e.method.clone()),
+    ];
+    if let Some(sha) = &e.document_sha256 {
+        fields.push(("document SHA-256", sha.clone()));
+    }
+    if !e.metadata.document_number.is_empty() {
+        fields.push(("document number", e.metadata.document_number.clone()));
+    }
+    if !e.verdict.is_empty() {
+        fields.push(("verdict", e.verdict.clone()));
+    }
+    if let Some(error) = &e.error {
+        fields.push(("refused", error.clone()));
+    }
+    for s in &e.signatures {
+        let who = s.signer_common_name.as_deref().unwrap_or("?");
+        let how = match &s.sub_indication {
+            Some(sub) => format!("{} ({sub})", s.indication),
+            None => s.indication.clone(),
+        };
+        fields.push(("signature", format!("{who}: {how}")));
+    }
+    if let Some(p) = &e.policy {
+        let conforms = if p.conforms {
+            "conforms"
+        } else {
+            "does not conform"
+        };
+        fields.push(("policy", format!("{} {}: {conforms}", p.id, p.version)));
+    }
+    for (name, value) in fields {
+        let _ = writeln!(out, "  {name}: {value}");
+    }
+}
+
 fn verify_proof(a: &VerifyProofArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let read = || -> Result<_, ProofFileError> {
         let key = read_key(&a.key)?;
@@ -507,8 +559,8 @@ fn verify_proof(a: &VerifyProofArgs, out: &mut dyn Write, err: &mut dyn Write) -
     match checked {
         Ok(audit::tree::Proven::Inclusion {
             leaf_index,
+            record,
             checkpoint,
-            ..
         }) => {
             let _ = writeln!(
                 out,
@@ -517,6 +569,7 @@ fn verify_proof(a: &VerifyProofArgs, out: &mut dyn Write, err: &mut dyn Write) -
                 key.name(),
                 checkpoint.head.size
             );
+            print_record(out, &record);
             exit::VALID
         }
         Ok(audit::tree::Proven::Consistency { old, checkpoint }) => {
