@@ -126,7 +126,11 @@ impl AuditStore for ChainOnly {
         }
         tx.commit().unwrap();
         head.checkpointed = head.sequence;
-        Ok(Appended { head, checkpoint })
+        Ok(Appended {
+            head,
+            checkpoint,
+            places,
+        })
     }
     fn tree_hashes(&self, _: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
         Err(AuditError::Tree("no tree".into()))

@@ -803,6 +803,8 @@ pub struct Appended {
     pub head: Head,
     /// The checkpoint it stored.
     pub checkpoint: Option<tree::SignedCheckpoint>,
+    /// Where it placed each entry, in order.
+    pub places: Vec<Place>,
 }
 
 /// The service's checkpoint key: Ed25519, PKCS#8 PEM, created at first start.
@@ -893,6 +895,8 @@ pub struct Committed {
     pub sequence: u64,
     /// The checkpoint signed over the commit.
     pub checkpoint: Arc<tree::SignedCheckpoint>,
+    /// The record's canonical bytes: its leaf, for its receipt without reading it back.
+    pub record: Vec<u8>,
 }
 
 struct Job {
@@ -968,9 +972,10 @@ impl AuditLog {
     /// The receipt of `committed`: the record's inclusion proof under the checkpoint of
     /// the commit that holds it, which anyone holding the verifier key can check.
     pub fn receipt(&self, committed: &Committed) -> Result<tree::InclusionProof, AuditError> {
-        prove(
+        prove_leaf(
             self.store.as_ref(),
             committed.sequence,
+            &committed.record,
             &committed.checkpoint,
         )
     }
@@ -1052,6 +1057,18 @@ pub fn prove(
     let record = store
         .get(sequence)?
         .ok_or_else(|| AuditError::Tree(format!("record {sequence} is not in the log")))?;
+    let canonical = Record::canonical(record.sequence, &record.previous_hash, &record.entry);
+    prove_leaf(store, sequence, &canonical, checkpoint)
+}
+
+/// The inclusion proof of record `sequence`, whose canonical bytes are `canonical`, under
+/// `checkpoint`, from the stored tree.
+fn prove_leaf(
+    store: &dyn AuditStore,
+    sequence: u64,
+    canonical: &[u8],
+    checkpoint: &tree::SignedCheckpoint,
+) -> Result<tree::InclusionProof, AuditError> {
     let size = checkpoint.head.size;
     if sequence == 0 || sequence > size {
         return Err(AuditError::Tree(format!(
@@ -1060,9 +1077,8 @@ pub fn prove(
     }
     let read = |indexes: &[u64]| store.tree_hashes(indexes);
     let tree = tree::TreeWriter::new(&read);
-    let canonical = Record::canonical(record.sequence, &record.previous_hash, &record.entry);
     Ok(tree::InclusionProof {
-        record: base64::prelude::BASE64_STANDARD.encode(&canonical),
+        record: base64::prelude::BASE64_STANDARD.encode(canonical),
         leaf_index: sequence - 1,
         tree_size: size,
         inclusion: tree.inclusion(size, sequence - 1)?,
@@ -1130,15 +1146,16 @@ fn write_loop(store: &dyn AuditStore, sealer: &Sealer, rx: mpsc::Receiver<Job>) 
         metrics::histogram!("kyso_audit_batch_records").record(entries.len() as f64);
         match appended {
             Ok(Appended {
-                head,
                 checkpoint: Some(checkpoint),
+                places,
+                ..
             }) => {
                 let checkpoint = Arc::new(checkpoint);
-                let first = head.sequence + 1 - replies.len() as u64;
-                for (reply, sequence) in replies.into_iter().zip(first..) {
+                for ((reply, place), entry) in replies.into_iter().zip(&places).zip(&entries) {
                     let _ = reply.send(Ok(Committed {
-                        sequence,
+                        sequence: place.sequence,
                         checkpoint: checkpoint.clone(),
+                        record: Record::canonical(place.sequence, &place.previous_hash, entry),
                     }));
                 }
             }

@@ -443,7 +443,11 @@ impl AuditStore for PgStore {
             head.checkpoint = Some(cp.head);
         }
         tx.commit()?;
-        Ok(Appended { head, checkpoint })
+        Ok(Appended {
+            head,
+            checkpoint,
+            places,
+        })
     }
 
     fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {

@@ -353,7 +353,11 @@ impl AuditStore for SqliteStore {
             head.checkpoint = Some(cp.head);
         }
         tx.commit()?;
-        Ok(Appended { head, checkpoint })
+        Ok(Appended {
+            head,
+            checkpoint,
+            places,
+        })
     }
 
     fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
