@@ -443,3 +443,48 @@ fn only_a_kept_checkpoint_catches_a_tail_cut_with_its_checkpoints(b: Backend) {
     let alone = check(&b, &key, 0, None, &[]);
     assert_eq!(alone.first_bad_sequence, Some(1), "{}", alone.problem);
 }
+
+/// The PostgreSQL writer's connection ended under it (a restart of the server, a DBA's
+/// `pg_terminate_backend`): the next group commit connects again, the readers' pool
+/// replaces its connections, and the log goes on as one tree.
+#[test]
+#[ignore = "needs PostgreSQL on 127.0.0.1:5432 (.ci/run starts it and runs these)"]
+fn a_postgres_log_outlives_its_connections() {
+    let b = Backend::postgres();
+    let name = b.schema().expect("a PostgreSQL backend").to_owned();
+    // The store's connections carry the schema's name, so that only they are ended.
+    let url = format!("{}&application_name={name}", b.url());
+    let store = kyso::audit::Location::parse(&url)
+        .expect("location")
+        .open()
+        .expect("store");
+    let key = b.key();
+    let public = key.public_key().clone();
+    let log = AuditLog::start(store, key, None).expect("log");
+    for i in 1..=3 {
+        log.append_blocking(entry(i)).expect("append");
+    }
+    assert_eq!(log.store().head().expect("head").sequence, 3);
+    b.sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+    ));
+    let count = format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'");
+    let mut admin = ::postgres::Client::connect(&b.url(), ::postgres::NoTls).expect("admin");
+    for _ in 0..100 {
+        let n: i64 = admin.query_one(&count, &[]).expect("count").get(0);
+        if n == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The client side sees the end of its connections.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for i in 4..=6 {
+        assert_eq!(log.append_blocking(entry(i)).expect("append").sequence, i);
+    }
+    assert_eq!(log.store().head().expect("head").sequence, 6);
+    log.close();
+    let c = check(&b, &public, 0, None, &[]);
+    assert!(c.ok, "{}", c.problem);
+    assert_eq!(c.records_checked, 6);
+}

@@ -108,7 +108,13 @@ pub enum AuditError {
     Store(#[from] rusqlite::Error),
     /// The PostgreSQL database failed.
     #[error("audit store (PostgreSQL)")]
-    Postgres(#[from] ::postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the readers' pool.
+    #[error("audit store (PostgreSQL): no connection")]
+    PostgresPool(#[from] deadpool_postgres::PoolError),
+    /// The PostgreSQL driver's runtime or pool could not be set up.
+    #[error("audit store (PostgreSQL): cannot start the driver")]
+    PostgresDriver(#[source] std::io::Error),
     /// The store's location does not read.
     #[error("audit store {given:?}: {why}")]
     Location {
@@ -236,7 +242,7 @@ pub enum Corruption {
     Column(#[from] rusqlite::Error),
     /// A PostgreSQL column has the wrong type or is missing.
     #[error("a column")]
-    PgColumn(#[from] ::postgres::Error),
+    PgColumn(#[from] tokio_postgres::Error),
     /// A JSON column does not parse.
     #[error("a JSON column")]
     Json(#[from] serde_json::Error),

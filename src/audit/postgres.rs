@@ -6,19 +6,26 @@
 //! only then reads the head: every instance's group commit waits for the one before and
 //! extends the tree after it, so the log never forks (the records' primary key would refuse
 //! a fork anyway). Records, tree hashes and the checkpoint go in as one statement each
-//! (`UNNEST` of arrays), so a group commit costs a few round trips whatever its size. Names,
-//! organisations and document numbers are stored folded beside the record (without case or
-//! diacritics, [`crate::policy::roles::fold`]) for the same searches as the SQLite store.
+//! (`UNNEST` of arrays), and the statements of a step are pipelined, so a group commit costs
+//! three round trips whatever its size. Names, organisations and document numbers are stored
+//! folded beside the record (without case or diacritics, [`crate::policy::roles::fold`]) for
+//! the same searches as the SQLite store.
 //!
-//! One connection writes, one reads, as in the SQLite store. Connections are plain TCP:
-//! PostgreSQL on the same host or network segment (TLS to the database is not built).
+//! The driver is `tokio-postgres`, on a runtime of its own with one worker (the store's
+//! callers are blocking threads: the group-commit writer and `spawn_blocking`). One
+//! connection writes, with its statements prepared once, and is made again when it closes;
+//! reads come from a small `deadpool-postgres` pool with cached statements. Connections are
+//! plain TCP: PostgreSQL on the same host or network segment (TLS to the database is not
+//! built).
 
-use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, NoTls, Row};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::tree::{self, SignedCheckpoint, TreeHead};
 use super::{
@@ -30,6 +37,11 @@ use super::{
 const APPEND_LOCK: i64 = 0x6b79_736f;
 /// The advisory lock the migrations take.
 const MIGRATE_LOCK: i64 = 0x6b79_736f + 1;
+/// Connections the readers (auditors' queries, proofs, the log check) share.
+const READERS: usize = 4;
+/// How long a connection may take to open, and a reader to wait for a free one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READER_WAIT: Duration = Duration::from_secs(30);
 
 /// The schema, one step per version, applied in order from `kyso_schema`'s version.
 const MIGRATIONS: &[&str] = &[
@@ -76,33 +88,169 @@ const MIGRATIONS: &[&str] = &[
 
 /// The audit log in a PostgreSQL database.
 pub struct PgStore {
-    writer: Mutex<Client>,
-    reader: Mutex<Client>,
+    /// Drives the connections; shut down without waiting when the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    config: tokio_postgres::Config,
+    writer: Mutex<Option<Writer>>,
+    readers: Pool,
 }
 
+/// The writing connection and the statements an append runs, prepared once.
+struct Writer {
+    client: Client,
+    lock: Statement,
+    last: Statement,
+    latest: Statement,
+    insert: Statement,
+    read_hashes: Statement,
+    write_hashes: Statement,
+    checkpoint: Statement,
+}
+
+const LAST_RECORD: &str = "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1";
+const LATEST_CHECKPOINT: &str =
+    "SELECT size, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1";
+const READ_HASHES: &str = "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)";
+
 impl PgStore {
-    /// Connects to `url` (twice: a writer and a reader) and migrates the schema.
+    /// Connects to `url` and migrates the schema.
     pub fn connect(url: &str) -> Result<PgStore, AuditError> {
-        let mut writer = Client::connect(url, NoTls)?;
-        migrate(&mut writer)?;
-        let reader = Client::connect(url, NoTls)?;
-        Ok(PgStore {
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+        let mut config: tokio_postgres::Config = url.parse()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kyso-postgres")
+            .enable_all()
+            .build()
+            .map_err(AuditError::PostgresDriver)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let readers = Pool::builder(manager)
+            .max_size(READERS)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(READER_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| AuditError::PostgresDriver(std::io::Error::other(e)))?;
+        let store = PgStore {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            config,
+            writer: Mutex::new(None),
+            readers,
+        };
+        let writer = store.block_on(Writer::connect(&store.config))?;
+        *store.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(writer);
+        Ok(store)
+    }
+
+    fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.handle.block_on(work)
+    }
+
+    /// Runs `work` on the writing connection, connecting again first if it closed. After a
+    /// failure the transaction is rolled back; a connection that cannot is dropped.
+    fn with_writer<T>(
+        &self,
+        work: impl FnOnce(&Writer) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = match slot.take() {
+            Some(w) if !w.client.is_closed() => w,
+            _ => self.block_on(Writer::connect(&self.config))?,
+        };
+        let done = work(&writer);
+        if done.is_err()
+            && self
+                .block_on(writer.client.batch_execute("ROLLBACK"))
+                .is_err()
+        {
+            return done;
+        }
+        *slot = Some(writer);
+        done
+    }
+
+    /// Runs `sql` on a reader.
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, AuditError> {
+        self.block_on(async {
+            let c = self.readers.get().await?;
+            let statement = c.prepare_cached(sql).await?;
+            Ok(c.query(&statement, params).await?)
         })
     }
 
-    fn reader(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, AuditError> {
+        Ok(self.query(sql, params)?.into_iter().next())
     }
 }
 
-fn migrate(c: &mut Client) -> Result<(), AuditError> {
-    let mut tx = c.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS kyso_schema (version INT NOT NULL)")?;
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its tasks, which an async caller may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Writer {
+    async fn connect(config: &tokio_postgres::Config) -> Result<Writer, AuditError> {
+        let (mut client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the audit store's PostgreSQL connection ended");
+            }
+        });
+        migrate(&mut client).await?;
+        let insert = insert_records();
+        let (lock, last, latest, insert, read_hashes, write_hashes, checkpoint) = tokio::try_join!(
+            client.prepare("SELECT pg_advisory_xact_lock($1)"),
+            client.prepare(LAST_RECORD),
+            client.prepare(LATEST_CHECKPOINT),
+            client.prepare(&insert),
+            client.prepare(READ_HASHES),
+            client.prepare(
+                "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])"
+            ),
+            client.prepare(
+                "INSERT INTO tree_checkpoints (size, root, time_ns, note) VALUES ($1, $2, $3, $4)"
+            ),
+        )?;
+        Ok(Writer {
+            client,
+            lock,
+            last,
+            latest,
+            insert,
+            read_hashes,
+            write_hashes,
+            checkpoint,
+        })
+    }
+}
+
+async fn migrate(c: &mut Client) -> Result<(), AuditError> {
+    let tx = c.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS kyso_schema (version INT NOT NULL)")
+        .await?;
     let version: Option<i32> = tx
-        .query_opt("SELECT version FROM kyso_schema", &[])?
+        .query_opt("SELECT version FROM kyso_schema", &[])
+        .await?
         .map(|r| r.get(0));
     let version = version.map_or(0, |v| usize::try_from(v).unwrap_or(usize::MAX));
     if version > MIGRATIONS.len() {
@@ -112,14 +260,15 @@ fn migrate(c: &mut Client) -> Result<(), AuditError> {
         });
     }
     for sql in MIGRATIONS.iter().skip(version) {
-        tx.batch_execute(sql)?;
+        tx.batch_execute(sql).await?;
     }
-    tx.execute("DELETE FROM kyso_schema", &[])?;
+    tx.execute("DELETE FROM kyso_schema", &[]).await?;
     tx.execute(
         "INSERT INTO kyso_schema (version) VALUES ($1)",
         &[&(MIGRATIONS.len() as i32)],
-    )?;
-    tx.commit()?;
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -186,16 +335,9 @@ fn read_tree_checkpoint(row: &Row) -> Result<SignedCheckpoint, AuditError> {
     })
 }
 
-/// The head as `c` sees it (inside a transaction, as that transaction sees it).
-fn read_head(c: &mut impl GenericClient) -> Result<Head, AuditError> {
-    let last = c.query_opt(
-        "SELECT sequence, hash FROM records ORDER BY sequence DESC LIMIT 1",
-        &[],
-    )?;
-    let latest = c.query_opt(
-        "SELECT size, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1",
-        &[],
-    )?;
+/// The head from the last record and the latest checkpoint (the rows of [`LAST_RECORD`]
+/// and [`LATEST_CHECKPOINT`]).
+fn head_from(last: Option<Row>, latest: Option<Row>) -> Result<Head, AuditError> {
     let checkpoint = latest.as_ref().map(read_tree_checkpoint).transpose()?;
     let (sequence, hash) = match last {
         Some(row) => {
@@ -216,19 +358,9 @@ fn read_head(c: &mut impl GenericClient) -> Result<Head, AuditError> {
     })
 }
 
-fn read_tree_hashes(
-    c: &mut impl GenericClient,
-    indexes: &[u64],
-) -> Result<Vec<[u8; 32]>, AuditError> {
-    if indexes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let wanted: Vec<i64> = indexes.iter().map(|&i| i as i64).collect();
-    let rows = c.query(
-        "SELECT idx, hash FROM tree_hashes WHERE idx = ANY($1)",
-        &[&wanted],
-    )?;
-    let mut found = std::collections::HashMap::with_capacity(rows.len());
+/// The stored hashes at `indexes`, in that order, from rows of [`READ_HASHES`].
+fn pick_hashes(rows: &[Row], indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
+    let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
         let (i, h): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
         found.insert(i as u64, h);
@@ -244,6 +376,29 @@ fn read_tree_hashes(
                 })
         })
         .collect()
+}
+
+fn wanted(indexes: &[u64]) -> Vec<i64> {
+    indexes.iter().map(|&i| i as i64).collect()
+}
+
+/// The statement that inserts a group commit's records from arrays, one per column.
+fn insert_records() -> String {
+    format!(
+        "INSERT INTO records ({COLUMNS}, signers_folded, organizations_folded, \
+         document_number_folded, certificates, serials) \
+         SELECT s, t, pr, pe, m, ds, dz, di, dn, se, ex, sg, v, er, kv, tf, ph, h, po, \
+                sf, of, nf, \
+                CASE WHEN ce = '' THEN '{{}}'::text[] ELSE string_to_array(ce, E'\\n') END, \
+                CASE WHEN sr = '' THEN '{{}}'::text[] ELSE string_to_array(sr, E'\\n') END \
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], \
+                     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+                     $16::text[], $17::bytea[], $18::bytea[], $19::text[], \
+                     $20::text[], $21::text[], $22::text[], $23::text[], $24::text[]) \
+              AS u(s, t, pr, pe, m, ds, dz, di, dn, se, ex, sg, v, er, kv, tf, ph, h, po, \
+                   sf, of, nf, ce, sr)"
+    )
 }
 
 /// The folded names of `e`'s signers and organisations, one per line, for searches.
@@ -340,78 +495,82 @@ impl<'a> Columns<'a> {
     }
 }
 
-impl AuditStore for PgStore {
-    fn head(&self) -> Result<Head, AuditError> {
-        read_head(&mut *self.reader())
+impl Columns<'_> {
+    /// The 24 arrays, in the order of [`insert_records`]'s parameters.
+    fn params(&self) -> [&(dyn ToSql + Sync); 24] {
+        [
+            &self.sequence,
+            &self.time_ns,
+            &self.principal,
+            &self.peer,
+            &self.method,
+            &self.document_sha256,
+            &self.document_size,
+            &self.document_id,
+            &self.document_number,
+            &self.sender,
+            &self.extra,
+            &self.signatures,
+            &self.verdict,
+            &self.error,
+            &self.kyso_version,
+            &self.trust_fingerprint,
+            &self.previous_hash,
+            &self.hash,
+            &self.policy,
+            &self.signers,
+            &self.organizations,
+            &self.number,
+            &self.certificates,
+            &self.serials,
+        ]
     }
+}
 
-    fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
-        Ok(self
-            .reader()
-            .query_one("SELECT MIN(sequence) FROM records", &[])?
-            .try_get(0)?)
-    }
-
-    fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
-        let mut c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tx = c.transaction()?;
-        // Taken before the head is read: another instance's commit waits, then extends
-        // the tree after this one.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])?;
-        let before = read_head(&mut tx)?;
+impl PgStore {
+    /// One group commit on the writing connection, in three pipelined round trips: the
+    /// transaction, the lock and the head; the records and the tree's right edge; the
+    /// tree's new hashes, the checkpoint and the commit.
+    fn append_on(
+        &self,
+        w: &Writer,
+        entries: &[Entry],
+        seal: &mut Seal<'_>,
+    ) -> Result<Appended, AuditError> {
+        let c = &w.client;
+        // The lock is taken before the head is read: another instance's commit waits,
+        // then extends the tree after this one.
+        let (_, _, last, latest) = self.block_on(async {
+            tokio::try_join!(
+                c.batch_execute("BEGIN"),
+                c.execute(&w.lock, &[&APPEND_LOCK]),
+                c.query_opt(&w.last, &[]),
+                c.query_opt(&w.latest, &[]),
+            )
+        })?;
+        let before = head_from(last, latest)?;
         let (places, mut head) = before.extend(entries);
-        {
-            let mut c = Columns::default();
-            for (e, place) in entries.iter().zip(&places) {
-                c.push(e, place);
-            }
-            let params: [&(dyn ToSql + Sync); 24] = [
-                &c.sequence,
-                &c.time_ns,
-                &c.principal,
-                &c.peer,
-                &c.method,
-                &c.document_sha256,
-                &c.document_size,
-                &c.document_id,
-                &c.document_number,
-                &c.sender,
-                &c.extra,
-                &c.signatures,
-                &c.verdict,
-                &c.error,
-                &c.kyso_version,
-                &c.trust_fingerprint,
-                &c.previous_hash,
-                &c.hash,
-                &c.policy,
-                &c.signers,
-                &c.organizations,
-                &c.number,
-                &c.certificates,
-                &c.serials,
-            ];
-            tx.execute(
-                &format!(
-                    "INSERT INTO records ({COLUMNS}, signers_folded, organizations_folded, \
-                     document_number_folded, certificates, serials) \
-                     SELECT s, t, pr, pe, m, ds, dz, di, dn, se, ex, sg, v, er, kv, tf, ph, h, po, \
-                            sf, of, nf, \
-                            CASE WHEN ce = '' THEN '{{}}'::text[] ELSE string_to_array(ce, E'\\n') END, \
-                            CASE WHEN sr = '' THEN '{{}}'::text[] ELSE string_to_array(sr, E'\\n') END \
-                     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-                                 $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], \
-                                 $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-                                 $16::text[], $17::bytea[], $18::bytea[], $19::text[], \
-                                 $20::text[], $21::text[], $22::text[], $23::text[], $24::text[]) \
-                          AS u(s, t, pr, pe, m, ds, dz, di, dn, se, ex, sg, v, er, kv, tf, ph, h, po, \
-                               sf, of, nf, ce, sr)"
-                ),
-                &params,
-            )?;
+        let mut columns = Columns::default();
+        for (e, place) in entries.iter().zip(&places) {
+            columns.push(e, place);
         }
-        let tx = RefCell::new(tx);
-        let read = |indexes: &[u64]| read_tree_hashes(&mut *tx.borrow_mut(), indexes);
+        let record_params = columns.params();
+        let edge = wanted(&tree::edge_indexes(before.sequence));
+        let edge_params: [&(dyn ToSql + Sync); 1] = [&edge];
+        let (_, edge_rows) = self.block_on(async {
+            tokio::try_join!(
+                c.execute(&w.insert, &record_params),
+                c.query(&w.read_hashes, &edge_params),
+            )
+        })?;
+        let read = |indexes: &[u64]| match pick_hashes(&edge_rows, indexes) {
+            Ok(hashes) => Ok(hashes),
+            // Beyond the right edge (a check against an older checkpoint): read them.
+            Err(_) => {
+                let rows = self.block_on(c.query(&w.read_hashes, &[&wanted(indexes)]))?;
+                pick_hashes(&rows, indexes)
+            }
+        };
         let mut tree = tree::TreeWriter::new(&read);
         tree.preload(before.sequence)?;
         for place in &places {
@@ -424,40 +583,82 @@ impl AuditStore for PgStore {
         let checkpoint = seal(&head, grown, &tree)?;
         let (indexes, hashes): (Vec<i64>, Vec<Vec<u8>>) =
             tree.written().map(|(i, h)| (i as i64, h.to_vec())).unzip();
-        let mut tx = tx.into_inner();
-        tx.execute(
-            "INSERT INTO tree_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-            &[&indexes, &hashes],
-        )?;
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+        // A failed insert aborts the transaction, and the COMMIT after it rolls back: the
+        // insert's error is what this returns.
+        let hash_params: [&(dyn ToSql + Sync); 2] = [&indexes, &hashes];
+        self.block_on(async {
+            let hashes = c.execute(&w.write_hashes, &hash_params);
+            match &checkpoint {
+                Some(cp) => {
+                    let root = cp.head.root.as_slice();
+                    let size = cp.head.size as i64;
+                    let params: [&(dyn ToSql + Sync); 4] = [&size, &root, &now, &cp.note];
+                    tokio::try_join!(
+                        hashes,
+                        c.execute(&w.checkpoint, &params),
+                        c.batch_execute("COMMIT"),
+                    )
+                    .map(|_| ())
+                }
+                None => tokio::try_join!(hashes, c.batch_execute("COMMIT")).map(|_| ()),
+            }
+        })?;
         if let Some(cp) = &checkpoint {
-            tx.execute(
-                "INSERT INTO tree_checkpoints (size, root, time_ns, note) VALUES ($1, $2, $3, $4)",
-                &[
-                    &(cp.head.size as i64),
-                    &cp.head.root.as_slice(),
-                    &(OffsetDateTime::now_utc().unix_timestamp_nanos() as i64),
-                    &cp.note,
-                ],
-            )?;
             head.checkpointed = cp.head.size;
             head.checkpoint = Some(cp.head);
         }
-        tx.commit()?;
         Ok(Appended {
             head,
             checkpoint,
             places,
         })
     }
+}
+
+fn to_i64(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
+}
+
+impl AuditStore for PgStore {
+    fn head(&self) -> Result<Head, AuditError> {
+        let (last, latest) = self.block_on(async {
+            let c = self.readers.get().await?;
+            let (a, b) = tokio::try_join!(
+                c.prepare_cached(LAST_RECORD),
+                c.prepare_cached(LATEST_CHECKPOINT)
+            )?;
+            Ok::<_, AuditError>(tokio::try_join!(
+                c.query_opt(&a, &[]),
+                c.query_opt(&b, &[])
+            )?)
+        })?;
+        head_from(last, latest)
+    }
+
+    fn lowest_sequence(&self) -> Result<Option<i64>, AuditError> {
+        match self.query_opt("SELECT MIN(sequence) FROM records", &[])? {
+            Some(row) => Ok(row.try_get(0)?),
+            None => Ok(None),
+        }
+    }
+
+    fn append(&self, entries: &[Entry], seal: &mut Seal<'_>) -> Result<Appended, AuditError> {
+        self.with_writer(|w| self.append_on(w, entries, seal))
+    }
 
     fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, AuditError> {
-        read_tree_hashes(&mut *self.reader(), indexes)
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.query(READ_HASHES, &[&wanted(indexes)])?;
+        pick_hashes(&rows, indexes)
     }
 
     fn tree_hash_range(&self, from: u64, to: u64) -> Result<Vec<(u64, [u8; 32])>, AuditError> {
-        let rows = self.reader().query(
+        let rows = self.query(
             "SELECT idx, hash FROM tree_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&(from as i64), &(to.min(i64::MAX as u64) as i64)],
+            &[&to_i64(from), &to_i64(to)],
         )?;
         rows.iter()
             .map(|r| {
@@ -476,47 +677,49 @@ impl AuditStore for PgStore {
         from: u64,
         to: Option<u64>,
     ) -> Result<Vec<SignedCheckpoint>, AuditError> {
-        let rows = self.reader().query(
+        let rows = self.query(
             "SELECT size, root, note FROM tree_checkpoints WHERE size >= $1 AND size <= $2 ORDER BY size",
-            &[&(from as i64), &to.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64)],
+            &[&to_i64(from), &to.map_or(i64::MAX, to_i64)],
         )?;
         rows.iter().map(read_tree_checkpoint).collect()
     }
 
     fn latest_tree_checkpoint(&self) -> Result<Option<SignedCheckpoint>, AuditError> {
-        self.reader()
-            .query_opt(
-                "SELECT size, root, note FROM tree_checkpoints ORDER BY size DESC LIMIT 1",
-                &[],
-            )?
+        self.query_opt(LATEST_CHECKPOINT, &[])?
             .as_ref()
             .map(read_tree_checkpoint)
             .transpose()
     }
 
     fn origin(&self) -> Result<Option<String>, AuditError> {
-        Ok(self
-            .reader()
-            .query_opt("SELECT value FROM log_meta WHERE name = 'origin'", &[])?
-            .map(|r| r.get(0)))
+        match self.query_opt("SELECT value FROM log_meta WHERE name = 'origin'", &[])? {
+            Some(row) => Ok(Some(row.try_get(0)?)),
+            None => Ok(None),
+        }
     }
 
     fn claim_origin(&self, origin: &str) -> Result<String, AuditError> {
-        let mut c = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        c.execute(
-            "INSERT INTO log_meta (name, value) VALUES ('origin', $1) ON CONFLICT (name) DO NOTHING",
-            &[&origin],
-        )?;
-        Ok(
-            c.query_one("SELECT value FROM log_meta WHERE name = 'origin'", &[])?
-                .try_get(0)?,
-        )
+        self.with_writer(|w| {
+            let row = self.block_on(async {
+                w.client
+                    .execute(
+                        "INSERT INTO log_meta (name, value) VALUES ('origin', $1) \
+                         ON CONFLICT (name) DO NOTHING",
+                        &[&origin],
+                    )
+                    .await?;
+                w.client
+                    .query_one("SELECT value FROM log_meta WHERE name = 'origin'", &[])
+                    .await
+            })?;
+            Ok(row.try_get(0)?)
+        })
     }
 
     fn get(&self, sequence: u64) -> Result<Option<Record>, AuditError> {
-        let row = self.reader().query_opt(
+        let row = self.query_opt(
             &format!("SELECT {COLUMNS} FROM records WHERE sequence = $1"),
-            &[&(sequence.min(i64::MAX as u64) as i64)],
+            &[&to_i64(sequence)],
         )?;
         row.as_ref().map(read_row).transpose()
     }
@@ -568,17 +771,19 @@ impl AuditStore for PgStore {
             add("document_number_folded = ?", Box::new(fold(v)));
         }
         if let Some(v) = q.before {
-            add("sequence < ?", Box::new(v.min(i64::MAX as u64) as i64));
+            add("sequence < ?", Box::new(to_i64(v)));
         }
         // Rows numbered outside 1..n are not records of the log (`verify_log` names them).
         add("sequence >= ?", Box::new(1i64));
+        // The limit is a parameter, so the statements cached are one per set of filters.
+        values.push(Box::new(q.limit.max(1) as i64));
         let sql = format!(
-            "SELECT {COLUMNS} FROM records WHERE {} ORDER BY sequence DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM records WHERE {} ORDER BY sequence DESC LIMIT ${}",
             clauses.join(" AND "),
-            q.limit.max(1)
+            values.len()
         );
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-        let rows = self.reader().query(&sql, &params)?;
+        let rows = self.query(&sql, &params)?;
         rows.iter().map(read_row).collect()
     }
 
@@ -588,14 +793,11 @@ impl AuditStore for PgStore {
         to: Option<u64>,
         visit: &mut dyn FnMut(Result<Record, AuditError>) -> bool,
     ) -> Result<(), AuditError> {
-        let rows = self.reader().query(
+        let rows = self.query(
             &format!(
                 "SELECT {COLUMNS} FROM records WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence"
             ),
-            &[
-                &(from.min(i64::MAX as u64) as i64),
-                &to.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64),
-            ],
+            &[&to_i64(from), &to.map_or(i64::MAX, to_i64)],
         )?;
         for row in &rows {
             if !visit(read_row(row)) {

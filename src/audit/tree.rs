@@ -634,8 +634,9 @@ impl Rebuild {
     }
 }
 
-/// The stored indexes of the complete subtrees that make up the tree of `size` leaves.
-fn edge_indexes(size: u64) -> Vec<u64> {
+/// The stored indexes of the complete subtrees that make up the tree of `size` leaves (its
+/// right edge): what a writer reads before it appends.
+pub fn edge_indexes(size: u64) -> Vec<u64> {
     if size == 0 {
         return Vec::new();
     }

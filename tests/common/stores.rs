@@ -86,6 +86,11 @@ impl Backend {
         }
     }
 
+    /// The PostgreSQL schema the log is in (none for SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
