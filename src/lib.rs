@@ -15,6 +15,7 @@
 //! | [`timestamp`] | RFC 3161 tokens: imprint, token signature, TSA chain; the proven time |
 //! | [`revocation`] | CRLs and OCSP responses from every source, fetched when allowed ([`revocation::fetch`]); a certificate's status at a time |
 //! | [`integrity`] | what changed after each signature, classified by rule, under DocMDP/FieldMDP |
+//! | [`render`] | pages drawn (hayro) and the signed page compared with the page now, pixel by pixel |
 //! | [`report`] | indications, checks, verdicts, and their JSON and text renderings |
 //! | [`mod@verify`] | the core function [`verify()`], its steps, its [`Context`] and per-call [`Inputs`] |
 //! | [`policy`] | signer roles (personal / organisation) and the `decree-30` rules for Vietnamese official documents |
@@ -56,6 +57,7 @@ pub mod integrity;
 pub mod names;
 pub mod pdf;
 pub mod policy;
+pub mod render;
 pub mod report;
 pub mod revocation;
 pub mod service;
