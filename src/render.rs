@@ -24,6 +24,8 @@ const CELL: usize = 8;
 const THRESHOLD: u8 = 48;
 /// Pixels of a cell that must differ for the cell to be marked (anti-aliasing aside).
 const CELL_PIXELS: usize = 2;
+/// Marked cells this many cells apart or closer are one area (the words of one line).
+const JOIN: usize = 2;
 /// Areas a comparison names at most; past that it names the one area around them all.
 const MAX_AREAS: usize = 64;
 
@@ -222,15 +224,15 @@ fn differences(a: &Rendering, b: &Rendering) -> (Vec<[f32; 4]>, u64) {
         if !marked[start] || seen[start] {
             continue;
         }
-        // The cells joined to this one (touching, corners included), as one box.
+        // The cells joined to this one (up to `JOIN` cells apart), as one box.
         let (mut x0, mut y0, mut x1, mut y1) = (cols, rows, 0, 0);
         let mut stack = vec![start];
         seen[start] = true;
         while let Some(cell) = stack.pop() {
             let (cx, cy) = (cell % cols, cell / cols);
             (x0, y0, x1, y1) = (x0.min(cx), y0.min(cy), x1.max(cx), y1.max(cy));
-            for ny in cy.saturating_sub(1)..=(cy + 1).min(rows - 1) {
-                for nx in cx.saturating_sub(1)..=(cx + 1).min(cols - 1) {
+            for ny in cy.saturating_sub(JOIN)..=(cy + JOIN).min(rows - 1) {
+                for nx in cx.saturating_sub(JOIN)..=(cx + JOIN).min(cols - 1) {
                     let n = ny * cols + nx;
                     if marked[n] && !seen[n] {
                         seen[n] = true;
@@ -300,9 +302,18 @@ mod tests {
     }
 
     #[test]
+    fn the_words_of_a_line_are_one_area() {
+        let before = rendering(64, 8, &[]);
+        // Two words a cell apart (8 pixels of white between them).
+        let words = [(0, 0), (1, 0), (2, 0), (16, 0), (17, 0), (18, 0)];
+        let (areas, _) = differences(&before, &rendering(64, 8, &words));
+        assert_eq!(areas, vec![[0.0, 0.0, 0.375, 1.0]]);
+    }
+
+    #[test]
     fn many_spots_are_named_as_one_area_around_them() {
         let before = rendering(4096, 16, &[]);
-        // 100 spots three cells apart.
+        // 100 spots four cells apart.
         let spots: Vec<(u32, u32)> = (0..100)
             .flat_map(|i| [(i * 32, 0), (i * 32 + 1, 0)])
             .collect();

@@ -204,6 +204,33 @@ async fn a_clerk_checks_documents_and_an_auditor_finds_them() {
         "{second}"
     );
     assert!(!text(&c, "#record-id").await.is_empty());
+    // Where: the page drawn by kyso, each signature's box outlined and labelled.
+    until_text(&c, "#where .box[data-signature='2'] span", "Chữ ký 2").await;
+    let boxes = c.find_all(Locator::Css("#where .box")).await.unwrap();
+    assert_eq!(boxes.len(), 2);
+    let label = text(&c, "#where .box[data-signature='1'] span").await;
+    assert!(label.contains("Chữ ký 1"), "{label}");
+    let drawn = c
+        .execute(
+            "const i = document.querySelector('#where img'); \
+             const b = document.querySelector('#where .box').getBoundingClientRect(); \
+             const r = i.getBoundingClientRect(); \
+             return [i.complete && i.naturalWidth > 0, b.width > 10 && b.height > 10 \
+               && b.left >= r.left && b.right <= r.right && b.top >= r.top && b.bottom <= r.bottom];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        drawn,
+        serde_json::json!([true, true]),
+        "the page and its boxes"
+    );
+    c.execute("document.querySelector('#where').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot(&c, "where").await;
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
     screenshot(&c, "valid").await;
 
     // The signed version of signature 1, downloaded.
@@ -256,6 +283,36 @@ async fn a_clerk_checks_documents_and_an_auditor_finds_them() {
     assert!(card.contains("Không hợp lệ"), "{card}");
     screenshot(&c, "modified").await;
 
+    // A shadow attack: a form field's white box hid a line when it was signed, and the
+    // "filled" field shows it now. What changed: the page as signed beside the page now,
+    // the area that differs marked on both.
+    upload(&c, &file("form-field-shadow.pdf"), None).await;
+    until_text(&c, "article.signature", "Trần Văn Huyến").await;
+    c.find(Locator::Css("article.signature details.comparison summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let summary = until_text(&c, ".compare-summary", "vùng").await;
+    assert!(summary.contains("khoanh đỏ"), "{summary}");
+    let figures = c
+        .find_all(Locator::Css(".side-by-side .figure"))
+        .await
+        .unwrap();
+    assert_eq!(figures.len(), 2, "the page as signed and now");
+    for f in &figures {
+        let marks = f.find_all(Locator::Css(".changed-area")).await.unwrap();
+        assert!(!marks.is_empty(), "each side marks the area");
+    }
+    c.execute(
+        "document.querySelector('.side-by-side').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    screenshot(&c, "what-changed").await;
+
     // The person's signature only: valid, but not a properly issued document.
     upload(&c, &file("vn-person-only.pdf"), None).await;
     until_text(&c, "#verdict", "Các chữ ký số hợp lệ").await;
@@ -289,8 +346,9 @@ async fn a_clerk_checks_documents_and_an_auditor_finds_them() {
     give_token(&c, AUDITOR).await;
     until_text(&c, "#records tbody", "Trần Văn Huyến").await;
     let rows = c.find_all(Locator::Css("#records tbody tr")).await.unwrap();
-    // two-signatures, mod-content-overlay and vn-person-only were signed by him.
-    assert_eq!(rows.len(), 3, "{}", text(&c, "#records tbody").await);
+    // two-signatures, mod-content-overlay, form-field-shadow and vn-person-only were
+    // signed by him.
+    assert_eq!(rows.len(), 4, "{}", text(&c, "#records tbody").await);
     rows[0].click().await.unwrap();
     until_text(&c, "#detail pre", "\"method\": \"POST /api/v1/verify\"").await;
     c.find(Locator::Css("#check"))
@@ -318,7 +376,7 @@ async fn a_clerk_checks_documents_and_an_auditor_finds_them() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read_to_string(&csv).expect("the CSV was downloaded");
     assert!(text.contains("id,time,document_number,signers"), "{text}");
-    assert_eq!(text.matches("Trần Văn Huyến").count(), 3, "{text}");
+    assert_eq!(text.matches("Trần Văn Huyến").count(), 4, "{text}");
 
     c.close().await.unwrap();
     server.stop().await.unwrap();

@@ -602,6 +602,99 @@ fn refs(v: &Value, out: &mut Vec<String>) {
 }
 
 #[test]
+fn pages_are_drawn_and_compared_and_each_call_is_a_record() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path()));
+    let pdf = fixture("two-signatures.pdf");
+    let post = |path: &str, body: &[u8]| {
+        server.send("POST", path, Some(VERIFIER), Some("application/pdf"), body)
+    };
+
+    let a = post("/api/v1/pages/1/rendering?document_number=494-BC/TU", &pdf);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let r = a.json();
+    assert_eq!(
+        (r["page"].as_u64(), r["pages"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(r["width"].as_u64().unwrap() <= 1400 && r["height"].as_u64().unwrap() <= 1400);
+    assert_eq!(r["transform"].as_array().unwrap().len(), 6);
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(r["png"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let id = r["audit_record_id"].as_str().unwrap().to_owned();
+    let record = server
+        .get(&format!("/api/v1/records/{id}"), Some(AUDITOR))
+        .json();
+    assert_eq!(record["method"], "POST /api/v1/pages/{p}/rendering");
+    assert_eq!(record["document_number"], "494-BC/TU");
+    assert_eq!(
+        record["document_sha256"],
+        hex::encode(openssl::sha::sha256(&pdf))
+    );
+
+    // Signature 1's page as signed and now: the organisation's seal was added after it.
+    let a = post("/api/v1/signatures/1/comparison?page=1", &pdf);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let c = a.json();
+    assert_eq!(
+        (c["signature"].as_u64(), c["page"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(c["signed"]["png"].as_str().is_some() && c["now"]["png"].as_str().is_some());
+    assert!(c["audit_record_id"].as_str().is_some());
+    assert!(c["changed"].as_array().is_some());
+    // Signature 2 signed the document as it is: nothing differs.
+    let c = post("/api/v1/signatures/2/comparison", &pdf).json();
+    assert_eq!(c["changed"].as_array().unwrap().len(), 0, "{c}");
+    assert_eq!(c["differing_pixels"], 0);
+
+    for (path, status, code) in [
+        ("/api/v1/pages/2/rendering", 404, "NOT_FOUND"),
+        ("/api/v1/pages/0/rendering", 404, "NOT_FOUND"),
+        ("/api/v1/pages/first/rendering", 400, "INVALID_ARGUMENT"),
+        ("/api/v1/signatures/3/comparison", 404, "NOT_FOUND"),
+        ("/api/v1/signatures/0/comparison", 400, "INVALID_ARGUMENT"),
+        ("/api/v1/signatures/1/comparison?page=7", 404, "NOT_FOUND"),
+        (
+            "/api/v1/signatures/1/comparison?page=x",
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "/api/v1/signatures/1/comparison?zoom=9",
+            400,
+            "INVALID_ARGUMENT",
+        ),
+    ] {
+        let a = post(path, &pdf);
+        assert_eq!(
+            a.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(a.error_code(), code, "{path}");
+    }
+    let a = post("/api/v1/pages/2/rendering", &pdf);
+    assert_eq!(a.message(), "there is no page 2: the document has 1");
+    let a = post("/api/v1/pages/1/rendering", b"Hello, not a PDF");
+    assert_eq!(a.status, 400);
+    assert!(a.message().contains("not a PDF"), "{}", a.message());
+    let a = server.send(
+        "POST",
+        "/api/v1/pages/1/rendering",
+        None,
+        Some("application/pdf"),
+        &pdf,
+    );
+    assert_eq!(a.status, 401);
+    server.stop();
+}
+
+#[test]
 fn the_openapi_document_has_every_route_and_resolves() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(config(dir.path()));
@@ -617,6 +710,8 @@ fn the_openapi_document_has_every_route_and_resolves() {
     let routes = [
         ("post", "/api/v1/verify"),
         ("post", "/api/v1/signatures/{n}/signed-version"),
+        ("post", "/api/v1/pages/{p}/rendering"),
+        ("post", "/api/v1/signatures/{n}/comparison"),
         ("get", "/api/v1/records"),
         ("get", "/api/v1/records/{id}"),
         ("post", "/api/v1/log/verify"),
@@ -639,7 +734,10 @@ fn the_openapi_document_has_every_route_and_resolves() {
         // 405 (wrong method) — here, to a caller without credentials.
         let got = server.send(
             &method.to_uppercase(),
-            &path.replace("{n}", "1").replace("{id}", "1"),
+            &path
+                .replace("{n}", "1")
+                .replace("{id}", "1")
+                .replace("{p}", "1"),
             None,
             None,
             b"",

@@ -143,3 +143,24 @@ fn a_page_added_after_signing_is_all_new() {
     assert!(c.signed.is_none());
     assert_eq!(c.changed, vec![[0.0, 0.0, 1.0, 1.0]]);
 }
+
+#[test]
+fn every_fixture_draws_or_says_why() {
+    let dir = common::root().join("certs-test/pdf");
+    let mut drawn = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match render_page(&bytes, 1) {
+            Ok(r) => {
+                assert!(r.width.max(r.height) as f32 <= MAX_EDGE, "{name}");
+                drawn += 1;
+            }
+            // The encrypted fixtures, and the damaged ones hayro does not open.
+            Err(RenderError::Unreadable) => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+    assert!(drawn > 40, "{drawn} drawn");
+}

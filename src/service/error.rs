@@ -146,6 +146,20 @@ pub enum Refusal {
     /// The signature number is 0.
     #[error("signature numbers start at 1")]
     SignatureZero,
+    /// The document has no page of that number.
+    #[error("there is no page {page}: the document has {pages}")]
+    NoSuchPage {
+        /// The page asked for.
+        page: u32,
+        /// The pages the document has.
+        pages: u32,
+    },
+    /// The page cannot be drawn.
+    #[error("the page cannot be drawn: {reason}")]
+    Unrenderable {
+        /// Why.
+        reason: String,
+    },
     /// The page token is not one the service gave.
     #[error("the page token is not one kyso gave")]
     BadPageToken,
@@ -252,6 +266,7 @@ impl Refusal {
             | Refusal::Unevaluable { .. }
             | Refusal::Unreadable { .. }
             | Refusal::SignatureZero
+            | Refusal::Unrenderable { .. }
             | Refusal::BadPageToken
             | Refusal::BadRecordId { .. }
             | Refusal::NotInTree { .. }
@@ -263,6 +278,7 @@ impl Refusal {
             | Refusal::RequestsInFlight { .. } => Code::ResourceExhausted,
             Refusal::MethodNotAllowed { .. } => Code::Unimplemented,
             Refusal::NoSuchSignature { .. }
+            | Refusal::NoSuchPage { .. }
             | Refusal::NoRecord { .. }
             | Refusal::NoCheckpoint
             | Refusal::NoCheckpointOfSize { .. }
@@ -460,6 +476,18 @@ mod tests {
                 Refusal::SignatureZero,
                 Code::InvalidArgument,
                 "signature numbers start at 1",
+            ),
+            (
+                Refusal::NoSuchPage { page: 3, pages: 1 },
+                Code::NotFound,
+                "there is no page 3: the document has 1",
+            ),
+            (
+                Refusal::Unrenderable {
+                    reason: "the renderer failed on page 1".into(),
+                },
+                Code::InvalidArgument,
+                "the page cannot be drawn: the renderer failed on page 1",
             ),
             (
                 Refusal::BadPageToken,

@@ -286,6 +286,81 @@ pub struct VerifyAnswer {
     pub receipt: Option<crate::audit::tree::InclusionProof>,
 }
 
+/// A page drawn on white (`POST /api/v1/pages/{p}/rendering`, and each side of a
+/// comparison).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PageRendering {
+    /// The page, from 1.
+    pub page: u32,
+    /// The pages the document has.
+    pub pages: u32,
+    /// The picture's width in pixels.
+    pub width: u32,
+    /// The picture's height in pixels.
+    pub height: u32,
+    /// From the page's user space (where a widget's `rect` is) to the picture's pixels, y
+    /// downwards: `x' = a·x + c·y + e`, `y' = b·x + d·y + f` for `[a, b, c, d, e, f]`.
+    pub transform: [f64; 6],
+    /// The picture, PNG, base64.
+    pub png: String,
+    /// The audit record of this call (only on `POST /api/v1/pages/{p}/rendering`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_record_id: Option<String>,
+}
+
+impl PageRendering {
+    /// The answer of `r`.
+    pub fn of(r: &crate::render::Rendering, audit_record_id: Option<String>) -> PageRendering {
+        use base64::Engine as _;
+        PageRendering {
+            page: r.page,
+            pages: r.pages,
+            width: r.width,
+            height: r.height,
+            transform: r.transform,
+            png: base64::engine::general_purpose::STANDARD.encode(&r.png),
+            audit_record_id,
+        }
+    }
+}
+
+/// A page as a signature signed it beside the page now
+/// (`POST /api/v1/signatures/{n}/comparison`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PageComparison {
+    /// The signature, from 1.
+    pub signature: u32,
+    /// The page, from 1.
+    pub page: u32,
+    /// The page as signed; absent when the signed version had no such page.
+    pub signed: Option<PageRendering>,
+    /// The page now, at the same scale.
+    pub now: PageRendering,
+    /// The areas that look different, `[x0, y0, x1, y1]` as fractions of the picture from
+    /// its top left corner; the whole page when it was added or changed size. Empty when
+    /// the two look the same.
+    pub changed: Vec<[f32; 4]>,
+    /// How many pixels differ.
+    pub differing_pixels: u64,
+    /// The audit record of this call.
+    pub audit_record_id: String,
+}
+
+impl PageComparison {
+    /// The answer of `c`, signature `signature`'s.
+    pub fn of(c: &crate::render::Comparison, signature: u32, audit_record_id: String) -> Self {
+        PageComparison {
+            signature,
+            page: c.now.page,
+            signed: c.signed.as_ref().map(|r| PageRendering::of(r, None)),
+            now: PageRendering::of(&c.now, None),
+            changed: c.changed.clone(),
+            differing_pixels: c.differing_pixels,
+            audit_record_id,
+        }
+    }
+}
+
 /// A refused request: `{"error": {"code", "message"}}`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {

@@ -283,6 +283,71 @@ async fn signed_version_for(
     })
 }
 
+/// Page `page` of `document` drawn, for `POST /api/v1/pages/{p}/rendering`.
+async fn rendering_for(
+    call: &mut Call,
+    document: bytes::Bytes,
+    page: u32,
+) -> Result<crate::render::Rendering, Refusal> {
+    call.receive(&document)?;
+    let size = document.len() as u64;
+    let (document_sha256, drawn) = call
+        .cpu(move || {
+            (
+                sha256_hex(&document),
+                crate::render::render_page(&document, page),
+            )
+        })
+        .await?;
+    call.hashed(document_sha256, size);
+    drawn.map_err(render_refusal)
+}
+
+/// Page `page` as signature `number` signed it beside the page now, for
+/// `POST /api/v1/signatures/{n}/comparison`.
+async fn comparison_for(
+    call: &mut Call,
+    document: bytes::Bytes,
+    number: u32,
+    page: u32,
+) -> Result<crate::render::Comparison, Refusal> {
+    call.receive(&document)?;
+    if number == 0 {
+        return Err(Refusal::SignatureZero);
+    }
+    let size = document.len() as u64;
+    let (document_sha256, compared) = call
+        .cpu(move || {
+            let compared = crate::signed_version(&document, number as usize)
+                .map_err(|e| match e {
+                    crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
+                        reason: e.to_string(),
+                    },
+                    e => Refusal::Unreadable {
+                        reason: error::chain(&e),
+                    },
+                })
+                .and_then(|signed| {
+                    crate::render::compare_page(signed, &document, page).map_err(render_refusal)
+                });
+            (sha256_hex(&document), compared)
+        })
+        .await?;
+    call.hashed(document_sha256, size);
+    compared
+}
+
+fn render_refusal(e: crate::render::RenderError) -> Refusal {
+    match e {
+        crate::render::RenderError::NoSuchPage { page, pages } => {
+            Refusal::NoSuchPage { page, pages }
+        }
+        e => Refusal::Unrenderable {
+            reason: e.to_string(),
+        },
+    }
+}
+
 /// Receives a streamed document within the size limit and the call's deadline.
 async fn receive_stream(
     call: &mut Call,

@@ -49,6 +49,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/signatures/{n}/signed-version",
             post(signed_version),
         )
+        .route("/api/v1/pages/{p}/rendering", post(rendering))
+        .route("/api/v1/signatures/{n}/comparison", post(comparison))
         .route("/api/v1/records", get(records))
         .route("/api/v1/records/{id}", get(record))
         .route("/api/v1/records/{id}/proof", get(record_proof))
@@ -517,16 +519,8 @@ pub(super) async fn signed_version(
             |call, (n, raw, headers, body)| {
                 Box::pin(async move {
                     let q: SignedVersionQuery = query(raw.as_deref())?;
-                    call.metadata = crate::audit::Metadata {
-                        document_id: q.dms_id.unwrap_or_default(),
-                        document_number: q.document_number.unwrap_or_default(),
-                        sender: q.sender.unwrap_or_default(),
-                        extra: Default::default(),
-                    };
-                    let number: u32 = n.parse().map_err(|_| Refusal::BadParameter {
-                        name: "n".into(),
-                        reason: format!("{n:?} is not a signature number (1, 2, …)"),
-                    })?;
+                    call.metadata = metadata(q);
+                    let number = number("n", &n, "signature")?;
                     let document = document(call, &headers, &body).await?;
                     let (bytes, sha256) =
                         crate::service::signed_version_for(call, document, number).await?;
@@ -558,6 +552,168 @@ pub(super) async fn signed_version(
         }
     }
     Ok(response)
+}
+
+/// A page or signature number from the path.
+fn number(name: &str, given: &str, what: &str) -> Result<u32, Refusal> {
+    given.parse().map_err(|_| Refusal::BadParameter {
+        name: name.into(),
+        reason: format!("{given:?} is not a {what} number (1, 2, …)"),
+    })
+}
+
+/// The record's metadata from a query's `document_number`, `sender` and `dms_id`.
+fn metadata(q: SignedVersionQuery) -> crate::audit::Metadata {
+    crate::audit::Metadata {
+        document_id: q.dms_id.unwrap_or_default(),
+        document_number: q.document_number.unwrap_or_default(),
+        sender: q.sender.unwrap_or_default(),
+        extra: Default::default(),
+    }
+}
+
+/// Page `p` of the document, drawn on white (at most 1,400 pixels on its longer side),
+/// with the transform that places a widget's `rect` on the picture.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pages/{p}/rendering",
+    tag = "verification",
+    params(("p" = u32, Path, description = "The page's number, from 1"), SignedVersionQuery),
+    request_body(
+        description = "The PDF as the body, or a form whose field `file` is the PDF",
+        content(
+            (PdfBody = "application/pdf"),
+            (UploadForm = "multipart/form-data")
+        )
+    ),
+    responses(
+        (status = 200, description = "The page drawn", body = json::PageRendering),
+        (status = 400, description = "A parameter or the body does not read, or the page cannot be drawn", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No such page", body = json::ErrorBody),
+        (status = 413, description = "Over max_document_bytes", body = json::ErrorBody),
+        (status = 415, description = "Neither a PDF nor a form", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn rendering(
+    request: Request,
+    Path(p): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: HttpBody,
+) -> Result<Response, ApiError> {
+    let (limit, headers) = (request.upload_limit, request.headers());
+    let slot = BodySlot::new(body);
+    let message = (p, raw, headers, slot.clone());
+    let answer = request
+        .call(
+            "POST /api/v1/pages/{p}/rendering",
+            Some(Role::Verifier),
+            message,
+            |call, (p, raw, headers, body)| {
+                Box::pin(async move {
+                    let q: SignedVersionQuery = query(raw.as_deref())?;
+                    call.metadata = metadata(q);
+                    let page = number("p", &p, "page")?;
+                    let document = document(call, &headers, &body).await?;
+                    let drawn = crate::service::rendering_for(call, document, page).await?;
+                    let answer: crate::service::call::Answer<json::PageRendering> =
+                        Box::new(move |recorded| {
+                            json::PageRendering::of(&drawn, Some(recorded.id))
+                        });
+                    Ok(answer)
+                })
+            },
+        )
+        .await;
+    Ok(axum::Json(drained(answer, &slot, limit).await?).into_response())
+}
+
+/// The query of `POST /api/v1/signatures/{n}/comparison`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ComparisonQuery {
+    /// The page to compare, from 1 (1 by default).
+    page: Option<String>,
+    /// The caller's number of the document (số, ký hiệu), for the record.
+    document_number: Option<String>,
+    /// Who sent it, for the record.
+    sender: Option<String>,
+    /// The document's id in the caller's DMS, for the record.
+    dms_id: Option<String>,
+}
+
+/// Page `page` as signature `n` signed it beside the page as it is now, drawn at one scale,
+/// with the areas that look different.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signatures/{n}/comparison",
+    tag = "verification",
+    params(("n" = u32, Path, description = "The signature's number, from 1, in the report's order"), ComparisonQuery),
+    request_body(
+        description = "The PDF as the body, or a form whose field `file` is the PDF",
+        content(
+            (PdfBody = "application/pdf"),
+            (UploadForm = "multipart/form-data")
+        )
+    ),
+    responses(
+        (status = 200, description = "The two pictures and what differs", body = json::PageComparison),
+        (status = 400, description = "A parameter or the body does not read, or the page cannot be drawn", body = json::ErrorBody),
+        (status = 401, description = "No or unknown bearer token", body = json::ErrorBody),
+        (status = 403, description = "The caller lacks the role", body = json::ErrorBody),
+        (status = 404, description = "No such signature or page", body = json::ErrorBody),
+        (status = 413, description = "Over max_document_bytes", body = json::ErrorBody),
+        (status = 415, description = "Neither a PDF nor a form", body = json::ErrorBody),
+        (status = 503, description = "Over the bytes in flight, the audit log unreachable, or shutting down", body = json::ErrorBody),
+        (status = 504, description = "request_timeout_seconds passed", body = json::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn comparison(
+    request: Request,
+    Path(n): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: HttpBody,
+) -> Result<Response, ApiError> {
+    let (limit, headers) = (request.upload_limit, request.headers());
+    let slot = BodySlot::new(body);
+    let message = (n, raw, headers, slot.clone());
+    let answer = request
+        .call(
+            "POST /api/v1/signatures/{n}/comparison",
+            Some(Role::Verifier),
+            message,
+            |call, (n, raw, headers, body)| {
+                Box::pin(async move {
+                    let q: ComparisonQuery = query(raw.as_deref())?;
+                    let page = match &q.page {
+                        Some(p) => number("page", p, "page")?,
+                        None => 1,
+                    };
+                    call.metadata = metadata(SignedVersionQuery {
+                        document_number: q.document_number,
+                        sender: q.sender,
+                        dms_id: q.dms_id,
+                    });
+                    let signature = number("n", &n, "signature")?;
+                    let document = document(call, &headers, &body).await?;
+                    let compared =
+                        crate::service::comparison_for(call, document, signature, page).await?;
+                    let answer: crate::service::call::Answer<json::PageComparison> =
+                        Box::new(move |recorded| {
+                            json::PageComparison::of(&compared, signature, recorded.id)
+                        });
+                    Ok(answer)
+                })
+            },
+        )
+        .await;
+    Ok(axum::Json(drained(answer, &slot, limit).await?).into_response())
 }
 
 /// The query of `GET /api/v1/records`: the filters of `QueryRecords`.

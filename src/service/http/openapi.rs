@@ -18,6 +18,8 @@ use super::{api, metrics};
     paths(
         api::verify,
         api::signed_version,
+        api::rendering,
+        api::comparison,
         api::records,
         api::record,
         api::log_verify,

@@ -1,7 +1,7 @@
 // The clerk's page: a PDF in, the conclusion first, then one card per signature.
 "use strict";
 
-const state = { file: null, report: null };
+const state = { file: null, report: null, pages: new Map() };
 
 function revocationUnchecked(signature) {
   return signature.checks.some((c) => c.id === "revocation" && c.outcome === "warning");
@@ -81,9 +81,19 @@ function card(s, index) {
       el("dt", {}, t("status")), el("dd", { class: "status" }, statusSentence(s))),
     revocationUnchecked(s) ? el("p", { class: "notice" }, t("revocation_unchecked")) : null,
     el("details", {}, el("summary", {}, t("changes")), changes),
+    comparison(s, number),
     el("details", {}, el("summary", {}, t("checks")), checks),
     el("p", { class: "muted" }, pick(s.role_evidence_vi, s.role_evidence)),
     download);
+}
+
+function comparison(s, number) {
+  const { el, t } = kyso;
+  const body = el("div", { class: "compare" });
+  const page = visible(s) ? s.widget.page : 1;
+  return el("details", { class: "comparison", ontoggle: (e) => {
+    if (e.target.open && !body.childElementCount) compare(number, page, body);
+  } }, el("summary", {}, t("compare")), body);
 }
 
 function slip(report) {
@@ -100,6 +110,124 @@ function slip(report) {
     el("p", {}, `${t("record")}: ${report.audit_record_id}`));
 }
 
+// Where `rect` (the page's user space) falls on a rendering, as fractions of the picture.
+function placed(rendering, rect) {
+  const [a, b, c, d, e, f] = rendering.transform;
+  const map = (x, y) => [a * x + c * y + e, b * x + d * y + f];
+  const [p, q] = [map(rect[0], rect[1]), map(rect[2], rect[3])];
+  return [
+    Math.min(p[0], q[0]) / rendering.width, Math.min(p[1], q[1]) / rendering.height,
+    Math.max(p[0], q[0]) / rendering.width, Math.max(p[1], q[1]) / rendering.height,
+  ];
+}
+
+// A box over a picture, at fractions `[x0, y0, x1, y1]` of it.
+function overlay(cls, area, ...children) {
+  const box = kyso.el("div", { class: cls }, ...children);
+  box.style.left = (area[0] * 100) + "%";
+  box.style.top = (area[1] * 100) + "%";
+  box.style.width = ((area[2] - area[0]) * 100) + "%";
+  box.style.height = ((area[3] - area[1]) * 100) + "%";
+  return box;
+}
+
+function picture(rendering, alt, boxes) {
+  const { el } = kyso;
+  return el("div", { class: "figure", "data-page": rendering.page },
+    el("img", { src: "data:image/png;base64," + rendering.png, alt, width: rendering.width,
+      height: rendering.height }),
+    boxes);
+}
+
+// Posts the document to `path` and reads the JSON answer, or shows the error.
+async function post(path) {
+  const response = await kyso.call(path, {
+    method: "POST",
+    headers: { "content-type": "application/pdf" },
+    body: state.file,
+  });
+  if (!response.ok) throw new Error(await kyso.errorText(response));
+  return response.json();
+}
+
+function visible(s) {
+  const w = s.widget;
+  return w && w.page && w.rect && w.rect[2] > w.rect[0] && w.rect[3] > w.rect[1];
+}
+
+// The pages that hold signatures, drawn by kyso, each signature's box outlined and labelled.
+async function showWhere(report) {
+  const { el, t } = kyso;
+  const box = document.getElementById("where");
+  const pages = [...new Set(report.signatures.filter(visible).map((s) => s.widget.page))];
+  const hidden = report.signatures
+    .map((s, i) => [s, i + 1]).filter(([s]) => !visible(s)).map(([, n]) => n);
+  box.replaceChildren(el("h2", {}, t("where_title")));
+  if (hidden.length) {
+    box.append(el("p", { class: "muted" },
+      `${t("signature")} ${hidden.join(", ")}: ${t("invisible")}`));
+  }
+  box.hidden = report.signatures.length === 0;
+  if (!pages.length) return;
+  const grid = el("div", { class: "pages" }, el("p", { class: "busy" }, t("drawing")));
+  box.append(grid);
+  const figures = [];
+  try {
+    for (const page of pages) {
+      // Drawn once a document: a switch of language draws the boxes again, not the page.
+      const rendering = state.pages.get(page) || await post(`/api/v1/pages/${page}/rendering`);
+      if (state.report !== report) return;
+      state.pages.set(page, rendering);
+      const boxes = report.signatures.map((s, i) => [s, i + 1])
+        .filter(([s]) => visible(s) && s.widget.page === page)
+        .map(([s, n]) => {
+          const b = overlay("box ind-" + s.indication, placed(rendering, s.widget.rect),
+            el("span", {}, `${t("signature")} ${n}: ${t("role_" + s.role)}`));
+          b.dataset.signature = n;
+          return b;
+        });
+      figures.push(el("figure", {}, picture(rendering, `${t("page")} ${page}`, boxes),
+        el("figcaption", {}, `${t("page")} ${page} / ${rendering.pages}`)));
+    }
+    grid.replaceChildren(...figures);
+  } catch (e) {
+    grid.replaceChildren(el("p", { class: "error" }, t("error_prefix") + ": " + e.message));
+  }
+}
+
+// Signature `number`'s page as signed beside the page now, the areas that differ marked.
+async function compare(number, page, into) {
+  const { el, t } = kyso;
+  const report = state.report;
+  into.replaceChildren(el("p", { class: "busy" }, t("drawing")));
+  let c;
+  try {
+    c = await post(`/api/v1/signatures/${number}/comparison?page=${page}`);
+  } catch (e) {
+    into.replaceChildren(el("p", { class: "error" }, t("error_prefix") + ": " + e.message));
+    return;
+  }
+  if (state.report !== report) return;
+  const marks = () => c.changed.map((area) => overlay("changed-area", area));
+  const summary = c.signed === null ? t("compare_new_page")
+    : c.changed.length ? `${c.changed.length} ${t("compare_areas")}` : t("compare_same");
+  const choose = el("select", { "aria-label": t("page"),
+    onchange: (e) => compare(number, Number(e.target.value), into) },
+  Array.from({ length: c.now.pages }, (_, i) => el("option",
+    { value: i + 1, selected: i + 1 === c.page }, `${t("page")} ${i + 1}`)));
+  into.replaceChildren(
+    el("div", { class: "compare-head" }, choose,
+      el("p", { class: c.changed.length ? "compare-summary differs" : "compare-summary same" },
+        summary)),
+    el("div", { class: "side-by-side" },
+      el("figure", {}, c.signed
+        ? picture(c.signed, t("compare_signed"), marks())
+        : el("p", { class: "muted" }, t("compare_new_page")),
+      el("figcaption", {}, t("compare_signed"))),
+      el("figure", {}, picture(c.now, t("compare_now"), marks()),
+        el("figcaption", {}, t("compare_now")))));
+}
+
 function draw() {
   const report = state.report;
   if (!report) return;
@@ -108,6 +236,7 @@ function draw() {
   document.getElementById("record-id").textContent = report.audit_record_id;
   document.getElementById("slip").replaceChildren(slip(report));
   document.getElementById("result").hidden = false;
+  showWhere(report);
 }
 
 function showError(text) {
@@ -126,6 +255,7 @@ function query() {
 async function verify(file) {
   state.file = file;
   state.report = null;
+  state.pages = new Map();
   document.getElementById("result").hidden = true;
   showError("");
   const busy = document.getElementById("busy");
