@@ -1,17 +1,20 @@
-//! `cargo bench --bench service`: the gRPC service under load, with durable audit on.
+//! `cargo bench --bench service`: the gRPC and HTTP service under load, durable audit on.
 //!
-//! 32 concurrent clients (real tonic clients, each on its own connection) send
-//! `VerifyDocument` with the ~100 KB two-signature document for a fixed time; the bench
-//! prints requests per second and the latency percentiles. The floor, measured in the same
-//! run: the same verifications called in-process on as many threads as the machine has
-//! cores, with no gRPC and no audit. Then audit appends alone: 64 concurrent writers
-//! through group commit, against one record per transaction in the same run.
+//! The floor first: the verifications called in-process on as many threads as the machine
+//! has cores, with no service and no audit. Then, in [`ROUNDS`] interleaved rounds of
+//! [`ROUND`] each, so that the disk's and the machine's drift falls on all alike, three
+//! loads of 32 concurrent clients (async tasks on one runtime, each on its own connection)
+//! sending the ~100 KB two-signature document:
 //!
-//! Then the same gRPC load on a second server whose audit log keeps the hash chain alone,
-//! without the Merkle tree and its receipts (`ChainOnly`, the log as it was before it), in
-//! the same run. Then the same documents to the first server over HTTP
-//! (`POST /api/v1/verify`, 32 clients on their own keep-alive connections), as a share of
-//! gRPC's requests/s.
+//! - `VerifyDocument` over gRPC (tonic clients) to the server whose log has the tree;
+//! - the same to a second server whose log keeps the hash chain alone (`ChainOnly`, the
+//!   log as it was before the tree, giving no receipts);
+//! - `POST /api/v1/verify` over HTTP/1.1 keep-alive (hyper clients) to the first server.
+//!
+//! It prints each round and the totals: requests per second, latency percentiles, HTTP as
+//! a share of gRPC, and the tree's server as a share of the chain-only one. Then audit
+//! appends alone: 64 concurrent writers through group commit, against one record per
+//! transaction in the same run.
 //!
 //! Targets (issue "The gRPC service"): ≥ 1,000 requests/s with p99 < 50 ms; ≥ 20,000
 //! audit appends/s; HTTP ≥ 90 % of gRPC's requests/s (issue 17); with the tree ≥ 90 % of
@@ -36,14 +39,18 @@ use kyso::service::proto as pb;
 use kyso::service::proto::verification_service_client::VerificationServiceClient;
 
 const CLIENTS: usize = 32;
+/// How long the floor and the audit loads run.
 const RUN: Duration = Duration::from_secs(5);
+/// The interleaved rounds of the service loads, and how long each load runs in a round.
+const ROUNDS: usize = 4;
+const ROUND: Duration = Duration::from_secs(3);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// `CLIENTS` tonic clients, each on its own connection, sending `doc` to `addr` for `RUN`:
-/// requests per second and every latency.
+/// `CLIENTS` tonic clients, each on its own connection, sending `doc` to `addr` for
+/// `ROUND`: requests per second and every latency.
 async fn grpc_load(addr: std::net::SocketAddr, doc: bytes::Bytes) -> (f64, Vec<Duration>) {
     let url = format!("http://{addr}");
     let start = Instant::now();
@@ -60,7 +67,7 @@ async fn grpc_load(addr: std::net::SocketAddr, doc: bytes::Bytes) -> (f64, Vec<D
                 .unwrap();
             let mut client = VerificationServiceClient::new(channel);
             let mut times = Vec::new();
-            while start.elapsed() < RUN {
+            while start.elapsed() < ROUND {
                 let t = Instant::now();
                 let r = client
                     .verify_document(pb::VerifyDocumentRequest {
@@ -82,6 +89,83 @@ async fn grpc_load(addr: std::net::SocketAddr, doc: bytes::Bytes) -> (f64, Vec<D
         all.extend(t.await.unwrap());
     }
     (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+}
+
+/// `CLIENTS` hyper clients, each on its own HTTP/1.1 keep-alive connection, posting `doc`
+/// to `POST /api/v1/verify` at `addr` for `ROUND`: requests per second and every latency.
+async fn http_load(addr: std::net::SocketAddr, doc: bytes::Bytes) -> (f64, Vec<Duration>) {
+    use http_body_util::{BodyExt, Full};
+    let url: hyper::Uri = format!("http://{addr}/api/v1/verify").parse().unwrap();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (url, doc) = (url.clone(), doc.clone());
+        tasks.push(tokio::spawn(async move {
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(1)
+                    .build_http::<Full<bytes::Bytes>>();
+            let mut times = Vec::new();
+            while start.elapsed() < ROUND {
+                let t = Instant::now();
+                let request = hyper::Request::post(url.clone())
+                    .header("content-type", "application/pdf")
+                    .body(Full::new(doc.clone()))
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                assert_eq!(response.status(), 200);
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                assert!(body.windows(17).any(|w| w == b"\"audit_record_id\""));
+                times.push(t.elapsed());
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+}
+
+/// One load's figures over the rounds.
+#[derive(Default)]
+struct Load {
+    requests: usize,
+    seconds: f64,
+    rounds: Vec<f64>,
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn add(&mut self, (rps, latencies): (f64, Vec<Duration>)) {
+        self.requests += latencies.len();
+        self.seconds += latencies.len() as f64 / rps;
+        self.rounds.push(rps);
+        self.latencies.extend(latencies);
+    }
+
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn line(&mut self, what: &str) -> String {
+        self.latencies.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "{what}: {:.0} requests/s (rounds: {}), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} requests",
+            self.rps(),
+            self.rounds
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ms(percentile(&self.latencies, 0.5)),
+            ms(percentile(&self.latencies, 0.99)),
+            ms(*self.latencies.last().unwrap()),
+            self.requests
+        )
+    }
 }
 
 fn main() {
@@ -150,21 +234,7 @@ fn main() {
         ..Config::default()
     };
     let server = rt.block_on(kyso::service::start(config.clone())).unwrap();
-    let http_url = format!("http://{}/api/v1/verify", server.http_addr);
-    let (rps, latencies) = rt.block_on(grpc_load(server.addr, doc.clone()));
-    let mut sorted = latencies;
-    sorted.sort();
-    println!(
-        "service: {CLIENTS} clients, VerifyDocument with durable audit: {rps:.0} requests/s ({:.0} % of the floor), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} requests",
-        100.0 * rps / floor,
-        percentile(&sorted, 0.5).as_secs_f64() * 1e3,
-        percentile(&sorted, 0.99).as_secs_f64() * 1e3,
-        sorted.last().unwrap().as_secs_f64() * 1e3,
-        sorted.len()
-    );
-
-    // The same load on a server whose log has no tree (and so gives no receipts), in the
-    // same run.
+    // A second server whose log has no tree (and so gives no receipts).
     let chain_dir = tempfile::tempdir().unwrap();
     let chain_config = Config {
         data_dir: chain_dir.path().to_owned(),
@@ -181,56 +251,38 @@ fn main() {
     let chain_server = rt
         .block_on(kyso::service::start_with_audit(chain_config, chain_log))
         .unwrap();
-    let (chain_rps, _) = rt.block_on(grpc_load(chain_server.addr, doc.clone()));
+    let (mut grpc, mut chain, mut http) = (Load::default(), Load::default(), Load::default());
+    for round in 1..=ROUNDS {
+        grpc.add(rt.block_on(grpc_load(server.addr, doc.clone())));
+        chain.add(rt.block_on(grpc_load(chain_server.addr, doc.clone())));
+        http.add(rt.block_on(http_load(server.http_addr, doc.clone())));
+        println!(
+            "round {round}: gRPC {:.0}, gRPC without the tree {:.0}, HTTP {:.0} requests/s",
+            grpc.rounds[round - 1],
+            chain.rounds[round - 1],
+            http.rounds[round - 1]
+        );
+    }
     rt.block_on(chain_server.stop()).unwrap();
-    println!(
-        "service: the same load on a log without the tree (no receipts): {chain_rps:.0} requests/s; with the tree and a receipt per answer: {:.0} % of that",
-        100.0 * rps / chain_rps
-    );
-
-    // The same over HTTP: POST /api/v1/verify from 32 clients, each on its own HTTP/1.1
-    // keep-alive connection (blocking ureq agents on their own threads), same server.
-    let start = Instant::now();
-    let mut http_times: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                let (url, doc) = (http_url.clone(), doc.clone());
-                s.spawn(move || {
-                    let agent = ureq::Agent::config_builder()
-                        .max_idle_connections_per_host(1)
-                        .build()
-                        .new_agent();
-                    let mut times = Vec::new();
-                    while start.elapsed() < RUN {
-                        let t = Instant::now();
-                        let mut r = agent
-                            .post(&url)
-                            .header("content-type", "application/pdf")
-                            .send(&doc[..])
-                            .unwrap();
-                        let body = r.body_mut().read_to_string().unwrap();
-                        assert!(body.contains("\"audit_record_id\""));
-                        times.push(t.elapsed());
-                    }
-                    times
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let http_rps = http_times.len() as f64 / start.elapsed().as_secs_f64();
     rt.block_on(server.stop()).unwrap();
-    http_times.sort();
     println!(
-        "service: {CLIENTS} clients, POST /api/v1/verify with durable audit: {http_rps:.0} requests/s ({:.0} % of gRPC's in the same run), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} requests",
-        100.0 * http_rps / rps,
-        percentile(&http_times, 0.5).as_secs_f64() * 1e3,
-        percentile(&http_times, 0.99).as_secs_f64() * 1e3,
-        http_times.last().unwrap().as_secs_f64() * 1e3,
-        http_times.len()
+        "{} ({:.0} % of the floor)",
+        grpc.line(&format!(
+            "service: {CLIENTS} clients, VerifyDocument over gRPC with durable audit"
+        )),
+        100.0 * grpc.rps() / floor
+    );
+    println!(
+        "{}; with the tree and a receipt per answer: {:.0} % of that",
+        chain.line("service: the same on a log without the tree (no receipts)"),
+        100.0 * grpc.rps() / chain.rps()
+    );
+    println!(
+        "{} ({:.0} % of gRPC's over the same rounds)",
+        http.line(&format!(
+            "service: {CLIENTS} clients, POST /api/v1/verify with durable audit"
+        )),
+        100.0 * http.rps() / grpc.rps()
     );
 
     // Audit appends alone.
