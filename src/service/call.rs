@@ -42,6 +42,15 @@ pub(super) struct Shared {
     /// Permits for CPU work; a permit stays with its work until the work ends, even if the
     /// request it served has already been answered (deadline) or abandoned.
     pub(super) cpu: Arc<Semaphore>,
+    /// Permits for page renders, fewer than [`Shared::cpu`]'s: the renderer cannot be
+    /// stopped once it runs, so renders a hostile page keeps busy past their deadline never
+    /// hold every worker, and verifications go on.
+    pub(super) renders: Arc<Semaphore>,
+}
+
+/// The render permits beside `workers` CPU permits: half of them, at least one.
+pub(super) fn render_permits(workers: usize) -> usize {
+    (workers / 2).max(1)
 }
 
 /// Who is calling, with which roles.
@@ -502,6 +511,25 @@ impl Call {
         }
     }
 
+    /// Runs the page render `work` as [`Call::cpu`] does, holding also one of the render
+    /// permits until it ends.
+    pub(super) async fn render<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, Refusal> {
+        let permit =
+            tokio::time::timeout_at(self.deadline, self.shared.renders.clone().acquire_owned())
+                .await
+                .map_err(|_| self.deadline_exceeded("it waited for a free renderer"))?
+                .map_err(|_| Refusal::ShuttingDown)?;
+        self.cpu(move || {
+            let answer = work();
+            drop(permit);
+            answer
+        })
+        .await
+    }
+
     /// Runs `work` on the blocking pool, at most `max_concurrent_verifications` at once,
     /// within the call's deadline.
     pub(super) async fn cpu<R: Send + 'static>(
@@ -650,14 +678,58 @@ mod tests {
     /// What the handlers share, with the default configuration, one worker and an audit log
     /// in `dir`.
     fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        shared_with(dir, 1)
+    }
+
+    /// The same with `workers` workers and their render permits.
+    fn shared_with(dir: &std::path::Path, workers: usize) -> Arc<Shared> {
         Arc::new(Shared {
             config: Config::default(),
             context: Context::new(crate::trust::TrustStore::default()),
             profiles: Default::default(),
             audit: open_audit(dir, None, None).expect("audit log"),
             request_bytes: Arc::new(Semaphore::new(256 << 20)),
-            cpu: Arc::new(Semaphore::new(1)),
+            cpu: Arc::new(Semaphore::new(workers)),
+            renders: Arc::new(Semaphore::new(render_permits(workers))),
         })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_render_stuck_past_its_deadline_leaves_workers_to_verifications() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let shared = shared_with(dir.path(), 2);
+        let (running, peak) = (Arc::default(), Arc::default());
+        let hurried = |ms: &str| {
+            let mut r = Request::new(());
+            r.metadata_mut()
+                .insert("grpc-timeout", ms.parse().expect("header value"));
+            r
+        };
+        // A render whose page keeps the renderer busy 400 ms past a 20 ms deadline.
+        let started = std::time::Instant::now();
+        let call = Call::new(&shared, &hurried("20m"), VERIFY);
+        let e = call
+            .render(tracked(400, &running, &peak))
+            .await
+            .expect_err("past its deadline");
+        assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e}");
+        drop(call);
+        // Another render waits for the renderer, and gives up at its own deadline.
+        let call = Call::new(&shared, &hurried("50m"), VERIFY);
+        let e = call
+            .render(tracked(10, &running, &peak))
+            .await
+            .expect_err("no free renderer");
+        assert!(e.to_string().contains("free renderer"), "{e}");
+        drop(call);
+        // A verification still has a worker, at once.
+        let call = Call::new(&shared, &Request::new(()), VERIFY);
+        call.cpu(tracked(10, &running, &peak))
+            .await
+            .expect("a free worker");
+        assert!(started.elapsed() < Duration::from_millis(300));
+        drop(call);
+        shared.audit.close();
     }
 
     /// Work that takes `ms` and notes how many such works run at once.

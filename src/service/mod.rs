@@ -292,7 +292,7 @@ async fn rendering_for(
     call.receive(&document)?;
     let size = document.len() as u64;
     let (document_sha256, drawn) = call
-        .cpu(move || {
+        .render(move || {
             (
                 sha256_hex(&document),
                 crate::render::render_page(&document, page),
@@ -317,7 +317,7 @@ async fn comparison_for(
     }
     let size = document.len() as u64;
     let (document_sha256, compared) = call
-        .cpu(move || {
+        .render(move || {
             let compared = crate::signed_version(&document, number as usize)
                 .map_err(|e| match e {
                     crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
@@ -871,6 +871,7 @@ pub async fn start_with_audit(config: Config, audit: AuditLog) -> Result<Running
             config_bytes.clamp(1, Semaphore::MAX_PERMITS),
         )),
         cpu: Arc::new(Semaphore::new(workers)),
+        renders: Arc::new(Semaphore::new(call::render_permits(workers))),
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     health
