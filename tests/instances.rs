@@ -153,6 +153,33 @@ fn three_instances_share_one_log_and_a_killed_one_loses_no_answer() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let (code, text, err) = kyso(&["audit", "checkpoint", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let latest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(latest["tree_size"].as_u64().unwrap() >= received.len() as u64);
+    let (code, proof, err) = kyso(&[
+        "audit",
+        "consistency",
+        "--old-size",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let file = b.dir().join("consistency.json");
+    std::fs::write(&file, proof).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+        .args(["audit", "verify-proof"])
+        .arg(&file)
+        .args(["--key", verifier.as_str()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let (code, text, err) = kyso(&[
         "audit",
         "query",
