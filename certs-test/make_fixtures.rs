@@ -1163,6 +1163,18 @@ fn crafted_byte_range(pki: &Path, ranges: impl Fn(usize, usize, usize) -> [usize
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-test");
     let pki = root.join("pki");
+    let args: Vec<String> = std::env::args().collect();
+    // `--sized BYTES OUT`: the two-signature document grown to about BYTES, for benches.
+    if let Some(i) = args.iter().position(|a| a == "--sized") {
+        let (Some(size), Some(out)) = (args.get(i + 1), args.get(i + 2)) else {
+            panic!("--sized BYTES OUT");
+        };
+        let size: usize = size.parse().expect("--sized BYTES: a number of bytes");
+        let base = fixture::two_signature_document(&pki, 0).len();
+        let doc = fixture::two_signature_document(&pki, size.saturating_sub(base));
+        std::fs::write(out, doc).expect("the document written");
+        return;
+    }
     let all = std::env::args().any(|a| a == "--pki") || !pki.join("root-ca.pem").exists();
     make_pki(&pki, !all);
     if std::env::args().any(|a| a == "--vn") {
