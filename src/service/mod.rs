@@ -273,14 +273,19 @@ async fn signed_version_for(
         })
         .await?;
     call.hashed(document_sha256, size);
-    signed.map_err(|e| match e {
+    signed.map_err(extract_refusal)
+}
+
+/// The refusal of a signed version that cannot be had.
+fn extract_refusal(e: crate::ExtractError) -> Refusal {
+    match e {
         crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
             reason: e.to_string(),
         },
         e => Refusal::Unreadable {
             reason: error::chain(&e),
         },
-    })
+    }
 }
 
 /// Page `page` of `document` drawn, for `POST /api/v1/pages/{p}/rendering`.
@@ -319,14 +324,7 @@ async fn comparison_for(
     let (document_sha256, compared) = call
         .render(move || {
             let compared = crate::signed_version(&document, number as usize)
-                .map_err(|e| match e {
-                    crate::ExtractError::NoSuchSignature { .. } => Refusal::NoSuchSignature {
-                        reason: e.to_string(),
-                    },
-                    e => Refusal::Unreadable {
-                        reason: error::chain(&e),
-                    },
-                })
+                .map_err(extract_refusal)
                 .and_then(|signed| {
                     crate::render::compare_page(signed, &document, page).map_err(render_refusal)
                 });
