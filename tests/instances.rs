@@ -137,22 +137,26 @@ fn three_instances_share_one_log_and_a_killed_one_loses_no_answer() {
         (Some(0), verifier.as_str()),
         "{err}"
     );
+    // A proof the auditor saved checks offline, with the verifier key alone.
+    let checks_offline = |name: &str, proof: String| {
+        let file = b.dir().join(name);
+        std::fs::write(&file, proof).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
+            .args(["audit", "verify-proof"])
+            .arg(&file)
+            .args(["--key", verifier.as_str()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
     let (code, proof, err) = kyso(&["audit", "prove", "--record", "1"]);
     assert_eq!(code, Some(0), "{err}");
-    let file = b.dir().join("proof.json");
-    std::fs::write(&file, proof).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["audit", "verify-proof"])
-        .arg(&file)
-        .args(["--key", verifier.as_str()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    checks_offline("proof.json", proof);
     let (code, text, err) = kyso(&["audit", "checkpoint", "--format", "json"]);
     assert_eq!(code, Some(0), "{err}");
     let latest: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -166,20 +170,7 @@ fn three_instances_share_one_log_and_a_killed_one_loses_no_answer() {
         "json",
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let file = b.dir().join("consistency.json");
-    std::fs::write(&file, proof).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyso"))
-        .args(["audit", "verify-proof"])
-        .arg(&file)
-        .args(["--key", verifier.as_str()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    checks_offline("consistency.json", proof);
     let (code, text, err) = kyso(&[
         "audit",
         "query",
