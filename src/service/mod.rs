@@ -253,6 +253,32 @@ async fn verify_for(
     Ok(report)
 }
 
+/// Where [`on_document`] runs its work.
+enum Worker {
+    /// A verification worker ([`Call::cpu`]).
+    Cpu,
+    /// A verification worker and a render permit ([`Call::render`]).
+    Render,
+}
+
+/// Runs `work` on a received `document` off the reactor, and notes the document's SHA-256
+/// and size for the call's record, whatever `work` answers.
+async fn on_document<R: Send + 'static>(
+    call: &mut Call,
+    document: bytes::Bytes,
+    worker: Worker,
+    work: impl FnOnce(&[u8]) -> Result<R, Refusal> + Send + 'static,
+) -> Result<R, Refusal> {
+    let size = document.len() as u64;
+    let job = move || (sha256_hex(&document), work(&document));
+    let (document_sha256, answer) = match worker {
+        Worker::Cpu => call.cpu(job).await?,
+        Worker::Render => call.render(job).await?,
+    };
+    call.hashed(document_sha256, size);
+    answer
+}
+
 /// The signed version of signature `number` (from 1) of `document` and its SHA-256, noted
 /// for the call's record.
 async fn signed_version_for(
@@ -264,16 +290,12 @@ async fn signed_version_for(
     if number == 0 {
         return Err(Refusal::SignatureZero);
     }
-    let size = document.len() as u64;
-    let (document_sha256, signed) = call
-        .cpu(move || {
-            let signed = crate::signed_version(&document, number as usize)
-                .map(|b| (b.to_vec(), sha256_hex(b)));
-            (sha256_hex(&document), signed)
-        })
-        .await?;
-    call.hashed(document_sha256, size);
-    signed.map_err(extract_refusal)
+    on_document(call, document, Worker::Cpu, move |document| {
+        crate::signed_version(document, number as usize)
+            .map(|b| (b.to_vec(), sha256_hex(b)))
+            .map_err(extract_refusal)
+    })
+    .await
 }
 
 /// The refusal of a signed version that cannot be had.
@@ -295,17 +317,10 @@ async fn rendering_for(
     page: u32,
 ) -> Result<crate::render::Rendering, Refusal> {
     call.receive(&document)?;
-    let size = document.len() as u64;
-    let (document_sha256, drawn) = call
-        .render(move || {
-            (
-                sha256_hex(&document),
-                crate::render::render_page(&document, page),
-            )
-        })
-        .await?;
-    call.hashed(document_sha256, size);
-    drawn.map_err(render_refusal)
+    on_document(call, document, Worker::Render, move |document| {
+        crate::render::render_page(document, page).map_err(render_refusal)
+    })
+    .await
 }
 
 /// Page `page` as signature `number` signed it beside the page now, for
@@ -320,19 +335,11 @@ async fn comparison_for(
     if number == 0 {
         return Err(Refusal::SignatureZero);
     }
-    let size = document.len() as u64;
-    let (document_sha256, compared) = call
-        .render(move || {
-            let compared = crate::signed_version(&document, number as usize)
-                .map_err(extract_refusal)
-                .and_then(|signed| {
-                    crate::render::compare_page(signed, &document, page).map_err(render_refusal)
-                });
-            (sha256_hex(&document), compared)
-        })
-        .await?;
-    call.hashed(document_sha256, size);
-    compared
+    on_document(call, document, Worker::Render, move |document| {
+        let signed = crate::signed_version(document, number as usize).map_err(extract_refusal)?;
+        crate::render::compare_page(signed, document, page).map_err(render_refusal)
+    })
+    .await
 }
 
 fn render_refusal(e: crate::render::RenderError) -> Refusal {
